@@ -1,0 +1,41 @@
+# pinback: `make run` starts the sandbox and shows the plan; `make test` runs everything CI runs.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+PORT   ?= 4566
+
+.PHONY: setup run test lint fmt bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "pinback needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,sandbox]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+run: setup
+	@bash scripts/run-sandbox.sh $(BIN) $(PORT)
+
+lint: setup
+	$(BIN)/ruff check daemon tests
+	$(BIN)/ruff format --check daemon tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+fmt: setup
+	$(BIN)/ruff format daemon tests
+	$(BIN)/ruff check --fix daemon tests
+
+test: lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,sandbox,bench]'
+	$(BIN)/python -m tests.bench
+
+clean:
+	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache *.egg-info

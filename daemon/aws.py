@@ -1,0 +1,124 @@
+"""AWS clients for the drivers: one session, standard retries, every call counted.
+
+Retries are botocore's own (standard mode: throttling and 5xx retried with jittered
+backoff, bounded attempts; ``AWS_MAX_ATTEMPTS`` overrides the count), so the fault
+proxy in the tests exercises the real retry logic. The endpoint comes from
+``AWS_ENDPOINT_URL`` when set (the sandbox, moto in tests). Calls are counted from
+botocore's events, never by hand, so no call can go uncounted.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+CallListener = Callable[[str, str, str], None]
+
+
+class CallCounter:
+    """Counts API calls by (service, operation, outcome); thread-safe.
+
+    ``outcome`` is ``ok`` or the AWS error code (``ThrottlingException``...), or
+    ``error`` for a call that got no answer. Listeners (the metrics) are told too.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self.listeners: list[CallListener] = []
+
+    def record(self, service: str, operation: str, outcome: str) -> None:
+        with self._lock:
+            self.counts[(service, operation, outcome)] += 1
+        for listener in self.listeners:
+            listener(service, operation, outcome)
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.counts.values())
+
+    def mutating(self) -> list[str]:
+        """Operations that change something, for tests that prove nothing was touched."""
+        with self._lock:
+            return sorted({op for (_, op, _), n in self.counts.items() if n and not _is_read(op)})
+
+
+def _is_read(operation: str) -> bool:
+    return operation.startswith(("Describe", "Get", "List", "Head"))
+
+
+class AwsClients:
+    """Lazily made, shared boto3 clients (clients are thread-safe; sessions are not)."""
+
+    def __init__(
+        self,
+        region: str,
+        endpoint_url: str | None = None,
+        max_pool: int = 32,
+        counter: CallCounter | None = None,
+    ) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url if endpoint_url is not None else _endpoint_from_env()
+        self.counter = counter or CallCounter()
+        self._session = boto3.session.Session(region_name=region)
+        self._config = BotoConfig(
+            region_name=region,
+            retries={"mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+            max_pool_connections=max_pool,
+            s3={"addressing_style": "path"} if self.endpoint_url else None,
+        )
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                client = self._session.client(
+                    service, endpoint_url=self.endpoint_url, config=self._config
+                )
+                client.meta.events.register("after-call.*.*", self._after_call)
+                client.meta.events.register("after-call-error.*.*", self._after_call_error)
+                self._clients[service] = client
+            return self._clients[service]
+
+    def _after_call(self, http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+        error = parsed.get("Error", {}) if isinstance(parsed, dict) else {}
+        outcome = error.get("Code") or "ok"
+        self.counter.record(model.service_model.service_name, model.name, str(outcome))
+
+    def _after_call_error(self, exception: Exception, event_name: str = "", **_: Any) -> None:
+        # "after-call-error.<service>.<Operation>": no model is passed with this event.
+        parts = event_name.split(".")
+        service, operation = (parts[1], parts[2]) if len(parts) >= 3 else ("?", "?")
+        self.counter.record(service, operation, "error")
+
+
+def _endpoint_from_env() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError``, or the exception's class name."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", exc.__class__.__name__))
+    return exc.__class__.__name__
+
+
+def error_message(exc: BaseException) -> str:
+    """One line describing an AWS failure, without request ids or credentials."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        code = error.get("Code", "")
+        message = error.get("Message", "")
+        return f"{code}: {message}".strip(": ")
+    return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__

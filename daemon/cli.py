@@ -1,0 +1,359 @@
+"""The ``pinback`` command: one short function per verb, parsing and printing only.
+
+Every verb calls the same engine functions the controller uses. Errors reach the
+person as one sentence on stderr with exit 1, never a traceback (set
+``PINBACK_DEBUG=1`` to see one). Exit codes are part of the contract (DESIGN.md §5):
+``plan`` exits 0 with no changes, 2 with changes, 1 on error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from daemon.errors import PinbackError, SpecError
+from daemon.redact import redact
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_CONFIG = "config/pinback.yaml"
+
+
+class Failure(click.ClickException):
+    """A usage or input error, printed as one sentence with exit 1."""
+
+    exit_code = 1
+
+
+def common(func: F) -> F:
+    func = click.option(
+        "--state",
+        "state_path",
+        envvar="PINBACK_STATE",
+        type=click.Path(path_type=Path),
+        help="The pin file (default: desiredState.path of the config).",
+    )(func)
+    func = click.option(
+        "--config",
+        "config_path",
+        envvar="PINBACK_CONFIG",
+        default=DEFAULT_CONFIG,
+        show_default=True,
+        type=click.Path(path_type=Path),
+        help="The config file.",
+    )(func)
+    return func
+
+
+def output_option(func: F) -> F:
+    return click.option(
+        "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
+    )(func)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pinback")
+def cli() -> None:
+    """Keep deployed versions equal to the versions pinned in a file."""
+
+
+# -- loading -----------------------------------------------------------------------
+
+
+def load(config_path: Path, state_path: Path | None) -> tuple[Any, Any]:
+    from daemon.spec import load_config, load_desired
+
+    config = load_config(config_path)
+    return config, load_desired(state_path or config.state_path, config)
+
+
+def engine_for(config: Any) -> Any:
+    from daemon.engine import Engine
+
+    return Engine(config)
+
+
+def progress_printer() -> Callable[[str, str], None]:
+    lock = threading.Lock()
+
+    def progress(target: str, message: str) -> None:
+        stamp = dt.datetime.now().strftime("%H:%M:%S")
+        with lock:
+            click.echo(f"{stamp} [{target}] {redact(message)}", err=True)
+
+    return progress
+
+
+def emit_json(document: object) -> None:
+    click.echo(json.dumps(document, indent=2, default=str))
+
+
+# -- verbs -------------------------------------------------------------------------
+
+
+@cli.command()
+@common
+def validate(config_path: Path, state_path: Path | None) -> None:
+    """Check both files; list every error with file, line and column."""
+    from daemon.spec import load_config, load_desired
+
+    issues: list[str] = []
+    config = None
+    try:
+        config = load_config(config_path)
+    except SpecError as exc:
+        issues.extend(str(i) for i in exc.issues)
+    if config is not None:
+        try:
+            desired = load_desired(state_path or config.state_path, config)
+        except SpecError as exc:
+            issues.extend(str(i) for i in exc.issues)
+    if issues:
+        for issue in issues:
+            click.echo(issue, err=True)
+        raise SystemExit(1)
+    assert config is not None
+    click.echo(
+        f"valid: {config_path} ({len(config.model.targets)} targets) and {state_path or config.state_path} ({len(desired.pins)} pins)"
+    )
+
+
+@cli.command()
+@common
+@output_option
+@click.option("--target", "-t", help="Only this target.")
+def plan(config_path: Path, state_path: Path | None, output: str, target: str | None) -> None:
+    """Observe live state and show the ordered actions; exit 0 no changes, 2 changes, 1 error."""
+    from daemon import render
+
+    config, desired = load(config_path, state_path)
+    snapshot = engine_for(config).snapshot(desired, target)
+    if output == "json":
+        emit_json(snapshot.plan.as_json())
+    else:
+        click.echo(redact(render.plan_text(snapshot.plan)))
+    if snapshot.plan.unobserved:
+        raise SystemExit(1)
+    raise SystemExit(2 if snapshot.plan.changes else 0)
+
+
+@cli.command()
+@common
+@output_option
+@click.option("--target", "-t", help="Only this target.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def apply(
+    config_path: Path, state_path: Path | None, output: str, target: str | None, yes: bool
+) -> None:
+    """Plan, confirm, apply in order, wait until each change has taken, verify."""
+    from daemon import render
+    from daemon.model import Outcome
+
+    config, desired = load(config_path, state_path)
+    engine = engine_for(config)
+    snapshot = engine.snapshot(desired, target)
+    plan_ = snapshot.plan
+    if output == "text":
+        click.echo(redact(render.plan_text(plan_)))
+    runnable = [a for a in plan_.actions if a.blocked is None]
+    if runnable and not yes:
+        if not sys.stdin.isatty():
+            raise Failure(
+                "refusing to apply without --yes: standard input is not a terminal to confirm on"
+            )
+        click.confirm(f"Apply {len(runnable)} change(s)?", abort=True, err=True)
+    results = engine.apply(plan_, progress_printer()) if plan_.actions else []
+    if output == "json":
+        emit_json({**plan_.as_json(), "results": [r.as_json() for r in results]})
+    elif results:
+        click.echo("Results:")
+        click.echo(redact(render.results_text(results)))
+    bad = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.BLOCKED)]
+    raise SystemExit(1 if bad or plan_.unobserved else 0)
+
+
+@cli.command()
+@common
+@output_option
+def status(config_path: Path, state_path: Path | None, output: str) -> None:
+    """Desired vs live, per target."""
+    from daemon import render
+
+    config, desired = load(config_path, state_path)
+    snapshot = engine_for(config).snapshot(desired)
+    actions = {a.target: a for a in snapshot.plan.actions}
+    rows = []
+    for name, observed in snapshot.observed.items():
+        target = config.model.targets[name]
+        pin = desired.pins.get(name)
+        action = actions.get(name)
+        rows.append(
+            {
+                "target": name,
+                "kind": observed.kind.value,
+                "desired": pin.version if pin else None,
+                "live": observed.live,
+                "inSync": name in snapshot.plan.in_sync,
+                "state": render.status_state(
+                    observed, action, pin is not None and pin.version is not None
+                ),
+                "suspended": bool(pin and pin.suspend),
+                "owner": target.owner,
+                "urgency": target.urgency,
+                **({"error": observed.error} if observed.error else {}),
+                **({"inProgress": observed.in_progress} if observed.in_progress else {}),
+            }
+        )
+    if output == "json":
+        emit_json({"targets": rows})
+    else:
+        click.echo(redact(render.status_text(rows)))
+
+
+@cli.command()
+@common
+@output_option
+@click.argument("target")
+@click.option(
+    "-n",
+    "limit",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 1000),
+    help="How many versions.",
+)
+def versions(
+    config_path: Path, state_path: Path | None, output: str, target: str, limit: int
+) -> None:
+    """What TARGET can be set to, newest first (* marks the live one)."""
+    from daemon import render
+    from daemon.spec import load_config
+
+    config = load_config(config_path)
+    found = engine_for(config).versions(target, limit)
+    if output == "json":
+        emit_json({"target": target, "versions": [v.as_json() for v in found]})
+    else:
+        click.echo(render.versions_text(target, found))
+
+
+@cli.command()
+@click.option(
+    "--file",
+    "which",
+    type=click.Choice(["both", "config", "state"]),
+    default="both",
+    show_default=True,
+)
+def schema(which: str) -> None:
+    """JSON Schema of the config and the pin file, for editors."""
+    from daemon.spec import json_schemas
+
+    schemas = json_schemas()
+    if which == "config":
+        emit_json(schemas["config"])
+    elif which == "state":
+        emit_json(schemas["desiredVersions"])
+    else:
+        emit_json(schemas)
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    envvar="PINBACK_CONFIG",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option(
+    "--port",
+    default=4566,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the AWS emulator on 127.0.0.1 (0: any free port).",
+)
+@click.option(
+    "--dir",
+    "folder",
+    default=".sandbox",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where the SQLite database and the env file go.",
+)
+def sandbox(config_path: Path, port: int, folder: Path) -> None:
+    """Run a local AWS emulator + SQLite database seeded like the ROLLBACK.md service."""
+    try:
+        from daemon.sandbox import run_sandbox
+    except ImportError:
+        raise Failure("the sandbox needs moto: pip install 'pinback[sandbox]'") from None
+    from daemon.spec import AlembicTarget, load_config
+
+    config = load_config(config_path)
+    locations = [
+        config.resolve(t.script_location)
+        for t in config.model.targets.values()
+        if isinstance(t, AlembicTarget)
+    ]
+    if not locations:
+        raise Failure(f"{config_path} has no alembic target to seed a database for")
+    click.echo(
+        f"Starting the sandbox (AWS emulator on 127.0.0.1:{port}); Ctrl-C stops it.", err=True
+    )
+    run_sandbox(folder, port, locations[0], sys.stdout)
+
+
+# -- entry point -------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Run the CLI; turn every error into one sentence on stderr and exit 1."""
+    try:
+        cli.main(args=argv, prog_name="pinback", standalone_mode=False)
+    except SystemExit as exc:
+        raise SystemExit(exc.code if isinstance(exc.code, int) else 0) from None
+    except click.exceptions.Abort:
+        _fail("aborted; nothing was changed")
+    except click.ClickException as exc:
+        _fail(exc.format_message())
+    except SpecError as exc:
+        for issue in exc.issues:
+            click.echo(redact(str(issue)), err=True)
+        raise SystemExit(1) from None
+    except PinbackError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail("interrupted")
+    except Exception as exc:
+        if os.environ.get("PINBACK_DEBUG"):
+            raise
+        _fail(_describe_unexpected(exc))
+    raise SystemExit(0)
+
+
+def _describe_unexpected(exc: Exception) -> str:
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    if isinstance(exc, NoCredentialsError):
+        return (
+            "no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)"
+        )
+    if isinstance(exc, ClientError | BotoCoreError):
+        from daemon.aws import error_message
+
+        return f"AWS call failed: {error_message(exc)}"
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"unexpected {exc.__class__.__name__}: {text} (PINBACK_DEBUG=1 shows the traceback)"
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"pinback: {redact(message)}", err=True)
+    raise SystemExit(1)

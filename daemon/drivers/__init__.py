@@ -1,0 +1,1 @@
+"""One driver per target kind; see ``base.Driver`` for the promises each keeps."""

@@ -1,0 +1,220 @@
+"""Lambda functions from ECR images (ROLLBACK.md 4.1 and 4.3).
+
+The live version is the image the function runs, by digest: ``CodeSha256`` of an
+image function is its manifest digest. It is matched against the ECR repository's
+tags, so a tag that was pushed again (same name, new digest) shows as drift. One
+``describe_images`` listing per repository serves every function that uses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from daemon.aws import AwsClients, error_code, error_message
+from daemon.drivers.base import Progress, wait_until
+from daemon.errors import ApplyFailed
+from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
+from daemon.spec import LambdaTarget
+
+# Up to this many functions are read one by one; more, and one list_functions
+# listing (50 a page) is cheaper.
+LIST_THRESHOLD = 25
+
+
+@dataclass(frozen=True)
+class Image:
+    digest: str  # "sha256:..."
+    tags: tuple[str, ...]
+    pushed_at: dt.datetime | None
+
+
+class Repository:
+    """One ECR repository's images, read once per pass."""
+
+    def __init__(self, images: list[Image]) -> None:
+        self.images = sorted(
+            images,
+            key=lambda i: i.pushed_at or dt.datetime.min.replace(tzinfo=dt.UTC),
+            reverse=True,
+        )
+        self.by_tag = {tag: image for image in images for tag in image.tags}
+        self.by_digest = {image.digest: image for image in images}
+
+
+class LambdaDriver:
+    kind = Kind.LAMBDA
+
+    def __init__(self, targets: Mapping[str, LambdaTarget], clients: AwsClients) -> None:
+        self.targets = targets
+        self.clients = clients
+        self._repositories: dict[str, Repository] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def _lambda(self) -> Any:
+        return self.clients.client("lambda")
+
+    @property
+    def _ecr(self) -> Any:
+        return self.clients.client("ecr")
+
+    def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
+        self._repositories = {}
+        try:
+            configs = self._configurations(targets)
+        except (ClientError, BotoCoreError) as exc:
+            return {
+                n: _unobserved(n, f"reading Lambda functions failed: {error_message(exc)}")
+                for n in targets
+            }
+        observed: dict[str, Observed] = {}
+        for name in targets:
+            spec = self.targets[name]
+            config = configs.get(spec.function)
+            if config is None:
+                observed[name] = _unobserved(name, f"Lambda function {spec.function} not found")
+                continue
+            try:
+                repository = self._repository(spec.repository)
+            except (ClientError, BotoCoreError) as exc:
+                observed[name] = _unobserved(
+                    name, f"reading ECR repository {spec.repository} failed: {error_message(exc)}"
+                )
+                continue
+            observed[name] = _observed(name, config, repository)
+        return observed
+
+    def _configurations(self, targets: Sequence[str]) -> dict[str, dict[str, Any]]:
+        functions = {self.targets[n].function for n in targets}
+        if len(functions) <= LIST_THRESHOLD:
+            found = {}
+            for function in functions:
+                try:
+                    found[function] = self._lambda.get_function_configuration(FunctionName=function)
+                except ClientError as exc:
+                    if error_code(exc) != "ResourceNotFoundException":
+                        raise
+            return found
+        found = {}
+        for page in self._lambda.get_paginator("list_functions").paginate():
+            for config in page["Functions"]:
+                if config["FunctionName"] in functions:
+                    found[config["FunctionName"]] = config
+        return found
+
+    def _repository(self, name: str) -> Repository:
+        with self._lock:
+            cached = self._repositories.get(name)
+        if cached is not None:
+            return cached
+        images = []
+        for page in self._ecr.get_paginator("describe_images").paginate(repositoryName=name):
+            for detail in page["imageDetails"]:
+                images.append(
+                    Image(
+                        detail["imageDigest"],
+                        tuple(detail.get("imageTags", [])),
+                        detail.get("imagePushedAt"),
+                    )
+                )
+        repository = Repository(images)
+        with self._lock:
+            self._repositories[name] = repository
+        return repository
+
+    def preflight(self, target: str, pin: Pin, observed: Observed) -> Resolved:
+        assert pin.version is not None
+        live_tags = observed.detail.get("tags", "").split(",")
+        if observed.live == pin.version or pin.version in live_tags:
+            # Several tags may name the running image; any of them is in sync.
+            return Resolved(target, observed.live or pin.version, rank=observed.rank)
+        spec = self.targets[target]
+        image = self._repository(spec.repository).by_tag.get(pin.version)
+        if image is None:
+            return Resolved(
+                target,
+                pin.version,
+                refused=f"tag {pin.version} does not exist in ECR repository {spec.repository}",
+            )
+        return Resolved(target, pin.version, rank=_rank(image))
+
+    def apply(self, target: str, action: Action, progress: Progress) -> None:
+        spec = self.targets[target]
+        uri = f"{self._repository_uri(spec.repository)}:{action.to_version}"
+        progress(target, f"update_function_code {spec.function} -> {uri}")
+        self._lambda.update_function_code(FunctionName=spec.function, ImageUri=uri)
+
+    def wait(self, target: str, action: Action, progress: Progress, deadline: float) -> None:
+        spec = self.targets[target]
+
+        def check() -> tuple[bool, str]:
+            config = self._lambda.get_function_configuration(FunctionName=spec.function)
+            status = config.get("LastUpdateStatus") or "Successful"
+            if status == "Failed":
+                reason = config.get("LastUpdateStatusReason") or "no reason given"
+                raise ApplyFailed(f"Lambda update failed: {reason}")
+            return status == "Successful", f"LastUpdateStatus {status}"
+
+        wait_until(check, target=target, what="Lambda update", deadline=deadline, progress=progress)
+        if spec.alias:
+            version = self._lambda.publish_version(FunctionName=spec.function)["Version"]
+            progress(target, f"alias {spec.alias} -> version {version}")
+            self._lambda.update_alias(
+                FunctionName=spec.function, Name=spec.alias, FunctionVersion=version
+            )
+
+    def verify(self, target: str, action: Action) -> Observed:
+        self._repositories.pop(self.targets[target].repository, None)
+        return self.observe([target])[target]
+
+    def versions(self, target: str, limit: int) -> list[VersionInfo]:
+        spec = self.targets[target]
+        live = self.observe([target])[target]
+        repository = self._repository(spec.repository)
+        result = []
+        for image in repository.images:
+            for tag in image.tags:
+                result.append(
+                    VersionInfo(
+                        version=tag,
+                        time=image.pushed_at.isoformat() if image.pushed_at else None,
+                        live=live.detail.get("digest") == image.digest,
+                        detail={"digest": image.digest},
+                    )
+                )
+        return result[:limit]
+
+    def _repository_uri(self, name: str) -> str:
+        answer = self._ecr.describe_repositories(repositoryNames=[name])
+        return str(answer["repositories"][0]["repositoryUri"])
+
+
+def _rank(image: Image) -> float | None:
+    return image.pushed_at.timestamp() if image.pushed_at else None
+
+
+def _observed(name: str, config: dict[str, Any], repository: Repository) -> Observed:
+    digest = "sha256:" + str(config.get("CodeSha256", ""))
+    image = repository.by_digest.get(digest)
+    status = config.get("LastUpdateStatus")
+    in_progress = f"LastUpdateStatus {status}" if status == "InProgress" else None
+    if image is None or not image.tags:
+        live = digest[:19]  # "sha256:" + 12 hex: an image no tag points at any more
+        rank = None
+    else:
+        live = image.tags[0]
+        rank = _rank(image)
+    detail = {"digest": digest, "tags": ",".join(image.tags) if image else ""}
+    if status == "Failed":
+        detail["lastUpdate"] = f"Failed: {config.get('LastUpdateStatusReason', '')}"
+    return Observed(name, Kind.LAMBDA, live, rank=rank, in_progress=in_progress, detail=detail)
+
+
+def _unobserved(name: str, error: str) -> Observed:
+    return Observed(target=name, kind=Kind.LAMBDA, live=None, error=error)

@@ -1,0 +1,89 @@
+"""The one small port every target kind implements, and the wait loop they share.
+
+A driver owns every AWS or database call of its kind; nothing else in pinback makes
+one. Methods take target names, so one driver instance serves all targets of its
+kind and ``observe`` can batch (10 ECS services a call, one ECR listing a repository).
+
+Promises each driver keeps:
+- ``observe`` and ``preflight`` never change anything; ``preflight`` makes no call
+  when the target is already in sync.
+- ``apply`` is safe to repeat: it sets the desired version, it does not add to it.
+- ``wait`` returns when the change has really taken, raises ``ApplyFailed`` (with the
+  reason AWS gave) when it failed, and ``WaitTimeout`` at the deadline.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from daemon.durations import format_duration
+from daemon.errors import WaitTimeout
+from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
+
+Progress = Callable[[str, str], None]
+"""``progress(target, message)``: one line of news about a long step."""
+
+POLL_SCHEDULE = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0)
+PROGRESS_EVERY = 10.0
+
+
+class Driver(Protocol):
+    kind: Kind
+
+    def observe(self, targets: Sequence[str]) -> dict[str, Observed]: ...
+
+    def preflight(self, target: str, pin: Pin, observed: Observed) -> Resolved: ...
+
+    def apply(self, target: str, action: Action, progress: Progress) -> None: ...
+
+    def wait(self, target: str, action: Action, progress: Progress, deadline: float) -> None: ...
+
+    def verify(self, target: str, action: Action) -> Observed: ...
+
+    def versions(self, target: str, limit: int) -> list[VersionInfo]: ...
+
+
+def no_progress(target: str, message: str) -> None:
+    """A ``Progress`` that drops everything (library use, benchmarks)."""
+
+
+def wait_until(
+    check: Callable[[], tuple[bool, str]],
+    *,
+    target: str,
+    what: str,
+    deadline: float,
+    progress: Progress,
+    stop: threading.Event | None = None,
+) -> None:
+    """Poll ``check`` until it says done, reporting each new status and a heartbeat.
+
+    ``check`` returns ``(done, status)`` and raises ``ApplyFailed`` on a failure it
+    sees. Polls start fast (moto and quick rollouts finish in well under a second)
+    and slow to every 3 s. ``deadline`` is a ``time.monotonic()`` value.
+    """
+    started = time.monotonic()
+    last_status = ""
+    last_report = started
+    attempt = 0
+    while True:
+        done, status = check()
+        now = time.monotonic()
+        elapsed = format_duration(now - started)
+        if status != last_status or now - last_report >= PROGRESS_EVERY:
+            progress(target, f"{what}: {status} ({elapsed})")
+            last_status, last_report = status, now
+        if done:
+            return
+        if now >= deadline:
+            raise WaitTimeout(f"{what} did not finish in time; last status: {status} ({elapsed})")
+        pause = min(POLL_SCHEDULE[min(attempt, len(POLL_SCHEDULE) - 1)], max(0.0, deadline - now))
+        attempt += 1
+        if stop is not None:
+            if stop.wait(pause):
+                raise WaitTimeout(f"{what} was interrupted by shutdown; last status: {status}")
+        else:
+            time.sleep(pause)

@@ -1,0 +1,201 @@
+"""ECS services (ROLLBACK.md 4.2): the live version is the service's task-definition revision.
+
+Observation batches ``describe_services`` 10 services a call (the AWS limit) per
+cluster. The service's own ``taskDefinition`` is what counts: moto stores the
+literal ``family:rev`` there and keeps the old ARN on the deployment, AWS stores an
+ARN; both are normalised to family and revision.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from daemon.aws import AwsClients, error_code, error_message
+from daemon.drivers.base import Progress, wait_until
+from daemon.errors import ApplyFailed, ObserveFailed
+from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
+from daemon.spec import EcsTarget
+
+BATCH = 10
+
+
+def family_revision(task_definition: str) -> tuple[str, int]:
+    """``arn:...:task-definition/web:7`` or ``web:7`` -> ``("web", 7)``."""
+    name = task_definition.rsplit("/", 1)[-1]
+    family, _, revision = name.rpartition(":")
+    return family, int(revision)
+
+
+class EcsDriver:
+    kind = Kind.ECS
+
+    def __init__(self, targets: Mapping[str, EcsTarget], clients: AwsClients) -> None:
+        self.targets = targets
+        self.clients = clients
+        self._family: dict[str, str] = {}
+
+    @property
+    def _ecs(self) -> Any:
+        return self.clients.client("ecs")
+
+    def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
+        by_cluster: dict[str, list[str]] = defaultdict(list)
+        for name in targets:
+            by_cluster[self.targets[name].cluster].append(name)
+        observed: dict[str, Observed] = {}
+        for cluster, names in by_cluster.items():
+            for start in range(0, len(names), BATCH):
+                chunk = names[start : start + BATCH]
+                try:
+                    services = self._describe(cluster, [self.targets[n].service for n in chunk])
+                except (ClientError, BotoCoreError) as exc:
+                    for name in chunk:
+                        observed[name] = _unobserved(
+                            name, f"describe_services failed: {error_message(exc)}"
+                        )
+                    continue
+                for name in chunk:
+                    service = services.get(self.targets[name].service)
+                    observed[name] = self._observed(name, cluster, service)
+        return observed
+
+    def _describe(self, cluster: str, services: list[str]) -> dict[str, dict[str, Any]]:
+        answer = self._ecs.describe_services(cluster=cluster, services=services)
+        return {s["serviceName"]: s for s in answer.get("services", [])}
+
+    def _observed(self, name: str, cluster: str, service: dict[str, Any] | None) -> Observed:
+        spec = self.targets[name]
+        if service is None or service.get("status") == "INACTIVE":
+            return _unobserved(name, f"ECS service {spec.service} not found in cluster {cluster}")
+        family, revision = family_revision(service["taskDefinition"])
+        self._family[name] = spec.family or family
+        status, rolling, failed = _rollout(service)
+        return Observed(
+            target=name,
+            kind=Kind.ECS,
+            live=str(revision),
+            rank=float(revision),
+            in_progress=status if rolling else None,
+            detail={"family": family, "rollout": status, **({"failed": failed} if failed else {})},
+        )
+
+    def preflight(self, target: str, pin: Pin, observed: Observed) -> Resolved:
+        assert pin.version is not None
+        revision = int(pin.version)
+        if observed.live == pin.version:
+            return Resolved(target, pin.version, rank=float(revision))
+        family = self._family.get(target) or self.targets[target].family or target
+        name = f"{family}:{revision}"
+        try:
+            found = self._ecs.describe_task_definition(taskDefinition=name)["taskDefinition"]
+        except ClientError as exc:
+            if error_code(exc) != "ClientException":
+                raise
+            return Resolved(
+                target,
+                pin.version,
+                float(revision),
+                refused=f"task definition {name} does not exist",
+            )
+        if found.get("status") != "ACTIVE":
+            return Resolved(
+                target,
+                pin.version,
+                float(revision),
+                refused=f"task definition {name} is {found.get('status')} (deregistered); register it again first",
+            )
+        return Resolved(target, pin.version, rank=float(revision))
+
+    def apply(self, target: str, action: Action, progress: Progress) -> None:
+        spec = self.targets[target]
+        name = f"{self._family_of(target)}:{action.to_version}"
+        progress(target, f"update_service {spec.cluster}/{spec.service} -> {name}")
+        self._ecs.update_service(
+            cluster=spec.cluster, service=spec.service, taskDefinition=name, forceNewDeployment=True
+        )
+
+    def wait(self, target: str, action: Action, progress: Progress, deadline: float) -> None:
+        spec = self.targets[target]
+        want = int(action.to_version)
+
+        def check() -> tuple[bool, str]:
+            service = self._describe(spec.cluster, [spec.service]).get(spec.service)
+            if service is None:
+                raise ApplyFailed(f"ECS service {spec.service} disappeared during the rollout")
+            _, revision = family_revision(service["taskDefinition"])
+            status, rolling, failed = _rollout(service)
+            if failed:
+                raise ApplyFailed(f"ECS deployment failed: {failed}")
+            if revision != want:
+                raise ApplyFailed(
+                    f"the service moved to revision {revision} while pinback waited for {want}"
+                )
+            return (not rolling), status
+
+        wait_until(
+            check, target=target, what="ECS deployment", deadline=deadline, progress=progress
+        )
+
+    def verify(self, target: str, action: Action) -> Observed:
+        return self.observe([target])[target]
+
+    def versions(self, target: str, limit: int) -> list[VersionInfo]:
+        family = self._family_of(target)
+        arns: list[str] = []
+        paginator = self._ecs.get_paginator("list_task_definitions")
+        for page in paginator.paginate(familyPrefix=family, sort="DESC", status="ACTIVE"):
+            arns.extend(a for a in page["taskDefinitionArns"] if family_revision(a)[0] == family)
+            if len(arns) >= limit:
+                break
+        live = self.observe([target])[target].live
+        result = []
+        for arn in arns[:limit]:
+            detail = self._ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            revision = str(detail["revision"])
+            registered = detail.get("registeredAt")
+            images = ",".join(c.get("image", "") for c in detail.get("containerDefinitions", []))
+            result.append(
+                VersionInfo(
+                    version=revision,
+                    time=registered.isoformat() if registered else None,
+                    live=revision == live,
+                    detail={"image": images},
+                )
+            )
+        return result
+
+    def _family_of(self, target: str) -> str:
+        if target not in self._family:
+            self.observe([target])
+        family = self._family.get(target) or self.targets[target].family
+        if not family:
+            raise ObserveFailed(f"cannot tell the task-definition family of {target}")
+        return family
+
+
+def _rollout(service: dict[str, Any]) -> tuple[str, bool, str | None]:
+    """(status line, still rolling?, failure reason) from the service's deployments."""
+    deployments = service.get("deployments", [])
+    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+    running, desired = service.get("runningCount", 0), service.get("desiredCount", 0)
+    if primary is None:
+        return f"no primary deployment, running {running}/{desired}", True, None
+    state = primary.get("rolloutState")
+    running = primary.get("runningCount", running)
+    desired = primary.get("desiredCount", desired)
+    status = f"{state or 'rolling'}, running {running}/{desired}"
+    if state == "FAILED":
+        return status, False, primary.get("rolloutStateReason") or "rollout FAILED"
+    if state is not None:
+        rolling = state != "COMPLETED" or running != desired
+    else:
+        rolling = len(deployments) > 1 or running != desired
+    return status, rolling, None
+
+
+def _unobserved(name: str, error: str) -> Observed:
+    return Observed(target=name, kind=Kind.ECS, live=None, error=error)

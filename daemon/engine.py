@@ -1,0 +1,239 @@
+"""One reconcile, start to end: observe -> preflight -> plan -> apply -> wait -> verify.
+
+The one-shot CLI and (later) the controller call these same functions. Observation
+runs the four kinds in parallel; applies run in the plan's order, independent
+targets in parallel up to ``daemon.concurrency``, and a target whose predecessor
+failed or was blocked is blocked in turn (it would run against the wrong schema or
+code). A failing target never stops the independent ones.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from daemon.aws import AwsClients, error_message
+from daemon.drivers.aws_lambda import LambdaDriver
+from daemon.drivers.base import Driver, Progress, no_progress
+from daemon.drivers.database import DatabaseDriver
+from daemon.drivers.ecs import EcsDriver
+from daemon.drivers.frontend import FrontendDriver
+from daemon.errors import ApplyFailed, ConfigError, PinbackError
+from daemon.model import Action, Kind, Observed, Outcome, Plan, Resolved, Result, VersionInfo
+from daemon.plan import Intent, make_plan
+from daemon.spec import (
+    AlembicTarget,
+    DesiredState,
+    EcsTarget,
+    FrontendTarget,
+    LambdaTarget,
+    LoadedConfig,
+)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything one plan was made from, kept together for status and the audit."""
+
+    plan: Plan
+    observed: Mapping[str, Observed]
+    resolved: Mapping[str, Resolved]
+
+
+class Engine:
+    """Drivers for one config, and the steps of a reconcile over them."""
+
+    def __init__(self, config: LoadedConfig, clients: AwsClients | None = None) -> None:
+        self.config = config
+        concurrency = config.model.daemon.concurrency
+        self.clients = clients or AwsClients(
+            config.model.aws.region, max_pool=max(32, concurrency * 4)
+        )
+        targets = config.model.targets
+
+        def of(kind: type[Any]) -> dict[str, Any]:
+            return {n: t for n, t in targets.items() if isinstance(t, kind)}
+
+        self.drivers: dict[Kind, Driver] = {
+            Kind.FRONTEND: FrontendDriver(of(FrontendTarget), self.clients, config),
+            Kind.ECS: EcsDriver(of(EcsTarget), self.clients),
+            Kind.LAMBDA: LambdaDriver(of(LambdaTarget), self.clients),
+            Kind.ALEMBIC: DatabaseDriver(of(AlembicTarget), config),
+        }
+
+    def driver(self, target: str) -> Driver:
+        return self.drivers[self.config.kind_of(target)]
+
+    def names(self, only: str | None = None) -> list[str]:
+        if only is None:
+            return list(self.config.model.targets)
+        if only not in self.config.model.targets:
+            declared = ", ".join(self.config.model.targets)
+            raise PinbackError(f"no target named {only!r} in the config (declared: {declared})")
+        return [only]
+
+    # -- observe and plan -------------------------------------------------------------
+
+    def observe(self, names: Sequence[str]) -> dict[str, Observed]:
+        """Live state of ``names``, each kind in its own thread, batched within a kind."""
+        by_kind: dict[Kind, list[str]] = {}
+        for name in names:
+            by_kind.setdefault(self.config.kind_of(name), []).append(name)
+        observed: dict[str, Observed] = {}
+        with ThreadPoolExecutor(max_workers=len(Kind)) as pool:
+            futures = [pool.submit(self._observe_kind, k, ns) for k, ns in by_kind.items()]
+            for future in futures:
+                observed.update(future.result())
+        return {name: observed[name] for name in names}
+
+    def _observe_kind(self, kind: Kind, names: list[str]) -> dict[str, Observed]:
+        try:
+            return self.drivers[kind].observe(names)
+        except (ClientError, BotoCoreError) as exc:
+            return {n: Observed(n, kind, None, error=error_message(exc)) for n in names}
+        except PinbackError as exc:
+            return {n: Observed(n, kind, None, error=str(exc)) for n in names}
+
+    def snapshot(self, desired: DesiredState, only: str | None = None) -> Snapshot:
+        """Observe, check every drifted pin against what exists, and plan."""
+        names = self.names(only)
+        observed = self.observe(names)
+        resolved: dict[str, Resolved] = {}
+        for name in names:
+            pin = desired.pins.get(name)
+            seen = observed[name]
+            if pin is None or pin.version is None or seen.error is not None:
+                continue
+            try:
+                resolved[name] = self.driver(name).preflight(name, pin, seen)
+            except (ClientError, BotoCoreError) as exc:
+                observed[name] = Observed(
+                    name, seen.kind, seen.live, error=f"preflight failed: {error_message(exc)}"
+                )
+            except PinbackError as exc:
+                observed[name] = Observed(name, seen.kind, seen.live, error=str(exc))
+        plan = make_plan(self.intents(desired, names), observed, resolved)
+        return Snapshot(plan, observed, resolved)
+
+    def intents(self, desired: DesiredState, names: Iterable[str]) -> list[Intent]:
+        targets = self.config.model.targets
+        return [
+            Intent(
+                target=name,
+                kind=self.config.kind_of(name),
+                pin=desired.pins.get(name),
+                mode=self.config.mode_of(name),
+                after=_after(targets[name].after),
+            )
+            for name in names
+        ]
+
+    def versions(self, target: str, limit: int) -> list[VersionInfo]:
+        self.names(target)
+        return self.driver(target).versions(target, limit)
+
+    # -- apply ------------------------------------------------------------------------
+
+    def apply(self, plan: Plan, progress: Progress = no_progress) -> list[Result]:
+        """Apply ``plan`` in order; returns one ``Result`` per action, in plan order."""
+        results: dict[str, Result] = {}
+        pending = {a.target: a for a in plan.actions}
+        running: dict[Future[Result], str] = {}
+        workers = max(1, min(self.config.model.daemon.concurrency, len(pending) or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            while pending or running:
+                for name, action in list(pending.items()):
+                    waiting_on = [p for p in action.after if p in pending or p in running.values()]
+                    if waiting_on:
+                        continue
+                    failed = [
+                        p
+                        for p in action.after
+                        if p in results and results[p].outcome in (Outcome.FAILED, Outcome.BLOCKED)
+                    ]
+                    del pending[name]
+                    if action.blocked is not None or failed:
+                        reason = (
+                            action.blocked or f"waits on {', '.join(failed)}, which did not apply"
+                        )
+                        results[name] = _blocked(action, reason)
+                        progress(name, f"blocked: {reason}")
+                        continue
+                    running[pool.submit(self.apply_one, action, progress)] = name
+                if running:
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for future in done:
+                        results[running.pop(future)] = future.result()
+        return [results[a.target] for a in plan.actions]
+
+    def apply_one(self, action: Action, progress: Progress = no_progress) -> Result:
+        """Apply one action, wait until it has taken, verify. Never raises for target errors."""
+        started = time.monotonic()
+        driver = self.driver(action.target)
+        timeout = self.config.model.targets[action.target].timeout
+        try:
+            if not action.wait_only:
+                driver.apply(action.target, action, progress)
+            driver.wait(action.target, action, progress, started + timeout)
+            after = driver.verify(action.target, action)
+            if after.error is not None:
+                raise ApplyFailed(f"verifying failed: {after.error}")
+            if after.live != action.to_version:
+                raise ApplyFailed(
+                    f"after the change the live version is {after.live}, not {action.to_version}"
+                )
+        except (ApplyFailed, ConfigError) as exc:
+            return self._failed(action, started, str(exc), progress)
+        except (ClientError, BotoCoreError) as exc:
+            return self._failed(action, started, error_message(exc), progress)
+        duration = time.monotonic() - started
+        progress(action.target, f"now at {after.live}")
+        return Result(
+            action.target,
+            action.kind,
+            Outcome.APPLIED,
+            action.to_version,
+            action.from_version,
+            after.live,
+            duration,
+            detail=after.detail,
+        )
+
+    def _failed(self, action: Action, started: float, error: str, progress: Progress) -> Result:
+        progress(action.target, f"failed: {error}")
+        try:
+            live_after = self.driver(action.target).observe([action.target])[action.target].live
+        except Exception:  # the failure being reported matters more than this read
+            live_after = None
+        return Result(
+            action.target,
+            action.kind,
+            Outcome.FAILED,
+            action.to_version,
+            action.from_version,
+            live_after,
+            time.monotonic() - started,
+            error=error,
+        )
+
+
+def _blocked(action: Action, reason: str) -> Result:
+    return Result(
+        action.target,
+        action.kind,
+        Outcome.BLOCKED,
+        action.to_version,
+        action.from_version,
+        action.from_version,
+        0.0,
+        error=reason,
+    )
+
+
+def _after(names: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(names) if names is not None else None

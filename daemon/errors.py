@@ -1,0 +1,59 @@
+"""Errors as types: what went wrong decides what the caller does next.
+
+Every error's ``str()`` is one sentence a person on call can act on; the CLI prints
+it as is, never a traceback. No error message may carry a secret: database URLs are
+masked (see ``daemon.redact``) before they reach one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class PinbackError(Exception):
+    """Base of every error pinback reports to a person."""
+
+
+@dataclass(frozen=True)
+class SpecIssue:
+    """One problem in a file, at the place a person must look."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class SpecError(PinbackError):
+    """A pin file or config that does not validate; carries every issue found, not just the first."""
+
+    def __init__(self, issues: list[SpecIssue]) -> None:
+        self.issues = issues
+        super().__init__("\n".join(str(i) for i in issues))
+
+
+class ConfigError(PinbackError):
+    """A setting that is valid in form but unusable here (a missing environment variable, say)."""
+
+
+class Refused(PinbackError):
+    """Preflight refused a pin before anything was touched (missing version, destructive step).
+
+    Retrying does not help until the pin or the world changes, so it is reported as
+    ``blocked`` rather than ``failed``.
+    """
+
+
+class ApplyFailed(PinbackError):
+    """A change was made but did not take: a failed deployment, an update that failed, a timeout."""
+
+
+class WaitTimeout(ApplyFailed):
+    """The change did not reach its done state before the target's deadline."""
+
+
+class ObserveFailed(PinbackError):
+    """Live state could not be read (AWS or database unreachable, resource missing)."""

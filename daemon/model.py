@@ -1,0 +1,186 @@
+"""Value types shared by the planner, the drivers and the engine.
+
+Plain frozen dataclasses: no I/O, no clock, no AWS types. The planner is fed these
+and returns these, which is what makes it testable with tables of values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What a target is; decides which driver owns it and which pin field it takes."""
+
+    FRONTEND = "frontend"
+    ECS = "ecs"
+    LAMBDA = "lambda"
+    ALEMBIC = "alembic"
+
+
+class Direction(StrEnum):
+    FORWARD = "forward"
+    BACK = "back"
+    NONE = "none"
+
+
+class Outcome(StrEnum):
+    """How one target's pass ended; the values are the ``result`` label of the metrics."""
+
+    NOOP = "noop"
+    APPLIED = "applied"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+
+
+@dataclass(frozen=True)
+class Pin:
+    """What people asked for one target, as plain values (from the pin file)."""
+
+    version: str | None
+    suspend: bool = False
+    allow_destructive: bool = False
+    override: bool = False
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Live state of one target as a driver read it.
+
+    ``live`` is the driver's canonical version (full commit, revision number, image
+    tag, Alembic revision) or None when nothing is deployed. ``rank`` orders versions
+    of one target, newer higher, so the planner can tell a roll-back from a roll-forward
+    without knowing what the versions mean. ``in_progress`` describes a change that is
+    still rolling out (to be waited on, never re-issued). ``error`` means live state is
+    unknown.
+    """
+
+    target: str
+    kind: Kind
+    live: str | None
+    rank: float | None = None
+    in_progress: str | None = None
+    error: str | None = None
+    detail: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A pin checked against what exists: the canonical desired version, or why it is refused.
+
+    ``direction`` is set by drivers that know it better than ranks do (Alembic walks
+    the revision graph). ``steps`` are the individual moves (Alembic revisions) and
+    ``destructive`` says, in words, which of them drop a table or column.
+    """
+
+    target: str
+    desired: str
+    rank: float | None = None
+    direction: Direction | None = None
+    refused: str | None = None
+    steps: tuple[str, ...] = ()
+    destructive: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Action:
+    """One target's change, in the form ``plan -o json`` prints."""
+
+    target: str
+    kind: Kind
+    from_version: str | None
+    to_version: str
+    direction: Direction
+    destructive: bool = False
+    blocked: str | None = None
+    after: tuple[str, ...] = ()
+    steps: tuple[str, ...] = ()
+    wait_only: bool = False
+    notes: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, object]:
+        document: dict[str, object] = {
+            "target": self.target,
+            "kind": self.kind.value,
+            "from": self.from_version,
+            "to": self.to_version,
+            "direction": self.direction.value,
+            "destructive": self.destructive,
+            "after": list(self.after),
+        }
+        if self.steps:
+            document["steps"] = list(self.steps)
+        if self.wait_only:
+            document["waitOnly"] = True
+        if self.notes:
+            document["notes"] = list(self.notes)
+        if self.blocked is not None:
+            document["blocked"] = self.blocked
+        return document
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Actions in apply order, plus the targets found in sync and those that could not be read."""
+
+    actions: tuple[Action, ...]
+    in_sync: tuple[str, ...] = ()
+    unobserved: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def changes(self) -> int:
+        return len(self.actions)
+
+    def as_json(self) -> dict[str, object]:
+        document: dict[str, object] = {
+            "changes": self.changes,
+            "actions": [a.as_json() for a in self.actions],
+            "inSync": list(self.in_sync),
+        }
+        if self.unobserved:
+            document["errors"] = dict(self.unobserved)
+        return document
+
+
+@dataclass(frozen=True)
+class Result:
+    """How applying one action ended, with what was live before and after."""
+
+    target: str
+    kind: Kind
+    outcome: Outcome
+    desired: str | None
+    live_before: str | None
+    live_after: str | None
+    duration_s: float
+    error: str | None = None
+    detail: Mapping[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "kind": self.kind.value,
+            "result": self.outcome.value,
+            "desired": self.desired,
+            "liveBefore": self.live_before,
+            "liveAfter": self.live_after,
+            "durationSeconds": round(self.duration_s, 3),
+            "error": self.error,
+            **({"detail": dict(self.detail)} if self.detail else {}),
+        }
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version a target can be set to, for ``pinback versions`` (newest first)."""
+
+    version: str
+    time: str | None
+    live: bool = False
+    detail: Mapping[str, str] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, object]:
+        return {"version": self.version, "time": self.time, "live": self.live, **self.detail}

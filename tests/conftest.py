@@ -1,0 +1,191 @@
+"""Fixtures: moto server behind the fault proxy, PostgreSQL and SQLite, the seeded service.
+
+Everything is real: boto3 talks HTTP to moto (through the fault proxy), Alembic runs
+the repo's migration scripts against real databases. Nothing in boto3 is patched.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from daemon import sandbox
+from tests.stands.fault_proxy import FaultProxy
+from tests.stands.postgres import postgres_server, throwaway_database
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = REPO / "config" / "pinback.yaml"
+MIGRATIONS = REPO / "config" / "migrations"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# The versions the sandbox seeds, oldest first (see daemon/sandbox.py).
+COMMITS = sandbox.FRONTEND_COMMITS
+TAGS = sandbox.WORKER_TAGS
+REVISIONS = ("1f3a9c2b7d10", "5c81e0d4a2b7", "8a2d4f6b1c93", "b47e1c2d9a10", "d92f3a6c8e45")
+
+
+@dataclass
+class Aws:
+    endpoint: str  # what pinback talks to: the fault proxy
+    moto: str  # moto itself, for seeding and checking without faults
+    proxy: FaultProxy
+
+    def client(self, service: str) -> object:
+        return sandbox.client(self.moto, service)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server, endpoint = sandbox.start_moto(0)
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
+    started = FaultProxy(moto_endpoint).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    """An empty AWS (moto reset), reached through the fault proxy with no faults set."""
+    request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
+    proxy.clear()
+    for name, value in {
+        "AWS_ENDPOINT_URL": proxy.url,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": sandbox.REGION,
+        "AWS_MAX_ATTEMPTS": "3",
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "PINBACK_CONFIG", "PINBACK_STATE"):
+        monkeypatch.delenv(name, raising=False)
+    return Aws(proxy.url, moto_endpoint, proxy)
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[str]:
+    server = postgres_server()
+    try:
+        url = server.__enter__()
+    except (RuntimeError, subprocess.CalledProcessError, OSError) as exc:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL is required under CI=true: {exc}")
+        pytest.skip(f"no PostgreSQL here: {exc}")
+    yield url
+    server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def pg_url(pg_admin: str) -> Iterator[str]:
+    with throwaway_database(pg_admin) as url:
+        yield url
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'app.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each test using this runs once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
+
+@dataclass
+class Service:
+    """The ROLLBACK.md service seeded into moto, and helpers to pin it."""
+
+    aws: Aws
+    database_url: str
+    folder: Path
+    config: Path = CONFIG
+
+    def pins(self, **versions: object) -> Path:
+        """Write a pin file; keyword per target (``ai_worker`` for ai-worker), value or dict."""
+        lines = [
+            "apiVersion: pinback/v1",
+            "kind: DesiredVersions",
+            "metadata: {environment: test}",
+            "spec:",
+        ]
+        fields = {
+            "frontend": "commit",
+            "backend": "revision",
+            "ai-worker": "imageTag",
+            "database": "revision",
+        }
+        for key, value in versions.items():
+            name = key.replace("_", "-")
+            entry = value if isinstance(value, dict) else {fields[name]: value}
+            lines.append(f"  {name}:")
+            for field, item in entry.items():
+                shown = (
+                    str(item).lower()
+                    if isinstance(item, bool)
+                    else (f'"{item}"' if isinstance(item, str) else item)
+                )
+                lines.append(f"    {field}: {shown}")
+        path = self.folder / "desired-versions.yaml"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def current_pins(self) -> Path:
+        """Pins equal to what the seed left live."""
+        return self.pins(
+            frontend=COMMITS[-1][:7], backend=4, ai_worker=TAGS[-1], database=REVISIONS[-1]
+        )
+
+
+def seed_service(
+    aws: Aws, database_url: str, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> Service:
+    env = sandbox.seed_all(aws.moto, database_url, MIGRATIONS)
+    monkeypatch.setenv("CLOUDFRONT_DISTRIBUTION_ID", env["CLOUDFRONT_DISTRIBUTION_ID"])
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return Service(aws, database_url, folder)
+
+
+@pytest.fixture
+def service(aws: Aws, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Service:
+    """The seeded service with an SQLite database."""
+    return seed_service(aws, sqlite_url, tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def service_any_db(
+    aws: Aws, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Service:
+    """The seeded service, once with SQLite and once with PostgreSQL."""
+    return seed_service(aws, database_url, tmp_path, monkeypatch)
+
+
+def pinback(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None, cwd: Path = REPO
+) -> subprocess.CompletedProcess[str]:
+    """Run the real command line in a child process, as a person would."""
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        input=input,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )

@@ -1,0 +1,217 @@
+"""An HTTP proxy in front of moto that injects faults, so botocore's real retries are tested.
+
+Control endpoint (JSON over HTTP on the proxy itself):
+- ``POST /__faults__/rules`` with ``{"match": "UpdateService", "fault": "throttle",
+  "count": 2}`` adds a rule. ``match`` is a substring of ``"<Operation> <METHOD> <path>"``
+  (the operation comes from ``X-Amz-Target`` for JSON services). Faults: ``throttle``
+  (the service's throttling error), ``error500``, ``latency`` (``delay`` seconds, then
+  forward), ``reset`` (close the connection with no answer), ``rewrite`` (forward, then
+  set fields of the JSON answer: ``"set": {"services.*.deployments.*.rolloutState":
+  "FAILED"}``). ``count`` is how many matching requests the rule takes (-1: all).
+- ``DELETE /__faults__/rules`` clears the rules; ``GET /__faults__/calls`` returns the
+  requests seen, one ``"<Operation> <METHOD> <path>"`` string each.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "proxy-connection",
+}
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.rules: list[dict[str, Any]] = []
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                proxy.handle(self)
+
+            do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_GET
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> FaultProxy:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- control, in-process -----------------------------------------------------------
+
+    def add(self, match: str, fault: str, count: int = 1, **extra: Any) -> None:
+        with self.lock:
+            self.rules.append({"match": match, "fault": fault, "count": count, **extra})
+
+    def clear(self) -> None:
+        with self.lock:
+            self.rules.clear()
+            self.calls.clear()
+
+    def seen(self, match: str) -> int:
+        with self.lock:
+            return sum(1 for c in self.calls if match in c)
+
+    # -- request handling -----------------------------------------------------------
+
+    def handle(self, request: BaseHTTPRequestHandler) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        if request.path.startswith("/__faults__"):
+            self._control(request, body)
+            return
+        target = request.headers.get("X-Amz-Target", "")
+        operation = target.rsplit(".", 1)[-1] if target else ""
+        signature = f"{operation} {request.command} {request.path}"
+        with self.lock:
+            self.calls.append(signature)
+            rule = self._take(signature)
+        if rule is not None:
+            fault = rule["fault"]
+            if fault == "latency":
+                time.sleep(float(rule.get("delay", 1.0)))
+            elif fault == "reset":
+                request.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+                )
+                request.close_connection = True
+                request.connection.close()
+                return
+            elif fault in ("throttle", "error500"):
+                self._fault_answer(request, fault, bool(target))
+                return
+        status, headers, answer = self._forward(request, body)
+        if rule is not None and rule["fault"] == "rewrite":
+            answer = _rewrite(answer, rule.get("set", {}))
+        request.send_response(status)
+        for name, value in headers:
+            if name.lower() not in HOP_HEADERS:
+                request.send_header(name, value)
+        request.send_header("Content-Length", str(len(answer)))
+        request.end_headers()
+        if request.command != "HEAD":
+            request.wfile.write(answer)
+
+    def _take(self, signature: str) -> dict[str, Any] | None:
+        for rule in self.rules:
+            if rule["count"] != 0 and rule["match"] in signature:
+                if rule["count"] > 0:
+                    rule["count"] -= 1
+                return rule
+        return None
+
+    def _forward(
+        self, request: BaseHTTPRequestHandler, body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        connection = http.client.HTTPConnection(*self.upstream, timeout=60)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
+        connection.request(request.command, request.path, body=body or None, headers=headers)
+        response = connection.getresponse()
+        answer = response.read()
+        connection.close()
+        return response.status, response.getheaders(), answer
+
+    def _fault_answer(
+        self, request: BaseHTTPRequestHandler, fault: str, json_protocol: bool
+    ) -> None:
+        if fault == "error500":
+            status, content_type = 500, "application/json" if json_protocol else "application/xml"
+            body = (
+                json.dumps({"__type": "InternalFailure", "message": "injected 500"})
+                if json_protocol
+                else "<Error><Code>InternalError</Code><Message>injected 500</Message></Error>"
+            )
+            headers = {}
+        elif json_protocol:
+            status, content_type = 400, "application/x-amz-json-1.1"
+            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"})
+            headers = {}
+        elif request.path.startswith("/2015-03-31"):  # Lambda (REST-JSON)
+            status, content_type = 429, "application/json"
+            body = json.dumps({"message": "Rate exceeded", "Type": "User"})
+            headers = {"x-amzn-ErrorType": "TooManyRequestsException"}
+        else:  # S3, CloudFront (XML)
+            status, content_type = 503, "application/xml"
+            body = "<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+            headers = {}
+        data = body.encode()
+        request.send_response(status)
+        request.send_header("Content-Type", content_type)
+        for name, value in headers.items():
+            request.send_header(name, value)
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+    def _control(self, request: BaseHTTPRequestHandler, body: bytes) -> None:
+        if request.command == "POST" and request.path == "/__faults__/rules":
+            rule = json.loads(body)
+            self.add(**rule)
+            answer: Any = {"ok": True}
+        elif request.command == "DELETE":
+            self.clear()
+            answer = {"ok": True}
+        else:
+            with self.lock:
+                answer = {"calls": list(self.calls)}
+        data = json.dumps(answer).encode()
+        request.send_response(200)
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+
+def _rewrite(answer: bytes, assignments: dict[str, Any]) -> bytes:
+    try:
+        document = json.loads(answer)
+    except ValueError:
+        return answer
+    for path, value in assignments.items():
+        _assign(document, path.split("."), value)
+    return json.dumps(document).encode()
+
+
+def _assign(node: Any, parts: list[str], value: Any) -> None:
+    head, rest = parts[0], parts[1:]
+    children = node if head == "*" and isinstance(node, list) else [node]
+    for child in children:
+        if head == "*":
+            target = child
+            if rest:
+                _assign(target, rest, value)
+            continue
+        if not isinstance(child, dict):
+            continue
+        if not rest:
+            child[head] = value
+        elif head in child:
+            _assign(child[head], rest, value)

@@ -1,0 +1,234 @@
+"""The planner, by tables of plain values: no AWS, no database, no fakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from daemon.model import Direction, Kind, Observed, Pin, Resolved
+from daemon.plan import Intent, make_plan
+
+KINDS = {"frontend": Kind.FRONTEND, "backend": Kind.ECS, "worker": Kind.LAMBDA, "db": Kind.ALEMBIC}
+
+
+def world(
+    live: dict[str, tuple[str, float | None]],
+    desired: dict[str, tuple[str, float | None]],
+    *,
+    db_direction: Direction | None = None,
+    pins: dict[str, Pin] | None = None,
+    after: dict[str, tuple[str, ...]] | None = None,
+    mode: dict[str, str] | None = None,
+    refused: dict[str, str] | None = None,
+    destructive: dict[str, tuple[str, ...]] | None = None,
+    in_progress: dict[str, str] | None = None,
+) -> tuple[list[Intent], dict[str, Observed], dict[str, Resolved]]:
+    intents, observed, resolved = [], {}, {}
+    for name, kind in KINDS.items():
+        if name not in live:
+            continue
+        pin = (pins or {}).get(name) or (Pin(desired[name][0]) if name in desired else None)
+        intents.append(
+            Intent(name, kind, pin, (mode or {}).get(name, "auto"), (after or {}).get(name))
+        )
+        observed[name] = Observed(
+            name, kind, live[name][0], live[name][1], in_progress=(in_progress or {}).get(name)
+        )
+        if name in desired:
+            resolved[name] = Resolved(
+                name,
+                desired[name][0],
+                desired[name][1],
+                direction=db_direction if kind is Kind.ALEMBIC else None,
+                refused=(refused or {}).get(name),
+                destructive=(destructive or {}).get(name, ()),
+            )
+    return intents, observed, resolved
+
+
+def order(plan: object) -> list[str]:
+    return [a.target for a in plan.actions]  # type: ignore[attr-defined]
+
+
+ALL_LIVE = {
+    "frontend": ("c4", 4.0),
+    "backend": ("4", 4.0),
+    "worker": ("v4", 4.0),
+    "db": ("r4", 4.0),
+}
+
+
+def test_everything_at_its_pin_is_no_change() -> None:
+    """When every resolved pin equals live, the plan is empty and lists all as in sync."""
+    plan = make_plan(*world(ALL_LIVE, dict(ALL_LIVE)))
+    assert plan.changes == 0
+    assert plan.in_sync == ("frontend", "backend", "worker", "db")
+
+
+@pytest.mark.parametrize(
+    ("desired", "db_direction", "expected"),
+    [
+        # roll-back: services first, the database downgrade last
+        ({"backend": ("3", 3.0), "db": ("r3", 3.0)}, Direction.BACK, ["backend", "db"]),
+        # roll-forward: the database upgrade first, then the services
+        ({"backend": ("5", 5.0), "db": ("r5", 5.0)}, Direction.FORWARD, ["db", "backend"]),
+        # all four back: the three services in config order, then the database
+        (
+            {
+                "frontend": ("c3", 3.0),
+                "backend": ("3", 3.0),
+                "worker": ("v3", 3.0),
+                "db": ("r3", 3.0),
+            },
+            Direction.BACK,
+            ["frontend", "backend", "worker", "db"],
+        ),
+        # all four forward: the database first
+        (
+            {
+                "frontend": ("c5", 5.0),
+                "backend": ("5", 5.0),
+                "worker": ("v5", 5.0),
+                "db": ("r5", 5.0),
+            },
+            Direction.FORWARD,
+            ["db", "frontend", "backend", "worker"],
+        ),
+    ],
+)
+def test_direction_decides_order_between_schema_and_code(
+    desired: dict[str, tuple[str, float]], db_direction: Direction, expected: list[str]
+) -> None:
+    """Upgrades go before the code that needs them; downgrades after the code that used them."""
+    live = dict(ALL_LIVE)
+    want = {**{k: v for k, v in live.items()}, **desired}
+    plan = make_plan(*world(live, want, db_direction=db_direction))
+    assert order(plan) == expected
+    db = next(a for a in plan.actions if a.target == "db")
+    if db_direction is Direction.BACK:
+        assert set(db.after) == set(expected[:-1])
+    else:
+        assert db.after == ()
+
+
+@pytest.mark.parametrize(
+    ("live_rank", "desired_rank", "direction"),
+    [
+        (4.0, 3.0, Direction.BACK),
+        (3.0, 4.0, Direction.FORWARD),
+        (4.0, 4.0, Direction.NONE),
+        (None, 4.0, Direction.NONE),
+    ],
+)
+def test_direction_from_ranks(
+    live_rank: float | None, desired_rank: float, direction: Direction
+) -> None:
+    """Without a driver's verdict, a lower rank is a roll-back and an unknown one says none."""
+    plan = make_plan(*world({"backend": ("4", live_rank)}, {"backend": ("3", desired_rank)}))
+    assert plan.actions[0].direction is direction
+
+
+def test_nothing_deployed_is_a_roll_forward() -> None:
+    """A target with no live version (an empty bucket) is rolled forward."""
+    plan = make_plan(*world({"frontend": (None, None)}, {"frontend": ("c1", 1.0)}))  # type: ignore[dict-item]
+    assert plan.actions[0].direction is Direction.FORWARD
+
+
+def test_explicit_after_overrides_the_default_order() -> None:
+    """``after:`` in config wins over the direction rule."""
+    live = dict(ALL_LIVE)
+    desired = {**live, "backend": ("3", 3.0), "db": ("r3", 3.0)}
+    plan = make_plan(
+        *world(live, desired, db_direction=Direction.BACK, after={"backend": ("db",), "db": ()})
+    )
+    assert order(plan) == ["db", "backend"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"pins": {"backend": Pin("3", suspend=True)}}, "suspended"),
+        ({"mode": {"backend": "observe"}}, "observe mode"),
+        (
+            {"refused": {"backend": "task definition leh-backend:3 does not exist"}},
+            "does not exist",
+        ),
+    ],
+)
+def test_blocked_actions_say_why(kwargs: dict[str, object], reason: str) -> None:
+    """Suspend, observe mode and a refused pin still show the drift, blocked with the reason."""
+    plan = make_plan(*world({"backend": ("4", 4.0)}, {"backend": ("3", 3.0)}, **kwargs))  # type: ignore[arg-type]
+    assert plan.changes == 1
+    assert plan.actions[0].blocked is not None and reason in plan.actions[0].blocked
+
+
+def test_destructive_step_blocked_without_permission() -> None:
+    """A step that drops a table is blocked unless the pin allows destruction."""
+    drops = {"db": ("downgrade of r4 drops table jobs",)}
+    blocked = make_plan(
+        *world(
+            {"db": ("r4", 4.0)}, {"db": ("r3", 3.0)}, db_direction=Direction.BACK, destructive=drops
+        )
+    )
+    assert blocked.actions[0].destructive
+    assert "drops table jobs" in (blocked.actions[0].blocked or "")
+    allowed = make_plan(
+        *world(
+            {"db": ("r4", 4.0)},
+            {"db": ("r3", 3.0)},
+            db_direction=Direction.BACK,
+            destructive=drops,
+            pins={"db": Pin("r3", allow_destructive=True)},
+        )
+    )
+    assert allowed.actions[0].destructive and allowed.actions[0].blocked is None
+
+
+def test_rollout_toward_the_pin_is_waited_on_not_reissued() -> None:
+    """Live already at the pin but still rolling out: a wait-only action, not a new update."""
+    plan = make_plan(
+        *world(
+            {"backend": ("3", 3.0)},
+            {"backend": ("3", 3.0)},
+            in_progress={"backend": "IN_PROGRESS, running 1/2"},
+        )
+    )
+    assert plan.actions[0].wait_only
+    assert plan.actions[0].direction is Direction.NONE
+
+
+def test_unobserved_target_is_reported_not_planned() -> None:
+    """A target whose live state could not be read gets no action and is listed with the error."""
+    intents, observed, resolved = world({"backend": ("4", 4.0)}, {"backend": ("3", 3.0)})
+    observed["backend"] = Observed("backend", Kind.ECS, None, error="throttled")
+    plan = make_plan(intents, observed, resolved)
+    assert plan.changes == 0 and plan.unobserved == {"backend": "throttled"}
+
+
+def test_unpinned_target_is_observed_only() -> None:
+    """A configured target absent from the pin file is neither planned nor reported in sync."""
+    plan = make_plan(
+        *world({"backend": ("4", 4.0), "worker": ("v4", 4.0)}, {"backend": ("4", 4.0)})
+    )
+    assert plan.changes == 0 and plan.in_sync == ("backend",)
+
+
+def test_json_form_has_the_contract_fields() -> None:
+    """``plan -o json`` actions carry target, kind, from, to, direction, destructive, and blocked when set."""
+    plan = make_plan(
+        *world({"backend": ("4", 4.0)}, {"backend": ("3", 3.0)}, mode={"backend": "observe"})
+    )
+    document = plan.as_json()
+    assert document["changes"] == 1
+    action = document["actions"][0]  # type: ignore[index]
+    assert {"target", "kind", "from", "to", "direction", "destructive", "blocked"} <= set(action)
+    assert action["from"] == "4" and action["to"] == "3" and action["direction"] == "back"
+
+
+def test_same_inputs_same_plan() -> None:
+    """The planner is a pure function."""
+    inputs = world(
+        ALL_LIVE,
+        {**ALL_LIVE, "backend": ("3", 3.0), "db": ("r3", 3.0)},
+        db_direction=Direction.BACK,
+    )
+    assert make_plan(*inputs) == make_plan(*inputs)
