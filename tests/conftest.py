@@ -189,3 +189,27 @@ def pinback(
         timeout=120,
         check=False,
     )
+
+
+def config_copy(folder: Path, replace: dict[str, str] | None = None, append: str = "") -> Path:
+    """The repo's config with some text replaced, written to ``folder`` (scripts stay in the repo)."""
+    text = CONFIG.read_text().replace("scriptLocation: migrations", f"scriptLocation: {MIGRATIONS}")
+    for old, new in (replace or {}).items():
+        assert old in text, old
+        text = text.replace(old, new)
+    path = folder / "pinback.yaml"
+    path.write_text(text + append)
+    return path
+
+
+class Recorder:
+    """A ``Progress`` that keeps every line, for tests that check what a person would see."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def __call__(self, target: str, message: str) -> None:
+        self.lines.append((target, message))
+
+    def of(self, target: str) -> list[str]:
+        return [m for t, m in self.lines if t == target]

@@ -38,11 +38,12 @@ class Repository:
     """One ECR repository's images, read once per pass."""
 
     def __init__(self, images: list[Image]) -> None:
-        self.images = sorted(
-            images,
-            key=lambda i: i.pushed_at or dt.datetime.min.replace(tzinfo=dt.UTC),
-            reverse=True,
+        # Newest first; pushes within one second keep the listing's order, latest last.
+        oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
+        ranked = sorted(
+            enumerate(images), key=lambda p: (p[1].pushed_at or oldest, p[0]), reverse=True
         )
+        self.images = [image for _, image in ranked]
         self.by_tag = {tag: image for image in images for tag in image.tags}
         self.by_digest = {image.digest: image for image in images}
 

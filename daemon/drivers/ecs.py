@@ -147,10 +147,10 @@ class EcsDriver:
         family = self._family_of(target)
         arns: list[str] = []
         paginator = self._ecs.get_paginator("list_task_definitions")
-        for page in paginator.paginate(familyPrefix=family, sort="DESC", status="ACTIVE"):
+        for page in paginator.paginate(familyPrefix=family, status="ACTIVE"):
             arns.extend(a for a in page["taskDefinitionArns"] if family_revision(a)[0] == family)
-            if len(arns) >= limit:
-                break
+        # Sorted here: not every ECS endpoint honours sort=DESC, and one family is small.
+        arns.sort(key=lambda arn: family_revision(arn)[1], reverse=True)
         live = self.observe([target])[target].live
         result = []
         for arn in arns[:limit]:

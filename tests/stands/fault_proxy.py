@@ -7,7 +7,7 @@ Control endpoint (JSON over HTTP on the proxy itself):
   (the service's throttling error), ``error500``, ``latency`` (``delay`` seconds, then
   forward), ``reset`` (close the connection with no answer), ``rewrite`` (forward, then
   set fields of the JSON answer: ``"set": {"services.*.deployments.*.rolloutState":
-  "FAILED"}``). ``count`` is how many matching requests the rule takes (-1: all).
+  "FAILED"}``, or for XML ``"replace": {"COMPLETED": "InProgress"}``). ``count`` is how many matching requests the rule takes (-1: all).
 - ``DELETE /__faults__/rules`` clears the rules; ``GET /__faults__/calls`` returns the
   requests seen, one ``"<Operation> <METHOD> <path>"`` string each.
 """
@@ -110,7 +110,7 @@ class FaultProxy:
                 return
         status, headers, answer = self._forward(request, body)
         if rule is not None and rule["fault"] == "rewrite":
-            answer = _rewrite(answer, rule.get("set", {}))
+            answer = _rewrite(answer, rule.get("set", {}), rule.get("replace", {}))
         request.send_response(status)
         for name, value in headers:
             if name.lower() not in HOP_HEADERS:
@@ -190,7 +190,11 @@ class FaultProxy:
         request.wfile.write(data)
 
 
-def _rewrite(answer: bytes, assignments: dict[str, Any]) -> bytes:
+def _rewrite(answer: bytes, assignments: dict[str, Any], replacements: dict[str, str]) -> bytes:
+    for old, new in replacements.items():  # for XML answers (S3, CloudFront)
+        answer = answer.replace(old.encode(), new.encode())
+    if not assignments:
+        return answer
     try:
         document = json.loads(answer)
     except ValueError:

@@ -1,0 +1,192 @@
+"""The frontend driver: S3 sync from artifacts or a build, then a CloudFront invalidation."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from daemon import sandbox
+from daemon.engine import Engine
+from daemon.model import Outcome
+from daemon.spec import load_config, load_desired
+from tests.conftest import COMMITS, Aws, Recorder, Service, config_copy
+
+BUCKET = "leh-frontend-prod"
+
+
+def engine_and_pins(
+    service: Service, config: Path | None = None, **pins: object
+) -> tuple[Engine, object]:
+    loaded = load_config(config or service.config)
+    return Engine(loaded), load_desired(service.pins(**pins), loaded)
+
+
+def live_keys(aws: Aws) -> set[str]:
+    listing = aws.client("s3").list_objects_v2(Bucket=BUCKET)  # type: ignore[attr-defined]
+    return {o["Key"] for o in listing.get("Contents", [])}
+
+
+def live_marker(aws: Aws) -> str:
+    return str(
+        aws.client("s3").head_object(Bucket=BUCKET, Key="index.html")["Metadata"]["git-commit"]
+    )  # type: ignore[attr-defined]
+
+
+def test_rollback_makes_the_bucket_equal_to_the_build(service: Service, aws: Aws) -> None:
+    """After a rollback the bucket holds exactly the commit's files, stamped, and /* is invalidated."""
+    old = COMMITS[1]
+    engine, desired = engine_and_pins(service, frontend=old[:7])
+    (action,) = engine.snapshot(desired).plan.actions
+    assert action.to_version == old  # the short pin resolved to the full commit
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.APPLIED and result.live_after == old
+    assert live_keys(aws) == set(sandbox.build_files(old))
+    assert live_marker(aws) == old
+    body = aws.client("s3").get_object(Bucket=BUCKET, Key="index.html")["Body"].read()  # type: ignore[attr-defined]
+    assert body == sandbox.build_files(old)["index.html"]
+    distribution = aws.client("cloudfront").list_distributions()["DistributionList"]["Items"][0][
+        "Id"
+    ]  # type: ignore[attr-defined]
+    invalidations = aws.client("cloudfront").list_invalidations(DistributionId=distribution)[
+        "InvalidationList"
+    ]  # type: ignore[attr-defined]
+    assert invalidations["Quantity"] == 1
+
+
+def test_assets_land_before_the_page_and_stale_keys_go_after(service: Service, aws: Aws) -> None:
+    """Visitors never get a page pointing at missing assets: copy assets, then index.html, then delete."""
+    engine, desired = engine_and_pins(service, frontend=COMMITS[0])
+    plan = engine.snapshot(desired).plan
+    aws.proxy.clear()
+    engine.apply(plan)
+    writes = [
+        c for c in aws.proxy.calls if c.startswith(" PUT /leh-frontend-prod/") or "?delete" in c
+    ]
+    index_at = next(i for i, c in enumerate(writes) if "/index.html" in c)
+    delete_at = next(i for i, c in enumerate(writes) if "?delete" in c)
+    assert index_at == len(writes) - 2 and delete_at == len(writes) - 1
+    assert all("/assets/" in c or "favicon" in c or "version.json" in c for c in writes[:index_at])
+
+
+def test_unchanged_objects_are_not_copied_again(service: Service, aws: Aws) -> None:
+    """Objects whose ETag already matches (favicon.ico is the same in every build) are skipped."""
+    engine, desired = engine_and_pins(service, frontend=COMMITS[2])
+    plan = engine.snapshot(desired).plan
+    aws.proxy.clear()
+    engine.apply(plan)
+    copied = [c for c in aws.proxy.calls if c.startswith(" PUT /leh-frontend-prod/")]
+    assert not any("favicon.ico" in c for c in copied)
+    assert len(copied) == len(sandbox.build_files(COMMITS[2])) - 1
+
+
+def test_missing_artifacts_are_refused(service: Service, aws: Aws) -> None:
+    """A commit with no build artifacts (and no build configured) is blocked; the bucket is untouched."""
+    engine, desired = engine_and_pins(service, frontend="abcdef0")
+    (action,) = engine.snapshot(desired).plan.actions
+    assert (
+        action.blocked
+        == "no build artifacts for commit abcdef0 under s3://leh-frontend-artifacts/builds/abcdef0/"
+    )
+    assert live_marker(aws) == COMMITS[-1]
+
+
+def test_ambiguous_short_commit_is_refused(service: Service, aws: Aws) -> None:
+    """When two artifact commits start with the pin, the pin is refused as ambiguous."""
+    twin = COMMITS[1][:7] + "f" * 33
+    aws.client("s3").put_object(
+        Bucket="leh-frontend-artifacts", Key=f"builds/{twin}/index.html", Body=b"x"
+    )  # type: ignore[attr-defined]
+    engine, desired = engine_and_pins(service, frontend=COMMITS[1][:7])
+    (action,) = engine.snapshot(desired).plan.actions
+    assert action.blocked is not None and "ambiguous" in action.blocked and twin in action.blocked
+
+
+def test_invalidation_in_progress_is_waited_on(service: Service, aws: Aws) -> None:
+    """AWS reports InProgress before Completed; the wait polls until Completed."""
+    engine, desired = engine_and_pins(service, frontend=COMMITS[1])
+    plan = engine.snapshot(desired).plan
+    aws.proxy.add(
+        "GET /2020-05-31/distribution/", "rewrite", count=2, replace={"COMPLETED": "InProgress"}
+    )
+    progress = Recorder()
+    (result,) = engine.apply(plan, progress)
+    assert result.outcome is Outcome.APPLIED
+    lines = progress.of("frontend")
+    assert any("InProgress" in line for line in lines) and any(
+        "COMPLETED" in line for line in lines
+    )
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def test_commit_without_artifacts_is_built_from_source(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """With build configured, a commit lacking artifacts is checked out, built and uploaded."""
+    repo = tmp_path / "app"
+    (repo / "frontend" / "src" / "assets").mkdir(parents=True)
+    (repo / "frontend" / "src" / "index.html").write_text("<p>built from source</p>")
+    (repo / "frontend" / "src" / "assets" / "app.js").write_text("console.log(1)")
+    git(tmp_path, "init", "-q", str(repo))
+    git(
+        repo,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@e",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "empty",
+    )
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "frontend")
+    commit = git(repo, "rev-parse", "HEAD")
+    config = config_copy(
+        tmp_path,
+        {
+            "    timeout: 10m\n": f"    timeout: 10m\n    build: {{repo: {repo}, workdir: frontend, command: 'mkdir -p out && cp -r src/. out/', output: out}}\n"
+        },
+    )
+    engine, desired = engine_and_pins(service, config, frontend=commit[:8])
+    plan = engine.snapshot(desired).plan
+    assert plan.actions[0].to_version == commit and plan.actions[0].blocked is None
+    progress = Recorder()
+    (result,) = engine.apply(plan, progress)
+    assert result.outcome is Outcome.APPLIED, result.error
+    assert live_keys(aws) == {"index.html", "assets/app.js"}
+    assert live_marker(aws) == commit
+    assert any("building" in line for line in progress.of("frontend"))
+    assert git(repo, "worktree", "list").count("\n") == 0  # the temporary worktree is gone
+
+
+def test_failing_build_is_a_failure_and_leaves_the_bucket(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """A build that exits non-zero fails the target with its output; nothing was uploaded."""
+    repo = tmp_path / "app"
+    (repo / "frontend").mkdir(parents=True)
+    (repo / "frontend" / "README").write_text("x")
+    git(tmp_path, "init", "-q", str(repo))
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "x")
+    commit = git(repo, "rev-parse", "HEAD")
+    config = config_copy(
+        tmp_path,
+        {
+            "    timeout: 10m\n": f"    timeout: 10m\n    build: {{repo: {repo}, workdir: frontend, command: 'echo npm ERR! missing script >&2; exit 3', output: out}}\n"
+        },
+    )
+    engine, desired = engine_and_pins(service, config, frontend=commit)
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.FAILED
+    assert (
+        result.error is not None and "exit 3" in result.error and "missing script" in result.error
+    )
+    assert live_marker(aws) == COMMITS[-1]

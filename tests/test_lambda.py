@@ -1,0 +1,127 @@
+"""The Lambda driver against moto server (with ECR checking image tags), through the fault proxy."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daemon import sandbox
+from daemon.engine import Engine
+from daemon.model import Outcome
+from daemon.spec import load_config, load_desired
+from tests.conftest import Aws, Recorder, Service
+
+
+def engine_and_pins(service: Service, **pins: object) -> tuple[Engine, object]:
+    loaded = load_config(service.config)
+    return Engine(loaded), load_desired(service.pins(**pins), loaded)
+
+
+def running_digest(aws: Aws) -> str:
+    return (
+        "sha256:"
+        + aws.client("lambda").get_function_configuration(FunctionName="leh-ai-worker")[
+            "CodeSha256"
+        ]
+    )  # type: ignore[attr-defined]
+
+
+def tag_digest(aws: Aws, tag: str) -> str:
+    images = aws.client("ecr").describe_images(
+        repositoryName="leh-ai-worker", imageIds=[{"imageTag": tag}]
+    )  # type: ignore[attr-defined]
+    return str(images["imageDetails"][0]["imageDigest"])
+
+
+def test_rollback_runs_the_tags_image(service: Service, aws: Aws) -> None:
+    """Pinning an older tag updates the function's image; the running digest is the tag's digest."""
+    engine, desired = engine_and_pins(service, ai_worker="v1.8.2")
+    plan = engine.snapshot(desired).plan
+    progress = Recorder()
+    (result,) = engine.apply(plan, progress)
+    assert result.outcome is Outcome.APPLIED and result.live_after == "v1.8.2"
+    assert running_digest(aws) == tag_digest(aws, "v1.8.2")
+    assert any("Successful" in line for line in progress.of("ai-worker"))
+
+
+def test_missing_tag_is_refused_before_any_change(service: Service, aws: Aws) -> None:
+    """A tag that is not in ECR is blocked with a sentence naming it; the function is untouched."""
+    before = running_digest(aws)
+    engine, desired = engine_and_pins(service, ai_worker="v0.0.1")
+    (action,) = engine.snapshot(desired).plan.actions
+    assert action.blocked == "tag v0.0.1 does not exist in ECR repository leh-ai-worker"
+    engine.apply(engine.snapshot(desired).plan)
+    assert aws.proxy.seen("/functions/leh-ai-worker/code") == 0
+    assert running_digest(aws) == before
+
+
+def test_repushed_tag_is_drift_and_gets_redeployed(service: Service, aws: Aws) -> None:
+    """A tag pushed again with a new image no longer matches what runs; apply deploys the new digest."""
+    aws.client("ecr").put_image(  # type: ignore[attr-defined]
+        repositoryName="leh-ai-worker",
+        imageManifest=sandbox.image_manifest("hotfix rebuild"),
+        imageTag="v1.9.0",
+    )
+    engine, desired = engine_and_pins(service, ai_worker="v1.9.0")
+    (action,) = engine.snapshot(desired).plan.actions
+    assert action.from_version is not None and action.from_version.startswith("sha256:")
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.APPLIED
+    assert running_digest(aws) == tag_digest(aws, "v1.9.0")
+    assert engine.snapshot(desired).plan.changes == 0
+
+
+def test_failed_update_is_a_failure_with_the_reason(service: Service, aws: Aws) -> None:
+    """LastUpdateStatus Failed ends the wait with Lambda's reason."""
+    engine, desired = engine_and_pins(service, ai_worker="v1.8.2")
+    plan = engine.snapshot(desired).plan
+    aws.proxy.add(
+        "GET /2015-03-31/functions/leh-ai-worker/configuration",
+        "rewrite",
+        count=-1,
+        set={"LastUpdateStatus": "Failed", "LastUpdateStatusReason": "image layer not found"},
+    )
+    (result,) = engine.apply(plan)
+    assert result.outcome is Outcome.FAILED
+    assert result.error == "Lambda update failed: image layer not found"
+
+
+def test_update_in_progress_is_waited_on(service: Service, aws: Aws) -> None:
+    """LastUpdateStatus InProgress is polled until Successful."""
+    engine, desired = engine_and_pins(service, ai_worker="v1.8.2")
+    plan = engine.snapshot(desired).plan
+    aws.proxy.add(
+        "GET /2015-03-31/functions/leh-ai-worker/configuration",
+        "rewrite",
+        count=2,
+        set={"LastUpdateStatus": "InProgress"},
+    )
+    progress = Recorder()
+    (result,) = engine.apply(plan, progress)
+    assert result.outcome is Outcome.APPLIED
+    lines = progress.of("ai-worker")
+    assert any("InProgress" in line for line in lines) and "Successful" in lines[-2]
+
+
+def test_many_functions_are_listed_not_read_one_by_one(aws: Aws, tmp_path: Path) -> None:
+    """30 functions over 3 repositories cost one listing and one describe_images per repository."""
+    role = sandbox.lambda_role(aws.moto)
+    targets = ""
+    for repo in range(3):
+        sandbox.seed_images(aws.moto, f"repo-{repo}", ("v1", "v2"))
+    for index in range(30):
+        repo = f"repo-{index % 3}"
+        uri = f"{sandbox.ACCOUNT}.dkr.ecr.{sandbox.REGION}.amazonaws.com/{repo}:v2"
+        aws.client("lambda").create_function(
+            FunctionName=f"fn-{index}", Role=role, PackageType="Image", Code={"ImageUri": uri}
+        )  # type: ignore[attr-defined]
+        targets += f"  fn-{index}: {{kind: lambda, function: fn-{index}, repository: {repo}}}\n"
+    path = tmp_path / "fleet.yaml"
+    path.write_text(
+        f"apiVersion: pinback/v1\nkind: Config\naws: {{region: ap-northeast-2}}\ntargets:\n{targets}"
+    )
+    engine = Engine(load_config(path))
+    aws.proxy.clear()
+    observed = engine.observe(list(engine.config.model.targets))
+    assert {o.live for o in observed.values()} == {"v2"}
+    assert [c for c in aws.proxy.calls if "/functions" in c] == [" GET /2015-03-31/functions"]
+    assert aws.proxy.seen("DescribeImages") == 3
