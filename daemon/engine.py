@@ -9,6 +9,7 @@ code). A failing target never stops the independent ones.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -18,11 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.aws import AwsClients, error_message
-from daemon.drivers.aws_lambda import LambdaDriver
 from daemon.drivers.base import Driver, Progress, no_progress
-from daemon.drivers.database import DatabaseDriver
-from daemon.drivers.ecs import EcsDriver
-from daemon.drivers.frontend import FrontendDriver
 from daemon.errors import ApplyFailed, ConfigError, PinbackError
 from daemon.model import Action, Kind, Observed, Outcome, Plan, Resolved, Result, VersionInfo
 from daemon.plan import Intent, make_plan
@@ -54,20 +51,45 @@ class Engine:
         self.clients = clients or AwsClients(
             config.model.aws.region, max_pool=max(32, concurrency * 4)
         )
-        targets = config.model.targets
+        self._drivers: dict[Kind, Driver] = {}
+        self._drivers_lock = threading.Lock()
 
-        def of(kind: type[Any]) -> dict[str, Any]:
-            return {n: t for n, t in targets.items() if isinstance(t, kind)}
+    def driver_of(self, kind: Kind) -> Driver:
+        """The driver of ``kind``, made on first use.
 
-        self.drivers: dict[Kind, Driver] = {
-            Kind.FRONTEND: FrontendDriver(of(FrontendTarget), self.clients, config),
-            Kind.ECS: EcsDriver(of(EcsTarget), self.clients),
-            Kind.LAMBDA: LambdaDriver(of(LambdaTarget), self.clients),
-            Kind.ALEMBIC: DatabaseDriver(of(AlembicTarget), config),
-        }
+        Made lazily so each driver's libraries (SQLAlchemy for the database) are
+        imported in that kind's observe thread, overlapping the other kinds' network
+        waits, and not at all when no target of the kind is touched.
+        """
+        with self._drivers_lock:
+            if kind not in self._drivers:
+                self._drivers[kind] = self._make_driver(kind)
+            return self._drivers[kind]
+
+    def _make_driver(self, kind: Kind) -> Driver:
+        targets = self.config.model.targets
+
+        def of(model: type[Any]) -> dict[str, Any]:
+            return {n: t for n, t in targets.items() if isinstance(t, model)}
+
+        if kind is Kind.FRONTEND:
+            from daemon.drivers.frontend import FrontendDriver
+
+            return FrontendDriver(of(FrontendTarget), self.clients, self.config)
+        if kind is Kind.ECS:
+            from daemon.drivers.ecs import EcsDriver
+
+            return EcsDriver(of(EcsTarget), self.clients)
+        if kind is Kind.LAMBDA:
+            from daemon.drivers.aws_lambda import LambdaDriver
+
+            return LambdaDriver(of(LambdaTarget), self.clients)
+        from daemon.drivers.database import DatabaseDriver
+
+        return DatabaseDriver(of(AlembicTarget), self.config)
 
     def driver(self, target: str) -> Driver:
-        return self.drivers[self.config.kind_of(target)]
+        return self.driver_of(self.config.kind_of(target))
 
     def names(self, only: str | None = None) -> list[str]:
         if only is None:
@@ -93,7 +115,7 @@ class Engine:
 
     def _observe_kind(self, kind: Kind, names: list[str]) -> dict[str, Observed]:
         try:
-            return self.drivers[kind].observe(names)
+            return self.driver_of(kind).observe(names)
         except (ClientError, BotoCoreError) as exc:
             return {n: Observed(n, kind, None, error=error_message(exc)) for n in names}
         except PinbackError as exc:

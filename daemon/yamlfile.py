@@ -10,7 +10,6 @@ int, float, bool, None, datetime) plus a map from each path to its position.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,12 +17,16 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
-from ruamel.yaml.events import AliasEvent, NodeEvent
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 
 from daemon.errors import SpecError, SpecIssue
 
 MAX_BYTES = 1024 * 1024
 PathKey = tuple[str | int, ...]
+PLAIN_TAGS = {
+    f"tag:yaml.org,2002:{t}"
+    for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+}
 
 
 @dataclass
@@ -84,8 +87,12 @@ def load_yaml_bytes(raw: bytes, name: str) -> Located:
     yaml = YAML(typ="rt", pure=True)
     yaml.allow_duplicate_keys = False
     try:
-        _refuse_unsafe_events(yaml, text, name)
-        documents = list(yaml.load_all(text))
+        nodes = list(yaml.compose_all(text))
+        if len(nodes) != 1:
+            count = "no document" if not nodes else f"{len(nodes)} documents"
+            raise SpecError([SpecIssue(name, 1, 1, f"expected one YAML document, found {count}")])
+        _refuse_unsafe_nodes(nodes[0], name)
+        document = yaml.constructor.construct_document(nodes[0])
     except SpecError:
         raise
     except MarkedYAMLError as exc:
@@ -93,20 +100,23 @@ def load_yaml_bytes(raw: bytes, name: str) -> Located:
     except (YAMLError, ValueError, TypeError, RecursionError, OverflowError) as exc:
         message = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
         raise SpecError([SpecIssue(name, 1, 1, f"not valid YAML: {message}")]) from None
-    if len(documents) != 1:
-        count = "no document" if not documents else f"{len(documents)} documents"
-        raise SpecError([SpecIssue(name, 1, 1, f"expected one YAML document, found {count}")])
     located = Located(name, None)
-    located.data = _plain(documents[0], (), located.positions, name)
+    located.data = _plain(document, (), located.positions, name)
     return located
 
 
-def _refuse_unsafe_events(yaml: YAML, text: str, name: str) -> None:
-    """Scan the event stream before building anything, so an alias bomb never expands."""
-    for event in _events(yaml, text):
-        mark = event.start_mark
+def _refuse_unsafe_nodes(root: Node, name: str) -> None:
+    """Walk the composed nodes before constructing anything, so an alias bomb never expands.
+
+    An alias is the same node object reached twice and carries its anchor; a tag
+    outside the plain YAML types is an explicit tag (``!!python/object``...).
+    """
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        mark = node.start_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        if isinstance(event, AliasEvent) or getattr(event, "anchor", None):
+        if node.anchor:
             raise SpecError(
                 [
                     SpecIssue(
@@ -114,15 +124,16 @@ def _refuse_unsafe_events(yaml: YAML, text: str, name: str) -> None:
                     )
                 ]
             )
-        tag = getattr(event, "tag", None) if isinstance(event, NodeEvent) else None
-        if tag is not None and str(tag) not in ("", "!"):
+        tag = str(getattr(node.tag, "value", node.tag) or "")
+        if tag and tag not in PLAIN_TAGS:
             raise SpecError(
                 [SpecIssue(name, line, column, f"explicit YAML tags ({tag}) are not allowed")]
             )
-
-
-def _events(yaml: YAML, text: str) -> Iterator[Any]:
-    yield from yaml.parse(text)
+        if isinstance(node, MappingNode):
+            for key, value in reversed(node.value):  # document order: first pair popped first
+                stack.extend((value, key))
+        elif isinstance(node, SequenceNode):
+            stack.extend(reversed(node.value))
 
 
 def _marked_issue(name: str, exc: MarkedYAMLError) -> SpecIssue:

@@ -1,0 +1,33 @@
+"""``make bench``: run every benchmark and print one JSON document on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+
+from daemon import sandbox
+from tests.bench import apply_four, fleet
+
+
+def main() -> None:
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
+    server, endpoint = sandbox.start_moto(0)
+    only = set(sys.argv[1:])
+    try:
+        results: dict[str, object] = {
+            "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        }
+        if not only or "apply" in only:
+            results["apply_four_targets"] = apply_four.measure(endpoint)
+        if not only or "fleet" in only:
+            results["fleet_plan"] = fleet.measure(endpoint)
+    finally:
+        server.stop()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
