@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.aws import AwsClients, error_message
-from daemon.drivers.base import Driver, Progress, no_progress
+from daemon.drivers.base import Driver, Progress, fan_out, no_progress
 from daemon.errors import ApplyFailed, ConfigError, PinbackError
 from daemon.model import Action, Kind, Observed, Outcome, Plan, Resolved, Result, VersionInfo
 from daemon.plan import Intent, make_plan
@@ -79,11 +79,13 @@ class Engine:
         if kind is Kind.ECS:
             from daemon.drivers.ecs import EcsDriver
 
-            return EcsDriver(of(EcsTarget), self.clients)
+            return EcsDriver(of(EcsTarget), self.clients, self.config.model.daemon.concurrency)
         if kind is Kind.LAMBDA:
             from daemon.drivers.aws_lambda import LambdaDriver
 
-            return LambdaDriver(of(LambdaTarget), self.clients)
+            return LambdaDriver(
+                of(LambdaTarget), self.clients, self.config.model.daemon.concurrency
+            )
         from daemon.drivers.database import DatabaseDriver
 
         return DatabaseDriver(of(AlembicTarget), self.config)
@@ -125,22 +127,34 @@ class Engine:
         """Observe, check every drifted pin against what exists, and plan."""
         names = self.names(only)
         observed = self.observe(names)
+        checkable = [
+            n
+            for n in names
+            if (pin := desired.pins.get(n)) is not None
+            and pin.version is not None
+            and observed[n].error is None
+        ]
+        workers = self.config.model.daemon.concurrency
+        checks = fan_out(lambda n: self._preflight(n, desired, observed[n]), checkable, workers)
         resolved: dict[str, Resolved] = {}
-        for name in names:
-            pin = desired.pins.get(name)
-            seen = observed[name]
-            if pin is None or pin.version is None or seen.error is not None:
-                continue
-            try:
-                resolved[name] = self.driver(name).preflight(name, pin, seen)
-            except (ClientError, BotoCoreError) as exc:
-                observed[name] = Observed(
-                    name, seen.kind, seen.live, error=f"preflight failed: {error_message(exc)}"
-                )
-            except PinbackError as exc:
-                observed[name] = Observed(name, seen.kind, seen.live, error=str(exc))
+        for name, check in zip(checkable, checks, strict=True):
+            if isinstance(check, Resolved):
+                resolved[name] = check
+            else:
+                observed[name] = check
         plan = make_plan(self.intents(desired, names), observed, resolved)
         return Snapshot(plan, observed, resolved)
+
+    def _preflight(self, name: str, desired: DesiredState, seen: Observed) -> Resolved | Observed:
+        """The pin checked against what exists, or the observation turned into an error."""
+        pin = desired.pins[name]
+        try:
+            return self.driver(name).preflight(name, pin, seen)
+        except (ClientError, BotoCoreError) as exc:
+            error = f"preflight failed: {error_message(exc)}"
+        except PinbackError as exc:
+            error = str(exc)
+        return Observed(name, seen.kind, seen.live, error=error)
 
     def intents(self, desired: DesiredState, names: Iterable[str]) -> list[Intent]:
         targets = self.config.model.targets

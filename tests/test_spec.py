@@ -82,6 +82,8 @@ def test_base_needs_allow_destructive(tmp_path: Path) -> None:
         ("spec:\n\t- x\n", "not valid YAML"),
         ("- 1\n- 2\n", "expected a mapping"),
         ("a: 1\n---\nb: 2\n", "one YAML document"),
+        ("a: " + "[" * 40 + "]" * 40 + "\n", "nested more than 32 levels"),
+        ("? [1]\n: x\n", "keys must be plain text"),
     ],
 )
 def test_unsafe_or_ambiguous_yaml_is_refused(tmp_path: Path, text: str, message: str) -> None:

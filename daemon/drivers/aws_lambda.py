@@ -8,6 +8,7 @@ tags, so a tag that was pushed again (same name, new digest) shows as drift. One
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from collections.abc import Mapping, Sequence
@@ -17,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.aws import AwsClients, error_code, error_message
-from daemon.drivers.base import Progress, wait_until
+from daemon.drivers.base import Progress, fan_out, wait_until
 from daemon.errors import ApplyFailed
 from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.spec import LambdaTarget
@@ -51,9 +52,12 @@ class Repository:
 class LambdaDriver:
     kind = Kind.LAMBDA
 
-    def __init__(self, targets: Mapping[str, LambdaTarget], clients: AwsClients) -> None:
+    def __init__(
+        self, targets: Mapping[str, LambdaTarget], clients: AwsClients, workers: int = 8
+    ) -> None:
         self.targets = targets
         self.clients = clients
+        self.workers = workers
         self._repositories: dict[str, Repository] = {}
         self._lock = threading.Lock()
 
@@ -74,6 +78,8 @@ class LambdaDriver:
                 n: _unobserved(n, f"reading Lambda functions failed: {error_message(exc)}")
                 for n in targets
             }
+        repositories = sorted({self.targets[n].repository for n in targets})
+        fan_out(self._prefetch, repositories, self.workers)
         observed: dict[str, Observed] = {}
         for name in targets:
             spec = self.targets[name]
@@ -94,20 +100,28 @@ class LambdaDriver:
     def _configurations(self, targets: Sequence[str]) -> dict[str, dict[str, Any]]:
         functions = {self.targets[n].function for n in targets}
         if len(functions) <= LIST_THRESHOLD:
-            found = {}
-            for function in functions:
-                try:
-                    found[function] = self._lambda.get_function_configuration(FunctionName=function)
-                except ClientError as exc:
-                    if error_code(exc) != "ResourceNotFoundException":
-                        raise
-            return found
+            read = fan_out(self._configuration, sorted(functions), self.workers)
+            return {config["FunctionName"]: config for config in read if config is not None}
         found = {}
         for page in self._lambda.get_paginator("list_functions").paginate():
             for config in page["Functions"]:
                 if config["FunctionName"] in functions:
                     found[config["FunctionName"]] = config
         return found
+
+    def _prefetch(self, name: str) -> None:
+        """Read a repository into the cache; a failure is reported per target later."""
+        with contextlib.suppress(ClientError, BotoCoreError):
+            self._repository(name)
+
+    def _configuration(self, function: str) -> dict[str, Any] | None:
+        try:
+            config: dict[str, Any] = self._lambda.get_function_configuration(FunctionName=function)
+        except ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            return None
+        return config
 
     def _repository(self, name: str) -> Repository:
         with self._lock:

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol, TypeVar
 
 from daemon.durations import format_duration
 from daemon.errors import WaitTimeout
 from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 
+T = TypeVar("T")
+R = TypeVar("R")
 Progress = Callable[[str, str], None]
 """``progress(target, message)``: one line of news about a long step."""
 
@@ -48,6 +51,20 @@ class Driver(Protocol):
 
 def no_progress(target: str, message: str) -> None:
     """A ``Progress`` that drops everything (library use, benchmarks)."""
+
+
+def fan_out(function: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
+    """``[function(i) for i in items]``, up to ``workers`` at once, results in order.
+
+    For independent read calls (one describe_services per batch, one describe_images
+    per repository): against AWS each costs a round trip, so a fleet's observation
+    time is the longest call, not the sum.
+    """
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(function, items))
 
 
 def wait_until(

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.aws import AwsClients, error_code, error_message
-from daemon.drivers.base import Progress, wait_until
+from daemon.drivers.base import Progress, fan_out, wait_until
 from daemon.errors import ApplyFailed, ObserveFailed
 from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.spec import EcsTarget
@@ -33,9 +33,12 @@ def family_revision(task_definition: str) -> tuple[str, int]:
 class EcsDriver:
     kind = Kind.ECS
 
-    def __init__(self, targets: Mapping[str, EcsTarget], clients: AwsClients) -> None:
+    def __init__(
+        self, targets: Mapping[str, EcsTarget], clients: AwsClients, workers: int = 8
+    ) -> None:
         self.targets = targets
         self.clients = clients
+        self.workers = workers
         self._family: dict[str, str] = {}
 
     @property
@@ -46,22 +49,27 @@ class EcsDriver:
         by_cluster: dict[str, list[str]] = defaultdict(list)
         for name in targets:
             by_cluster[self.targets[name].cluster].append(name)
+        batches = [
+            (cluster, names[start : start + BATCH])
+            for cluster, names in by_cluster.items()
+            for start in range(0, len(names), BATCH)
+        ]
         observed: dict[str, Observed] = {}
-        for cluster, names in by_cluster.items():
-            for start in range(0, len(names), BATCH):
-                chunk = names[start : start + BATCH]
-                try:
-                    services = self._describe(cluster, [self.targets[n].service for n in chunk])
-                except (ClientError, BotoCoreError) as exc:
-                    for name in chunk:
-                        observed[name] = _unobserved(
-                            name, f"describe_services failed: {error_message(exc)}"
-                        )
-                    continue
-                for name in chunk:
-                    service = services.get(self.targets[name].service)
-                    observed[name] = self._observed(name, cluster, service)
+        for part in fan_out(self._observe_batch, batches, self.workers):
+            observed.update(part)
         return observed
+
+    def _observe_batch(self, batch: tuple[str, list[str]]) -> dict[str, Observed]:
+        cluster, names = batch
+        try:
+            services = self._describe(cluster, [self.targets[n].service for n in names])
+        except (ClientError, BotoCoreError) as exc:
+            error = f"describe_services failed: {error_message(exc)}"
+            return {name: _unobserved(name, error) for name in names}
+        return {
+            name: self._observed(name, cluster, services.get(self.targets[name].service))
+            for name in names
+        }
 
     def _describe(self, cluster: str, services: list[str]) -> dict[str, dict[str, Any]]:
         answer = self._ecs.describe_services(cluster=cluster, services=services)

@@ -12,7 +12,7 @@ from typing import Any
 from daemon import sandbox
 from daemon.engine import Engine
 from daemon.spec import load_config, load_desired
-from tests.bench.common import REPO, log, median, reset_moto, run_child
+from tests.bench.common import REPO, log, median, pinback_args, reset_moto, run_child
 
 OLDER = {
     "frontend": sandbox.FRONTEND_COMMITS[2],
@@ -45,17 +45,61 @@ def fresh(endpoint: str, folder: Path) -> dict[str, str]:
 def manual_procedure(env: dict[str, str], folder: Path) -> int:
     """ROLLBACK.md 3.3, 3.2, 4.2 and 4.3 as AWS CLI commands, 5.2-5.3 as Alembic commands, run
     one after another as a person would; returns how many commands ran."""
-    aws = [str(Path(sys.executable).parent / "aws"), "--endpoint-url", env["AWS_ENDPOINT_URL"], "--region", sandbox.REGION]
+    aws = [
+        str(Path(sys.executable).parent / "aws"),
+        "--endpoint-url",
+        env["AWS_ENDPOINT_URL"],
+        "--region",
+        sandbox.REGION,
+    ]
     ini = folder / "alembic.ini"
-    ini.write_text(f"[alembic]\nscript_location = {REPO / 'config' / 'migrations'}\nsqlalchemy.url = {env['DATABASE_URL']}\n")
+    ini.write_text(
+        f"[alembic]\nscript_location = {REPO / 'config' / 'migrations'}\nsqlalchemy.url = {env['DATABASE_URL']}\n"
+    )
     alembic = [str(Path(sys.executable).parent / "alembic"), "-c", str(ini)]
     distribution = env["CLOUDFRONT_DISTRIBUTION_ID"]
     image = f"{sandbox.ACCOUNT}.dkr.ecr.{sandbox.REGION}.amazonaws.com/leh-ai-worker:{OLDER['ai-worker']}"
     commands = [
-        [*aws, "s3", "sync", f"s3://leh-frontend-artifacts/builds/{OLDER['frontend']}/", "s3://leh-frontend-prod/", "--delete"],
-        [*aws, "ecs", "update-service", "--cluster", "leh-cluster", "--service", "leh-backend", "--force-new-deployment", "--task-definition", f"leh-backend:{OLDER['backend']}"],
-        [*aws, "ecs", "describe-services", "--cluster", "leh-cluster", "--services", "leh-backend", "--query", "services[0].deployments"],
-        [*aws, "lambda", "update-function-code", "--function-name", "leh-ai-worker", "--image-uri", image],
+        [
+            *aws,
+            "s3",
+            "sync",
+            f"s3://leh-frontend-artifacts/builds/{OLDER['frontend']}/",
+            "s3://leh-frontend-prod/",
+            "--delete",
+        ],
+        [
+            *aws,
+            "ecs",
+            "update-service",
+            "--cluster",
+            "leh-cluster",
+            "--service",
+            "leh-backend",
+            "--force-new-deployment",
+            "--task-definition",
+            f"leh-backend:{OLDER['backend']}",
+        ],
+        [
+            *aws,
+            "ecs",
+            "describe-services",
+            "--cluster",
+            "leh-cluster",
+            "--services",
+            "leh-backend",
+            "--query",
+            "services[0].deployments",
+        ],
+        [
+            *aws,
+            "lambda",
+            "update-function-code",
+            "--function-name",
+            "leh-ai-worker",
+            "--image-uri",
+            image,
+        ],
         [*alembic, "downgrade", OLDER["database"]],
         [*alembic, "current"],
     ]
@@ -63,9 +107,31 @@ def manual_procedure(env: dict[str, str], folder: Path) -> int:
         done = run_child(command, env)
         assert done.returncode == 0, " ".join(command) + done.stderr
         if command[4:6] == ["s3", "sync"]:  # 3.2: invalidate after the sync, then check it
-            created = run_child([*aws, "cloudfront", "create-invalidation", "--distribution-id", distribution, "--paths", "/*"], env)
+            created = run_child(
+                [
+                    *aws,
+                    "cloudfront",
+                    "create-invalidation",
+                    "--distribution-id",
+                    distribution,
+                    "--paths",
+                    "/*",
+                ],
+                env,
+            )
             invalidation = json.loads(created.stdout)["Invalidation"]["Id"]
-            checked = run_child([*aws, "cloudfront", "get-invalidation", "--distribution-id", distribution, "--id", invalidation], env)
+            checked = run_child(
+                [
+                    *aws,
+                    "cloudfront",
+                    "get-invalidation",
+                    "--distribution-id",
+                    distribution,
+                    "--id",
+                    invalidation,
+                ],
+                env,
+            )
             assert checked.returncode == 0, checked.stderr
     return len(commands) + 2
 
@@ -79,7 +145,7 @@ def measure(endpoint: str) -> dict[str, Any]:
     for round_ in range(ROUNDS):
         log(f"apply of four targets, round {round_ + 1}/{ROUNDS}")
         env = fresh(endpoint, folder)
-        run = run_child([sys.executable, "-m", "daemon", "apply", "--yes", "--state", str(pins)], env)
+        run = run_child(pinback_args("apply", "--yes", "--state", str(pins)), env)
         assert run.returncode == 0, run.stdout + run.stderr
         cli.append(run.seconds)
 
@@ -89,7 +155,9 @@ def measure(endpoint: str) -> dict[str, Any]:
         manual.append(time.perf_counter() - started)
 
         sandbox.environment(fresh(endpoint, folder))
-        if engine is None:  # one engine for all rounds: warm clients and connections, as in the controller
+        if (
+            engine is None
+        ):  # one engine for all rounds: warm clients and connections, as in the controller
             config = load_config(REPO / "config" / "pinback.yaml")
             engine = Engine(config)
         desired = load_desired(pins, engine.config)

@@ -6,6 +6,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -32,19 +33,44 @@ class Run:
     stderr: str
 
 
+# Runs the pinback CLI and writes its own peak RSS (VmHWM) at exit. ru_maxrss of a child is
+# no good here: Linux carries the spawning process's peak across fork and exec, and the
+# benchmark process holds moto and the seeded fleet.
+PINBACK_WITH_PEAK = """
+import atexit, os, sys
+def report():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            open(os.environ["PINBACK_BENCH_PEAK"], "w").write(line.split()[1])
+atexit.register(report)
+sys.argv = ["pinback", *sys.argv[1:]]
+from daemon.cli import main
+main()
+"""
+
+
+def pinback_args(*args: str) -> list[str]:
+    return [sys.executable, "-c", PINBACK_WITH_PEAK, *args]
+
+
 def run_child(args: list[str], env: dict[str, str], cwd: Path = REPO) -> Run:
-    """Run a child process; wall time and its own peak memory (ru_maxrss via wait4)."""
+    """Run a child process: wall time, and its peak memory when it is ``pinback_args``."""
+    peak_file = Path(tempfile.mkstemp(prefix="pinback-peak-")[1])
     started = time.perf_counter()
-    process = subprocess.Popen(args, cwd=cwd, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stdout, stderr = "", ""
-    # communicate() would reap the child itself; read the pipes, then wait4 for the rusage.
-    assert process.stdout is not None and process.stderr is not None
-    stdout = process.stdout.read()
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    done = subprocess.run(
+        args,
+        cwd=cwd,
+        env={**os.environ, **env, "PINBACK_BENCH_PEAK": str(peak_file)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     seconds = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    return Run(seconds, usage.ru_maxrss / 1024, process.returncode, stdout, stderr)
+    peak = peak_file.read_text().strip()
+    peak_file.unlink()
+    return Run(
+        seconds, int(peak) / 1024 if peak else 0.0, done.returncode, done.stdout, done.stderr
+    )
 
 
 def median(values: list[float]) -> float:
