@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from daemon import sandbox
+from daemon.engine import Engine
+from daemon.spec import DesiredState, load_config, load_desired
 from tests.stands.fault_proxy import FaultProxy
 from tests.stands.postgres import postgres_server, throwaway_database
 
@@ -144,6 +146,11 @@ class Service:
         path = self.folder / "desired-versions.yaml"
         path.write_text("\n".join(lines) + "\n")
         return path
+
+    def engine(self, config: Path | None = None, **versions: object) -> tuple[Engine, DesiredState]:
+        """An engine over ``config`` (the repo's by default) and the given pins, loaded."""
+        loaded = load_config(config or self.config)
+        return Engine(loaded), load_desired(self.pins(**versions), loaded)
 
     def current_pins(self) -> Path:
         """Pins equal to what the seed left live."""

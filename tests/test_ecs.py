@@ -6,20 +6,13 @@ from pathlib import Path
 
 from daemon.engine import Engine
 from daemon.model import Outcome
-from daemon.spec import load_config, load_desired
+from daemon.spec import load_config
 from tests.conftest import Aws, Recorder, Service, config_copy
-
-
-def engine_and_pins(
-    service: Service, config: Path | None = None, **pins: object
-) -> tuple[Engine, object]:
-    loaded = load_config(config or service.config)
-    return Engine(loaded), load_desired(service.pins(**pins), loaded)
 
 
 def test_rollback_updates_the_service_and_waits_for_the_rollout(service: Service, aws: Aws) -> None:
     """Pinning revision 3 moves the service there with a forced new deployment, then verifies."""
-    engine, desired = engine_and_pins(service, backend=3)
+    engine, desired = service.engine(backend=3)
     snapshot = engine.snapshot(desired)
     (action,) = snapshot.plan.actions
     assert (action.from_version, action.to_version, action.direction.value) == ("4", "3", "back")
@@ -34,7 +27,7 @@ def test_rollback_updates_the_service_and_waits_for_the_rollout(service: Service
 
 def test_missing_revision_is_refused_before_any_change(service: Service, aws: Aws) -> None:
     """A revision that was never registered is blocked with a sentence naming it; nothing changes."""
-    engine, desired = engine_and_pins(service, backend=9)
+    engine, desired = service.engine(backend=9)
     (action,) = engine.snapshot(desired).plan.actions
     assert action.blocked == "task definition leh-backend:9 does not exist"
     (result,) = engine.apply(engine.snapshot(desired).plan)
@@ -45,14 +38,14 @@ def test_missing_revision_is_refused_before_any_change(service: Service, aws: Aw
 def test_deregistered_revision_is_refused(service: Service, aws: Aws) -> None:
     """AWS will not deploy an INACTIVE revision, so preflight refuses it first."""
     aws.client("ecs").deregister_task_definition(taskDefinition="leh-backend:2")  # type: ignore[attr-defined]
-    engine, desired = engine_and_pins(service, backend=2)
+    engine, desired = service.engine(backend=2)
     (action,) = engine.snapshot(desired).plan.actions
     assert action.blocked is not None and "INACTIVE" in action.blocked
 
 
 def test_failed_deployment_is_a_failure_with_the_reason(service: Service, aws: Aws) -> None:
     """A rollout AWS marks FAILED fails the target with rolloutStateReason."""
-    engine, desired = engine_and_pins(service, backend=3)
+    engine, desired = service.engine(backend=3)
     plan = engine.snapshot(desired).plan
     aws.proxy.add(
         "DescribeServices",
@@ -73,7 +66,7 @@ def test_failed_deployment_is_a_failure_with_the_reason(service: Service, aws: A
 
 def test_rollout_in_progress_is_waited_on_with_progress(service: Service, aws: Aws) -> None:
     """The wait reports IN_PROGRESS, keeps polling, and succeeds once the rollout completes."""
-    engine, desired = engine_and_pins(service, backend=3)
+    engine, desired = service.engine(backend=3)
     plan = engine.snapshot(desired).plan
     aws.proxy.add(
         "DescribeServices",
@@ -92,7 +85,7 @@ def test_rollout_in_progress_is_waited_on_with_progress(service: Service, aws: A
 def test_rollout_that_never_finishes_times_out(service: Service, aws: Aws, tmp_path: Path) -> None:
     """The wait gives up at the target's timeout and says what it last saw."""
     config = config_copy(tmp_path, {"timeout: 15m": "timeout: 1s"})
-    engine, desired = engine_and_pins(service, config, backend=3)
+    engine, desired = service.engine(config, backend=3)
     plan = engine.snapshot(desired).plan
     aws.proxy.add(
         "DescribeServices",
@@ -136,7 +129,7 @@ def test_observe_batches_ten_services_a_call(aws: Aws, tmp_path: Path) -> None:
 def test_missing_service_is_reported_not_crashed(service: Service, aws: Aws) -> None:
     """A service that does not exist is an observation error for that target alone."""
     aws.client("ecs").delete_service(cluster="leh-cluster", service="leh-backend", force=True)  # type: ignore[attr-defined]
-    engine, desired = engine_and_pins(service, backend=3, ai_worker="v1.8.2")
+    engine, desired = service.engine(backend=3, ai_worker="v1.8.2")
     plan = engine.snapshot(desired).plan
     assert "not found" in plan.unobserved["backend"]
     assert [a.target for a in plan.actions] == ["ai-worker"]

@@ -6,19 +6,10 @@ import subprocess
 from pathlib import Path
 
 from daemon import sandbox
-from daemon.engine import Engine
 from daemon.model import Outcome
-from daemon.spec import load_config, load_desired
 from tests.conftest import COMMITS, Aws, Recorder, Service, config_copy
 
 BUCKET = "leh-frontend-prod"
-
-
-def engine_and_pins(
-    service: Service, config: Path | None = None, **pins: object
-) -> tuple[Engine, object]:
-    loaded = load_config(config or service.config)
-    return Engine(loaded), load_desired(service.pins(**pins), loaded)
 
 
 def live_keys(aws: Aws) -> set[str]:
@@ -35,7 +26,7 @@ def live_marker(aws: Aws) -> str:
 def test_rollback_makes_the_bucket_equal_to_the_build(service: Service, aws: Aws) -> None:
     """After a rollback the bucket holds exactly the commit's files, stamped, and /* is invalidated."""
     old = COMMITS[1]
-    engine, desired = engine_and_pins(service, frontend=old[:7])
+    engine, desired = service.engine(frontend=old[:7])
     (action,) = engine.snapshot(desired).plan.actions
     assert action.to_version == old  # the short pin resolved to the full commit
     (result,) = engine.apply(engine.snapshot(desired).plan)
@@ -55,7 +46,7 @@ def test_rollback_makes_the_bucket_equal_to_the_build(service: Service, aws: Aws
 
 def test_assets_land_before_the_page_and_stale_keys_go_after(service: Service, aws: Aws) -> None:
     """Visitors never get a page pointing at missing assets: copy assets, then index.html, then delete."""
-    engine, desired = engine_and_pins(service, frontend=COMMITS[0])
+    engine, desired = service.engine(frontend=COMMITS[0])
     plan = engine.snapshot(desired).plan
     aws.proxy.clear()
     engine.apply(plan)
@@ -70,7 +61,7 @@ def test_assets_land_before_the_page_and_stale_keys_go_after(service: Service, a
 
 def test_unchanged_objects_are_not_copied_again(service: Service, aws: Aws) -> None:
     """Objects whose ETag already matches (favicon.ico is the same in every build) are skipped."""
-    engine, desired = engine_and_pins(service, frontend=COMMITS[2])
+    engine, desired = service.engine(frontend=COMMITS[2])
     plan = engine.snapshot(desired).plan
     aws.proxy.clear()
     engine.apply(plan)
@@ -81,7 +72,7 @@ def test_unchanged_objects_are_not_copied_again(service: Service, aws: Aws) -> N
 
 def test_missing_artifacts_are_refused(service: Service, aws: Aws) -> None:
     """A commit with no build artifacts (and no build configured) is blocked; the bucket is untouched."""
-    engine, desired = engine_and_pins(service, frontend="abcdef0")
+    engine, desired = service.engine(frontend="abcdef0")
     (action,) = engine.snapshot(desired).plan.actions
     assert (
         action.blocked
@@ -96,14 +87,14 @@ def test_ambiguous_short_commit_is_refused(service: Service, aws: Aws) -> None:
     aws.client("s3").put_object(
         Bucket="leh-frontend-artifacts", Key=f"builds/{twin}/index.html", Body=b"x"
     )  # type: ignore[attr-defined]
-    engine, desired = engine_and_pins(service, frontend=COMMITS[1][:7])
+    engine, desired = service.engine(frontend=COMMITS[1][:7])
     (action,) = engine.snapshot(desired).plan.actions
     assert action.blocked is not None and "ambiguous" in action.blocked and twin in action.blocked
 
 
 def test_invalidation_in_progress_is_waited_on(service: Service, aws: Aws) -> None:
     """AWS reports InProgress before Completed; the wait polls until Completed."""
-    engine, desired = engine_and_pins(service, frontend=COMMITS[1])
+    engine, desired = service.engine(frontend=COMMITS[1])
     plan = engine.snapshot(desired).plan
     aws.proxy.add(
         "GET /2020-05-31/distribution/", "rewrite", count=2, replace={"COMPLETED": "InProgress"}
@@ -124,37 +115,33 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def repository_with(folder: Path, files: dict[str, str]) -> tuple[Path, str]:
+    """A git repository holding ``files`` in one commit; returns it and the commit."""
+    repo = folder / "app"
+    for relative, text in files.items():
+        (repo / relative).parent.mkdir(parents=True, exist_ok=True)
+        (repo / relative).write_text(text)
+    git(folder, "init", "-q", str(repo))
+    git(repo, "add", "-A")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "frontend")
+    return repo, git(repo, "rev-parse", "HEAD")
+
+
+def with_build(folder: Path, repo: Path, command: str) -> Path:
+    build = f"{{repo: {repo}, workdir: frontend, command: '{command}', output: out}}"
+    return config_copy(folder, {"    timeout: 10m\n": f"    timeout: 10m\n    build: {build}\n"})
+
+
 def test_commit_without_artifacts_is_built_from_source(
     service: Service, aws: Aws, tmp_path: Path
 ) -> None:
     """With build configured, a commit lacking artifacts is checked out, built and uploaded."""
-    repo = tmp_path / "app"
-    (repo / "frontend" / "src" / "assets").mkdir(parents=True)
-    (repo / "frontend" / "src" / "index.html").write_text("<p>built from source</p>")
-    (repo / "frontend" / "src" / "assets" / "app.js").write_text("console.log(1)")
-    git(tmp_path, "init", "-q", str(repo))
-    git(
-        repo,
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@e",
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-m",
-        "empty",
-    )
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "frontend")
-    commit = git(repo, "rev-parse", "HEAD")
-    config = config_copy(
+    repo, commit = repository_with(
         tmp_path,
-        {
-            "    timeout: 10m\n": f"    timeout: 10m\n    build: {{repo: {repo}, workdir: frontend, command: 'mkdir -p out && cp -r src/. out/', output: out}}\n"
-        },
+        {"frontend/src/index.html": "<p>built from source</p>", "frontend/src/assets/app.js": "1"},
     )
-    engine, desired = engine_and_pins(service, config, frontend=commit[:8])
+    config = with_build(tmp_path, repo, "mkdir -p out && cp -r src/. out/")
+    engine, desired = service.engine(config, frontend=commit[:8])
     plan = engine.snapshot(desired).plan
     assert plan.actions[0].to_version == commit and plan.actions[0].blocked is None
     progress = Recorder()
@@ -170,20 +157,9 @@ def test_failing_build_is_a_failure_and_leaves_the_bucket(
     service: Service, aws: Aws, tmp_path: Path
 ) -> None:
     """A build that exits non-zero fails the target with its output; nothing was uploaded."""
-    repo = tmp_path / "app"
-    (repo / "frontend").mkdir(parents=True)
-    (repo / "frontend" / "README").write_text("x")
-    git(tmp_path, "init", "-q", str(repo))
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "x")
-    commit = git(repo, "rev-parse", "HEAD")
-    config = config_copy(
-        tmp_path,
-        {
-            "    timeout: 10m\n": f"    timeout: 10m\n    build: {{repo: {repo}, workdir: frontend, command: 'echo npm ERR! missing script >&2; exit 3', output: out}}\n"
-        },
-    )
-    engine, desired = engine_and_pins(service, config, frontend=commit)
+    repo, commit = repository_with(tmp_path, {"frontend/README": "x"})
+    config = with_build(tmp_path, repo, "echo npm ERR! missing script >&2; exit 3")
+    engine, desired = service.engine(config, frontend=commit)
     (result,) = engine.apply(engine.snapshot(desired).plan)
     assert result.outcome is Outcome.FAILED
     assert (

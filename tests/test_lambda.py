@@ -7,13 +7,8 @@ from pathlib import Path
 from daemon import sandbox
 from daemon.engine import Engine
 from daemon.model import Outcome
-from daemon.spec import load_config, load_desired
+from daemon.spec import load_config
 from tests.conftest import Aws, Recorder, Service
-
-
-def engine_and_pins(service: Service, **pins: object) -> tuple[Engine, object]:
-    loaded = load_config(service.config)
-    return Engine(loaded), load_desired(service.pins(**pins), loaded)
 
 
 def running_digest(aws: Aws) -> str:
@@ -34,7 +29,7 @@ def tag_digest(aws: Aws, tag: str) -> str:
 
 def test_rollback_runs_the_tags_image(service: Service, aws: Aws) -> None:
     """Pinning an older tag updates the function's image; the running digest is the tag's digest."""
-    engine, desired = engine_and_pins(service, ai_worker="v1.8.2")
+    engine, desired = service.engine(ai_worker="v1.8.2")
     plan = engine.snapshot(desired).plan
     progress = Recorder()
     (result,) = engine.apply(plan, progress)
@@ -46,7 +41,7 @@ def test_rollback_runs_the_tags_image(service: Service, aws: Aws) -> None:
 def test_missing_tag_is_refused_before_any_change(service: Service, aws: Aws) -> None:
     """A tag that is not in ECR is blocked with a sentence naming it; the function is untouched."""
     before = running_digest(aws)
-    engine, desired = engine_and_pins(service, ai_worker="v0.0.1")
+    engine, desired = service.engine(ai_worker="v0.0.1")
     (action,) = engine.snapshot(desired).plan.actions
     assert action.blocked == "tag v0.0.1 does not exist in ECR repository leh-ai-worker"
     engine.apply(engine.snapshot(desired).plan)
@@ -61,7 +56,7 @@ def test_repushed_tag_is_drift_and_gets_redeployed(service: Service, aws: Aws) -
         imageManifest=sandbox.image_manifest("hotfix rebuild"),
         imageTag="v1.9.0",
     )
-    engine, desired = engine_and_pins(service, ai_worker="v1.9.0")
+    engine, desired = service.engine(ai_worker="v1.9.0")
     (action,) = engine.snapshot(desired).plan.actions
     assert action.from_version is not None and action.from_version.startswith("sha256:")
     (result,) = engine.apply(engine.snapshot(desired).plan)
@@ -72,7 +67,7 @@ def test_repushed_tag_is_drift_and_gets_redeployed(service: Service, aws: Aws) -
 
 def test_failed_update_is_a_failure_with_the_reason(service: Service, aws: Aws) -> None:
     """LastUpdateStatus Failed ends the wait with Lambda's reason."""
-    engine, desired = engine_and_pins(service, ai_worker="v1.8.2")
+    engine, desired = service.engine(ai_worker="v1.8.2")
     plan = engine.snapshot(desired).plan
     aws.proxy.add(
         "GET /2015-03-31/functions/leh-ai-worker/configuration",
@@ -87,7 +82,7 @@ def test_failed_update_is_a_failure_with_the_reason(service: Service, aws: Aws) 
 
 def test_update_in_progress_is_waited_on(service: Service, aws: Aws) -> None:
     """LastUpdateStatus InProgress is polled until Successful."""
-    engine, desired = engine_and_pins(service, ai_worker="v1.8.2")
+    engine, desired = service.engine(ai_worker="v1.8.2")
     plan = engine.snapshot(desired).plan
     aws.proxy.add(
         "GET /2015-03-31/functions/leh-ai-worker/configuration",
