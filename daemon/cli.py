@@ -179,40 +179,72 @@ def apply(
     raise SystemExit(1 if bad or plan_.unobserved else 0)
 
 
+def controller_status(config_path: Path) -> dict[str, Any] | None:
+    """The running controller's ``/status``, or None when none answers on ``daemon.listen``."""
+    import urllib.error
+    import urllib.request
+
+    from daemon.spec import load_config
+
+    listen = load_config(config_path).model.daemon.listen
+    try:
+        with urllib.request.urlopen(f"http://{listen}/status", timeout=2) as answer:
+            document: dict[str, Any] = json.loads(answer.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+    document["source"] = f"controller at {listen}"
+    return document
+
+
+@cli.command()
+@common
+@click.option("--listen", help="Serve HTTP here instead of daemon.listen (host:port; port 0: any).")
+def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
+    """The controller: keep live state at the pins until SIGTERM or SIGINT."""
+    from daemon import logs
+    from daemon.controller import Controller
+    from daemon.http import serve
+
+    logs.configure()
+    controller = Controller(config_path, state_path)
+    address = listen or controller.config.model.daemon.listen
+    try:
+        server = serve(controller, address)
+    except OSError as exc:
+        raise Failure(f"cannot listen on {address}: {exc.strerror}") from None
+    host, port = server.server_address[:2]
+    logs.get().info(
+        "controller_started",
+        listen=f"{host!s}:{port}",
+        config=str(config_path),
+        pins=str(controller.state_path),
+    )
+    controller.run_until_signalled()
+    server.shutdown()
+
+
 @cli.command()
 @common
 @output_option
 def status(config_path: Path, state_path: Path | None, output: str) -> None:
-    """Desired vs live, per target."""
+    """Desired vs live vs last result, per target (from the running controller when there is one)."""
     from daemon import render
+    from daemon.status import status_document
 
-    config, desired = load(config_path, state_path)
-    snapshot = engine_for(config).snapshot(desired)
-    actions = {a.target: a for a in snapshot.plan.actions}
-    rows = []
-    for name, observed in snapshot.observed.items():
-        target = config.model.targets[name]
-        pin = desired.pins.get(name)
-        action = actions.get(name)
-        rows.append(
-            {
-                "target": name,
-                "kind": observed.kind.value,
-                "desired": pin.version if pin else None,
-                "live": observed.live,
-                "inSync": name in snapshot.plan.in_sync,
-                "state": render.status_state(
-                    observed, action, pin is not None and pin.version is not None
-                ),
-                "suspended": bool(pin and pin.suspend),
-                "owner": target.owner,
-                "urgency": target.urgency,
-                **({"error": observed.error} if observed.error else {}),
-                **({"inProgress": observed.in_progress} if observed.in_progress else {}),
-            }
+    document = controller_status(config_path)
+    if document is None:
+        config, desired = load(config_path, state_path)
+        snapshot = engine_for(config).snapshot(desired)
+        document = status_document(
+            config,
+            desired,
+            snapshot.observed,
+            {a.target: a for a in snapshot.plan.actions},
+            set(snapshot.plan.in_sync),
         )
+    rows = document["targets"]
     if output == "json":
-        emit_json({"targets": rows})
+        emit_json(document)
     else:
         click.echo(redact(render.status_text(rows)))
 

@@ -207,15 +207,21 @@ class Engine:
                         results[running.pop(future)] = future.result()
         return [results[a.target] for a in plan.actions]
 
-    def apply_one(self, action: Action, progress: Progress = no_progress) -> Result:
-        """Apply one action, wait until it has taken, verify. Never raises for target errors."""
+    def apply_one(
+        self, action: Action, progress: Progress = no_progress, stop: threading.Event | None = None
+    ) -> Result:
+        """Apply one action, wait until it has taken, verify. Never raises for target errors.
+
+        Setting ``stop`` ends the wait early (shutdown, or a newer pin superseding this
+        one); the change already made stays, and the next pass observes where it got to.
+        """
         started = time.monotonic()
         driver = self.driver(action.target)
         timeout = self.config.model.targets[action.target].timeout
         try:
             if not action.wait_only:
                 driver.apply(action.target, action, progress)
-            driver.wait(action.target, action, progress, started + timeout)
+            driver.wait(action.target, action, progress, started + timeout, stop)
             after = driver.verify(action.target, action)
             if after.error is not None:
                 raise ApplyFailed(f"verifying failed: {after.error}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from daemon.durations import format_duration
-from daemon.model import Action, Direction, Observed, Outcome, Plan, Result, VersionInfo
+from daemon.model import Action, Direction, Outcome, Plan, Result, VersionInfo
 
 ARROW = {Direction.FORWARD: "roll forward", Direction.BACK: "roll back", Direction.NONE: "change"}
 
@@ -91,17 +91,3 @@ def versions_text(target: str, versions: Sequence[VersionInfo]) -> str:
         extra = "  ".join(f"{k}={v}" for k, v in info.detail.items() if v)
         lines.append(f" {mark} {info.version:42} {info.time or '':32} {extra}".rstrip())
     return "\n".join(lines)
-
-
-def status_state(observed: Observed, action: Action | None, pinned: bool) -> str:
-    if observed.error:
-        return f"unknown: {observed.error}"
-    if not pinned:
-        return "observed only (not pinned)"
-    if action is None:
-        return "in sync"
-    if action.blocked:
-        return f"drift, blocked: {action.blocked}"
-    if action.wait_only:
-        return f"rolling out: {observed.in_progress}"
-    return "drift"

@@ -165,7 +165,14 @@ class LambdaDriver:
         progress(target, f"update_function_code {spec.function} -> {uri}")
         self._lambda.update_function_code(FunctionName=spec.function, ImageUri=uri)
 
-    def wait(self, target: str, action: Action, progress: Progress, deadline: float) -> None:
+    def wait(
+        self,
+        target: str,
+        action: Action,
+        progress: Progress,
+        deadline: float,
+        stop: threading.Event | None = None,
+    ) -> None:
         spec = self.targets[target]
 
         def check() -> tuple[bool, str]:
@@ -176,7 +183,14 @@ class LambdaDriver:
                 raise ApplyFailed(f"Lambda update failed: {reason}")
             return status == "Successful", f"LastUpdateStatus {status}"
 
-        wait_until(check, target=target, what="Lambda update", deadline=deadline, progress=progress)
+        wait_until(
+            check,
+            target=target,
+            what="Lambda update",
+            deadline=deadline,
+            progress=progress,
+            stop=stop,
+        )
         if spec.alias:
             version = self._lambda.publish_version(FunctionName=spec.function)["Version"]
             progress(target, f"alias {spec.alias} -> version {version}")

@@ -42,7 +42,14 @@ class Driver(Protocol):
 
     def apply(self, target: str, action: Action, progress: Progress) -> None: ...
 
-    def wait(self, target: str, action: Action, progress: Progress, deadline: float) -> None: ...
+    def wait(
+        self,
+        target: str,
+        action: Action,
+        progress: Progress,
+        deadline: float,
+        stop: threading.Event | None = None,
+    ) -> None: ...
 
     def verify(self, target: str, action: Action) -> Observed: ...
 

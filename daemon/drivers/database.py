@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import io
 import os
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -236,7 +237,14 @@ class DatabaseDriver:
         else:
             yield
 
-    def wait(self, target: str, action: Action, progress: Progress, deadline: float) -> None:
+    def wait(
+        self,
+        target: str,
+        action: Action,
+        progress: Progress,
+        deadline: float,
+        stop: threading.Event | None = None,
+    ) -> None:
         """Alembic runs synchronously: when ``apply`` returned, the change has taken."""
 
     def verify(self, target: str, action: Action) -> Observed:

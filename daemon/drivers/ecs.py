@@ -8,6 +8,7 @@ ARN; both are normalised to family and revision.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -126,7 +127,14 @@ class EcsDriver:
             cluster=spec.cluster, service=spec.service, taskDefinition=name, forceNewDeployment=True
         )
 
-    def wait(self, target: str, action: Action, progress: Progress, deadline: float) -> None:
+    def wait(
+        self,
+        target: str,
+        action: Action,
+        progress: Progress,
+        deadline: float,
+        stop: threading.Event | None = None,
+    ) -> None:
         spec = self.targets[target]
         want = int(action.to_version)
 
@@ -145,7 +153,12 @@ class EcsDriver:
             return (not rolling), status
 
         wait_until(
-            check, target=target, what="ECS deployment", deadline=deadline, progress=progress
+            check,
+            target=target,
+            what="ECS deployment",
+            deadline=deadline,
+            progress=progress,
+            stop=stop,
         )
 
     def verify(self, target: str, action: Action) -> Observed:

@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -279,7 +280,14 @@ class FrontendDriver:
         self._invalidations[target] = (distribution, invalidation)
         progress(target, f"CloudFront invalidation {invalidation} of /* on {distribution}")
 
-    def wait(self, target: str, action: Action, progress: Progress, deadline: float) -> None:
+    def wait(
+        self,
+        target: str,
+        action: Action,
+        progress: Progress,
+        deadline: float,
+        stop: threading.Event | None = None,
+    ) -> None:
         started = self._invalidations.pop(target, None)
         if started is None:
             return
@@ -299,6 +307,7 @@ class FrontendDriver:
             what="CloudFront invalidation",
             deadline=deadline,
             progress=progress,
+            stop=stop,
         )
 
     def verify(self, target: str, action: Action) -> Observed:

@@ -3,7 +3,8 @@
 Control endpoint (JSON over HTTP on the proxy itself):
 - ``POST /__faults__/rules`` with ``{"match": "UpdateService", "fault": "throttle",
   "count": 2}`` adds a rule. ``match`` is a substring of ``"<Operation> <METHOD> <path>"``
-  (the operation comes from ``X-Amz-Target`` for JSON services). Faults: ``throttle``
+  (the operation comes from ``X-Amz-Target`` for JSON services); an optional ``body``
+  must also be a substring of the request body. Faults: ``throttle``
   (the service's throttling error), ``error500``, ``latency`` (``delay`` seconds, then
   forward), ``reset`` (close the connection with no answer), ``rewrite`` (forward, then
   set fields of the JSON answer: ``"set": {"services.*.deployments.*.rolloutState":
@@ -93,7 +94,7 @@ class FaultProxy:
         signature = f"{operation} {request.command} {request.path}"
         with self.lock:
             self.calls.append(signature)
-            rule = self._take(signature)
+            rule = self._take(signature, body)
         if rule is not None:
             fault = rule["fault"]
             if fault == "latency":
@@ -120,8 +121,10 @@ class FaultProxy:
         if request.command != "HEAD":
             request.wfile.write(answer)
 
-    def _take(self, signature: str) -> dict[str, Any] | None:
+    def _take(self, signature: str, body: bytes) -> dict[str, Any] | None:
         for rule in self.rules:
+            if rule.get("body") and rule["body"].encode() not in body:
+                continue
             if rule["count"] != 0 and rule["match"] in signature:
                 if rule["count"] > 0:
                     rule["count"] -= 1

@@ -1,0 +1,449 @@
+"""The controller: keeps live state equal to the pins, level-triggered, until told to stop.
+
+Two halves, as in controller-runtime:
+
+- the **pass** (one thread) re-reads both files, observes every target in batches,
+  plans, updates the metrics, and queues each target that is not at its pin. It runs
+  on a pin-file or config change (watchfiles, debounced), on the resync timer (with
+  jitter), on ``POST /reconcile``, and after every apply. It never acts on a
+  remembered event: what it queues comes from what it just observed.
+- the **workers** (``daemon.concurrency`` threads) take one target at a time from the
+  keyed work queue and reconcile it: observe it afresh, plan, apply, wait, verify. A
+  target waits for the targets the plan puts before it. A failure is retried with
+  per-target exponential backoff (1 s doubling to 5 min, jittered); a newer pin
+  resets the backoff and ends the wait of the apply it supersedes at once.
+
+An invalid file changes nothing: the last valid pins stay in force and
+``pinback_desired_state_valid`` drops to 0 until the file is valid again.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from daemon import logs
+from daemon.engine import Engine, Snapshot
+from daemon.errors import SpecError
+from daemon.metrics import Metrics
+from daemon.model import Action, Outcome, Pin, Result
+from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
+from daemon.status import status_document
+from daemon.workqueue import ShutDown, WorkQueue
+
+SHUTDOWN_GRACE = 30.0
+HEARTBEAT_STALE = 60.0
+
+
+@dataclass
+class TargetState:
+    """What the controller remembers of one target between passes."""
+
+    last_result: Result | None = None
+    failed_pin: Pin | None = None
+    stop: threading.Event | None = None
+    superseded: bool = False
+    waiting_on: tuple[str, ...] = ()
+
+
+@dataclass
+class Health:
+    heartbeat: float = field(default_factory=time.monotonic)
+    passes: int = 0
+    desired_error: str | None = None
+
+
+class Controller:
+    def __init__(self, config_path: Path, state_path: Path | None = None) -> None:
+        self.config_path = config_path
+        self.state_override = state_path
+        self.config: LoadedConfig = load_config(config_path)
+        self.engine = Engine(self.config)
+        self.metrics = Metrics({n: t.kind for n, t in self.config.model.targets.items()})
+        self.engine.clients.counter.listeners.append(self.metrics.aws_call)
+        self.queue = WorkQueue()
+        self.log = logs.get()
+        self.desired: DesiredState | None = None
+        self.snapshot: Snapshot | None = None
+        self.targets: dict[str, TargetState] = {n: TargetState() for n in self.config.model.targets}
+        self.health = Health()
+        self.stopping = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.RLock()
+        self._threads: list[threading.Thread] = []
+        self._files: tuple[bytes, bytes] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_override or self.config.state_path
+
+    def start(self) -> None:
+        """Start the pass loop, the workers, the resync timer and the file watcher."""
+        self._spawn("pass-loop", self._pass_loop)
+        self._spawn("resync", self._resync_loop)
+        self._spawn("watch", self._watch_loop)
+        for index in range(self.config.model.daemon.concurrency):
+            self._spawn(f"worker-{index}", self._worker_loop)
+        self.request_pass()
+
+    def _spawn(self, name: str, target: Any) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def run_until_signalled(self) -> None:
+        """Run until SIGTERM or SIGINT, then stop cleanly."""
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.stopping.set())
+        self.start()
+        self.stopping.wait()
+        self.stop()
+
+    def stop(self) -> None:
+        """Take no new work, end the waits of running applies at a safe point, then return.
+
+        A wait interrupted here leaves the change in AWS to finish by itself; the next
+        controller observes it and waits on it, never issuing it again.
+        """
+        self.log.info("shutdown_started")
+        self.stopping.set()
+        self._wake.set()
+        self.queue.shut_down()
+        with self._lock:
+            for state in self.targets.values():
+                if state.stop is not None:
+                    state.stop.set()
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        self.log.info("shutdown_finished", still_running=alive)
+
+    def request_pass(self) -> None:
+        self._wake.set()
+
+    def reconcile_now(self, target: str | None = None) -> None:
+        """``POST /reconcile``: reset the target's backoff (or all) and run a pass now."""
+        for name in [target] if target else list(self.targets):
+            self.queue.forget(name)
+        self.request_pass()
+
+    # -- the pass --------------------------------------------------------------------
+
+    def _pass_loop(self) -> None:
+        while not self.stopping.is_set():
+            self.health.heartbeat = time.monotonic()
+            if not self._wake.wait(timeout=1.0):
+                continue
+            self._wake.clear()
+            if self.stopping.is_set():
+                return
+            try:
+                self.run_pass()
+            except Exception as exc:  # a pass must never kill the loop
+                self.log.error("pass_crashed", error=f"{exc.__class__.__name__}: {exc}")
+
+    def run_pass(self) -> None:
+        correlation = uuid.uuid4().hex[:12]
+        log = self.log.bind(correlation_id=correlation)
+        started = time.monotonic()
+        desired = self._reload(log)
+        if desired is None:
+            return
+        snapshot = self.engine.snapshot(desired)
+        with self._lock:
+            self.snapshot = snapshot
+            self.health.passes += 1
+        actions = {a.target: a for a in snapshot.plan.actions}
+        elapsed = time.monotonic() - started
+        for name in self.config.model.targets:
+            self._after_observe(name, desired, snapshot, actions.get(name), elapsed, log)
+        self.metrics.queue_depth.set(self.queue.depth())
+        log.info(
+            "pass_finished",
+            changes=snapshot.plan.changes,
+            in_sync=len(snapshot.plan.in_sync),
+            unobserved=len(snapshot.plan.unobserved),
+            seconds=round(elapsed, 3),
+        )
+
+    def _reload(self, log: Any) -> DesiredState | None:
+        """The newest valid pins; on an invalid file, the last valid ones (or None)."""
+        try:
+            raw = (self.config_path.read_bytes(), self.state_path.read_bytes())
+        except OSError as exc:
+            return self._invalid(f"cannot read {exc.filename}: {exc.strerror}", log)
+        if raw == self._files and self.desired is not None:
+            return self.desired
+        try:
+            config = load_config(self.config_path)
+            desired = load_desired(self.state_override or config.state_path, config)
+        except SpecError as exc:
+            return self._invalid("; ".join(str(i) for i in exc.issues), log)
+        if config.model != self.config.model:
+            log.info("config_changed")
+            self._adopt(config)
+        if self.desired is None or desired.pins != self.desired.pins:
+            self._pins_changed(desired, log)
+        self._files = raw
+        self.desired = desired
+        self.health.desired_error = None
+        self.metrics.desired_valid.set(1)
+        self.metrics.suspend(n for n, p in desired.pins.items() if p.suspend)
+        return desired
+
+    def _invalid(self, error: str, log: Any) -> DesiredState | None:
+        """Keep the last valid pins in force and say why the files were not taken."""
+        if self.health.desired_error != error:
+            keeping = "last valid pins" if self.desired else "nothing yet"
+            log.error("desired_invalid", error=error, keeping=keeping)
+        self.health.desired_error = error
+        self.metrics.desired_valid.set(0)
+        return self.desired
+
+    def _adopt(self, config: LoadedConfig) -> None:
+        """A changed config takes effect for the next pass; running applies finish on the old one."""
+        with self._lock:
+            self.config = config
+            engine = Engine(config, self.engine.clients)
+            self.engine = engine
+            for name, target in config.model.targets.items():
+                self.targets.setdefault(name, TargetState())
+                if name not in self.metrics.targets:
+                    self.metrics.targets[name] = target.kind
+
+    def _pins_changed(self, desired: DesiredState, log: Any) -> None:
+        if self.desired is None:
+            log.info("desired_loaded", pins={n: p.version for n, p in desired.pins.items()})
+            return
+        old = self.desired.pins
+        for name, pin in desired.pins.items():
+            if old.get(name) == pin:
+                continue
+            log.info(
+                "desired_changed",
+                target=name,
+                desired=pin.version,
+                before=previous.version if (previous := old.get(name)) else None,
+                reason=pin.reason,
+            )
+            with self._lock:
+                state = self.targets.setdefault(name, TargetState())
+                if state.failed_pin is not None and state.failed_pin != pin:
+                    state.failed_pin = None
+                    self.queue.forget(name)  # a newer pin never waits out the old one's backoff
+                if state.stop is not None and not state.stop.is_set():
+                    state.superseded = True
+                    state.stop.set()  # end the wait of the apply this pin replaces
+
+    def _after_observe(
+        self,
+        name: str,
+        desired: DesiredState,
+        snapshot: Snapshot,
+        action: Action | None,
+        seconds: float,
+        log: Any,
+    ) -> None:
+        observed = snapshot.observed.get(name)
+        pin = desired.pins.get(name)
+        if observed is not None:
+            self.metrics.versions(name, pin.version if pin else None, observed.live)
+        if name in snapshot.plan.unobserved:
+            self._queue_unless_backing_off(name)
+            return
+        if pin is None or pin.version is None:
+            return
+        drifted = action is not None and not action.wait_only
+        self.metrics.drift.labels(name, self.metrics.targets[name]).set(1 if drifted else 0)
+        if action is None:
+            self.metrics.result(name, Outcome.NOOP, seconds, in_sync=True)
+            self.queue.forget(name)
+            return
+        if drifted:
+            log.info(
+                "drift_detected", target=name, desired=action.to_version, live=action.from_version
+            )
+        if action.blocked is not None and not action.wait_only:
+            self.metrics.result(name, Outcome.BLOCKED, seconds, in_sync=False)
+            log.warning("blocked", target=name, reason=action.blocked)
+            return
+        self._queue_unless_backing_off(name)
+
+    def _queue_unless_backing_off(self, name: str) -> None:
+        if self.queue.failures(name) == 0:
+            self.queue.add(name)
+
+    # -- the workers -----------------------------------------------------------------
+
+    def _worker_loop(self) -> None:
+        while True:
+            try:
+                name = self.queue.get()
+            except ShutDown:
+                return
+            if name is None:
+                continue
+            try:
+                self.reconcile(name)
+            except Exception as exc:  # one target's surprise must not kill a worker
+                self.log.error(
+                    "reconcile_crashed", target=name, error=f"{exc.__class__.__name__}: {exc}"
+                )
+                self.queue.add_after(name, self.queue.backoff(name))
+            finally:
+                self.queue.done(name)
+                self.metrics.queue_depth.set(self.queue.depth())
+
+    def reconcile(self, name: str) -> None:
+        """One target, one pass: observe afresh, plan, apply, wait, verify, record."""
+        with self._lock:
+            desired, engine, snapshot = self.desired, self.engine, self.snapshot
+        if desired is None or self.stopping.is_set() or name not in engine.config.model.targets:
+            return
+        log = self.log.bind(target=name, correlation_id=uuid.uuid4().hex[:12])
+        if snapshot is not None and self._waiting(name, snapshot, log):
+            return
+        started = time.monotonic()
+        fresh = engine.snapshot(desired, name)
+        if name in fresh.plan.unobserved:
+            self._failed(name, desired, fresh.plan.unobserved[name], started, log)
+            return
+        if not fresh.plan.actions:
+            self.metrics.result(name, Outcome.NOOP, time.monotonic() - started, in_sync=True)
+            self.queue.forget(name)
+            return
+        action = fresh.plan.actions[0]
+        if action.blocked is not None:
+            self.metrics.result(name, Outcome.BLOCKED, time.monotonic() - started, in_sync=False)
+            return
+        stop = threading.Event()
+        with self._lock:
+            state = self.targets.setdefault(name, TargetState())
+            state.stop, state.superseded = stop, False
+        log.info(
+            "apply_started",
+            desired=action.to_version,
+            live_before=action.from_version,
+            wait_only=action.wait_only,
+        )
+        result = engine.apply_one(
+            action, lambda target, message: log.info("progress", message=message), stop
+        )
+        with self._lock:
+            state.stop = None
+            state.last_result = result
+            superseded = state.superseded
+        if result.outcome is Outcome.APPLIED:
+            log.info(
+                "apply_succeeded",
+                desired=result.desired,
+                live_after=result.live_after,
+                seconds=round(result.duration_s, 3),
+            )
+            self.metrics.result(name, Outcome.APPLIED, time.monotonic() - started, in_sync=True)
+            self.metrics.drift.labels(name, self.metrics.targets[name]).set(0)
+            with self._lock:
+                state.failed_pin = None
+            self.queue.forget(name)
+        elif superseded or self.stopping.is_set():
+            why = "superseded by a newer pin" if superseded else "controller stopping"
+            log.info("apply_interrupted", reason=why, live_after=result.live_after)
+            if superseded:
+                self.queue.add(name)
+        else:
+            self._failed(name, desired, result.error or "failed", started, log)
+        self.request_pass()  # dependents and metrics move on from what just happened
+
+    def _waiting(self, name: str, snapshot: Snapshot, log: Any) -> bool:
+        """True when a target the plan puts before this one is not at its pin yet."""
+        action = next((a for a in snapshot.plan.actions if a.target == name), None)
+        if action is None or not action.after:
+            return False
+        pending = {a.target for a in snapshot.plan.actions if a.blocked is None}
+        ahead = tuple(p for p in action.after if p in pending or self.queue.busy(p))
+        with self._lock:
+            state = self.targets[name]
+            changed = ahead != state.waiting_on
+            state.waiting_on = ahead
+        if ahead and changed:
+            log.info("waiting_for", targets=list(ahead))
+        return bool(ahead)
+
+    def _failed(
+        self, name: str, desired: DesiredState, error: str, started: float, log: Any
+    ) -> None:
+        delay = self.queue.backoff(name)
+        log.error("apply_failed", error=error, retry_in_s=round(delay, 1))
+        self.metrics.result(name, Outcome.FAILED, time.monotonic() - started, in_sync=False)
+        with self._lock:
+            self.targets[name].failed_pin = desired.pins.get(name)
+        self.queue.add_after(name, delay)
+
+    # -- timers and sources ------------------------------------------------------------
+
+    def _resync_loop(self) -> None:
+        while not self.stopping.is_set():
+            interval = self.config.model.daemon.resync_interval
+            if self.stopping.wait(interval * random.uniform(0.9, 1.1)):
+                return
+            self.request_pass()
+
+    def _watch_loop(self) -> None:
+        """Wake a pass when either file changes; editors that replace files are handled."""
+        from watchfiles import watch
+
+        while not self.stopping.is_set():
+            watched = {self.config_path.resolve(), self.state_path.resolve()}
+            folders = sorted({str(p.parent) for p in watched})
+            try:
+                for changes in watch(
+                    *folders,
+                    debounce=30,
+                    step=10,
+                    stop_event=self.stopping,
+                    yield_on_timeout=False,
+                    rust_timeout=1000,
+                ):
+                    if any(Path(path).resolve() in watched for _, path in changes):
+                        self.request_pass()
+                    current = {self.config_path.resolve(), self.state_path.resolve()}
+                    if current != watched:
+                        break  # the config moved the pin file: watch the new place
+            except (OSError, RuntimeError) as exc:
+                self.log.error("watch_failed", error=str(exc))
+                self.stopping.wait(1.0)
+
+    # -- what the HTTP endpoints serve -------------------------------------------------
+
+    def metrics_text(self) -> bytes:
+        return self.metrics.render()
+
+    def healthy(self) -> bool:
+        return time.monotonic() - self.health.heartbeat < HEARTBEAT_STALE
+
+    def ready(self) -> bool:
+        return self.desired is not None and self.health.passes > 0
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            snapshot, desired, config = self.snapshot, self.desired, self.config
+            results: Mapping[str, Result] = {
+                n: s.last_result for n, s in self.targets.items() if s.last_result is not None
+            }
+        observed = snapshot.observed if snapshot else {}
+        actions = {a.target: a for a in snapshot.plan.actions} if snapshot else {}
+        in_sync = set(snapshot.plan.in_sync) if snapshot else set()
+        extra: dict[str, Any] = {"desiredStateValid": self.health.desired_error is None}
+        if self.health.desired_error:
+            extra["desiredStateError"] = self.health.desired_error
+        return status_document(config, desired, observed, actions, in_sync, results, extra)

@@ -1,0 +1,92 @@
+"""The controller's HTTP endpoints (DESIGN.md §8) on ``daemon.listen``.
+
+``GET /metrics`` (Prometheus text), ``/healthz`` (the loop is alive), ``/readyz``
+(pins loaded and every target observed once), ``/status`` (the ``pinback status -o
+json`` document), and ``POST /reconcile[?target=T]`` (reset backoff, pass now), the
+only endpoint that changes anything. Standard library server: a handful of
+requests a minute from Prometheus and people needs nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+from urllib.parse import parse_qs, urlsplit
+
+from prometheus_client import CONTENT_TYPE_LATEST
+
+
+class Served(Protocol):
+    """What the endpoints need from the controller."""
+
+    targets: Any
+
+    def healthy(self) -> bool: ...
+
+    def ready(self) -> bool: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    def reconcile_now(self, target: str | None = None) -> None: ...
+
+    def metrics_text(self) -> bytes: ...
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; returns the server (``shutdown()`` stops it)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "pinback"
+
+        def log_message(self, *args: Any) -> None:  # access logs would drown the event log
+            pass
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            if path == "/metrics":
+                self._send(200, controller.metrics_text(), CONTENT_TYPE_LATEST)
+            elif path == "/healthz":
+                ok = controller.healthy()
+                self._json(200 if ok else 503, {"ok": ok})
+            elif path == "/readyz":
+                ok = controller.ready()
+                self._json(200 if ok else 503, {"ready": ok})
+            elif path == "/status":
+                self._json(200, controller.status())
+            else:
+                self._json(404, {"error": f"no such endpoint: {path}"})
+
+        def do_POST(self) -> None:
+            parts = urlsplit(self.path)
+            if parts.path != "/reconcile":
+                self._json(404, {"error": f"no such endpoint: {parts.path}"})
+                return
+            targets = parse_qs(parts.query).get("target")
+            target = targets[0] if targets else None
+            if target is not None and target not in controller.targets:
+                self._json(404, {"error": f"no target named {target!r}"})
+                return
+            controller.reconcile_now(target)
+            self._json(202, {"reconciling": target or "all"})
+
+        def _json(self, status: int, document: object) -> None:
+            self._send(status, json.dumps(document, default=str).encode(), "application/json")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = ThreadingHTTPServer(parse_listen(listen), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server
