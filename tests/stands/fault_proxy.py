@@ -53,7 +53,7 @@ class FaultProxy:
 
             do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_GET
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -191,6 +191,13 @@ class FaultProxy:
         request.send_header("Content-Length", str(len(data)))
         request.end_headers()
         request.wfile.write(data)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up (a killed controller) is normal here, not worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass
 
 
 def _rewrite(answer: bytes, assignments: dict[str, Any], replacements: dict[str, str]) -> bytes:

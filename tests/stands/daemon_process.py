@@ -1,0 +1,93 @@
+"""``pinback run`` as a child process, with its JSON log lines and HTTP endpoints at hand."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.stands.waiting import eventually
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Daemon:
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "run", *args],
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+        started = eventually(lambda: self.event("controller_started"), timeout=60, what="the controller to start")
+        self.url = f"http://{started['listen']}"
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            with self._lock:
+                self.lines.append(line.rstrip("\n"))
+
+    def events(self, name: str | None = None) -> list[dict[str, Any]]:
+        found = []
+        with self._lock:
+            lines = list(self.lines)
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if name is None or event.get("event") == name:
+                found.append(event)
+        return found
+
+    def event(self, name: str, where: Callable[[dict[str, Any]], bool] = lambda e: True) -> dict[str, Any] | None:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the controller exited ({self.process.returncode}):\n" + "\n".join(self.lines[-30:]))
+        return next((e for e in self.events(name) if where(e)), None)
+
+    def get(self, path: str, method: str = "GET") -> tuple[int, str]:
+        request = urllib.request.Request(self.url + path, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    def metric(self, name: str, **labels: str) -> float | None:
+        """The value of one series from ``/metrics``, or None when it is absent."""
+        _, text = self.get("/metrics")
+        for line in text.splitlines():
+            match = re.match(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$", line)
+            if not match or match.group(1) != name:
+                continue
+            found = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', match.group(2) or ""))
+            if all(found.get(k) == v for k, v in labels.items()):
+                return float(match.group(3))
+        return None
+
+    def ready(self) -> bool:
+        return self.get("/readyz")[0] == 200
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        return self.process.wait(timeout=timeout)
+
+    def log(self) -> str:
+        with self._lock:
+            return "\n".join(self.lines)
