@@ -1,11 +1,11 @@
-# pinback: `make run` starts the sandbox and shows the plan; `make test` runs everything CI runs.
+# pinback: `make run` starts the sandbox and the controller; `make test` runs everything CI runs.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 PORT   ?= 4566
 
-.PHONY: setup run test lint fmt bench clean
+.PHONY: setup run test lint fmt bench alerts clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,9 @@ test: lint
 bench: setup
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,sandbox,bench]'
 	$(BIN)/python -m tests.bench
+
+alerts: setup
+	$(BIN)/python -m daemon.alerts config/pinback.yaml > config/alerts.yml
 
 clean:
 	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make run`: start the sandbox (AWS emulator + SQLite), show the plan for the repo's pin file,
-# and keep the sandbox up until Ctrl-C.
+# `make run`: start the sandbox (AWS emulator + SQLite), then the controller against it, in the
+# foreground. Edit state/desired-versions.yaml and watch the rollback in the log and in /metrics.
 set -euo pipefail
 bin=${1:-.venv/bin}
 port=${2:-4566}
@@ -19,16 +19,13 @@ done
 echo "Sandbox up: AWS emulator at $AWS_ENDPOINT_URL, database $DATABASE_URL"
 echo
 "$bin/pinback" status || true
-echo
-"$bin/pinback" plan || true
 cat <<MSG
 
-Try a rollback. In another terminal:
-  . .sandbox/env
-  $bin/pinback versions backend            # what each target can go back to
-  \$EDITOR state/desired-versions.yaml      # e.g. backend revision 3, ai-worker v1.8.2
-  $bin/pinback plan                        # the ordered actions
-  $bin/pinback apply                       # roll back, wait, verify
-Ctrl-C here stops the sandbox.
+Starting the controller (Ctrl-C stops it and the sandbox). Try a rollback:
+  \$EDITOR state/desired-versions.yaml     # e.g. backend revision 3, ai-worker v1.8.2; save
+  curl -s 127.0.0.1:9464/metrics | grep pinback_target
+  . .sandbox/env && $bin/pinback status    # in another terminal
+  $bin/pinback versions backend           # what each target can go back to
+
 MSG
-wait $sandbox
+"$bin/pinback" run

@@ -28,7 +28,9 @@ def revision(aws: Aws) -> str:
 
 def drift_by_hand(aws: Aws, to: int) -> None:
     """Someone runs ``aws ecs update-service`` themselves (straight to moto, not through pinback)."""
-    aws.client("ecs").update_service(cluster="leh-cluster", service="leh-backend", taskDefinition=f"leh-backend:{to}")  # type: ignore[attr-defined]
+    aws.client("ecs").update_service(
+        cluster="leh-cluster", service="leh-backend", taskDefinition=f"leh-backend:{to}"
+    )  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -36,9 +38,20 @@ def start(service: Service, tmp_path: Path) -> Iterator[object]:
     """Start ``pinback run`` with a 1 s resync on the seeded service; stopped at the end."""
     started: list[Daemon] = []
 
-    def launch(pins: Path | None = None, replace: dict[str, str] | None = None, listen: str = "127.0.0.1:0") -> Daemon:
-        config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s", **(replace or {})})
-        daemon = Daemon("--config", str(config), "--state", str(pins or service.current_pins()), "--listen", listen)
+    def launch(
+        pins: Path | None = None, replace: dict[str, str] | None = None, listen: str = "127.0.0.1:0"
+    ) -> Daemon:
+        config = config_copy(
+            tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s", **(replace or {})}
+        )
+        daemon = Daemon(
+            "--config",
+            str(config),
+            "--state",
+            str(pins or service.current_pins()),
+            "--listen",
+            listen,
+        )
         started.append(daemon)
         eventually(daemon.ready, timeout=30, what="/readyz")
         return daemon
@@ -54,7 +67,11 @@ def test_pin_edit_rolls_back_and_metrics_follow(start: object, service: Service,
     assert daemon.metric("pinback_target_drift", target="backend") == 0
     service.pins(frontend=service_commit(), backend=3, ai_worker="v1.9.0", database="d92f3a6c8e45")
     eventually(lambda: revision(aws) == "3", timeout=20, what="the service at revision 3")
-    eventually(lambda: daemon.metric("pinback_reconcile_total", target="backend", result="applied") == 1, timeout=10, what="the apply counted")
+    eventually(
+        lambda: daemon.metric("pinback_reconcile_total", target="backend", result="applied") == 1,
+        timeout=10,
+        what="the apply counted",
+    )
     eventually(
         lambda: daemon.metric("pinback_target_info", target="backend", desired="3", live="3") == 1,
         timeout=10,
@@ -63,7 +80,12 @@ def test_pin_edit_rolls_back_and_metrics_follow(start: object, service: Service,
     assert daemon.metric("pinback_target_drift", target="backend") == 0
     succeeded = daemon.event("apply_succeeded", lambda e: e.get("target") == "backend")
     assert succeeded is not None and succeeded["live_after"] == "3" and succeeded["correlation_id"]
-    assert (daemon.metric("pinback_aws_api_calls_total", service="ecs", operation="UpdateService", outcome="ok") or 0) >= 1
+    assert (
+        daemon.metric(
+            "pinback_aws_api_calls_total", service="ecs", operation="UpdateService", outcome="ok"
+        )
+        or 0
+    ) >= 1
 
 
 def service_commit() -> str:
@@ -76,7 +98,11 @@ def test_manual_drift_is_restored(start: object, aws: Aws) -> None:
     """Someone changes the service by hand; the resync finds the drift and puts the pin back."""
     daemon: Daemon = start()  # type: ignore[operator]
     drift_by_hand(aws, 2)
-    eventually(lambda: daemon.event("drift_detected", lambda e: e.get("target") == "backend"), timeout=10, what="the drift logged")
+    eventually(
+        lambda: daemon.event("drift_detected", lambda e: e.get("target") == "backend"),
+        timeout=10,
+        what="the drift logged",
+    )
     eventually(lambda: revision(aws) == "4", timeout=20, what="the service back at its pin")
 
 
@@ -88,16 +114,31 @@ def test_manual_drift_is_restored(start: object, aws: Aws) -> None:
     ],
     ids=["observe-mode", "suspended"],
 )
-def test_drift_is_reported_but_not_touched(start: object, service: Service, aws: Aws, replace: dict[str, str], pins: dict[str, object] | None) -> None:
+def test_drift_is_reported_but_not_touched(
+    start: object,
+    service: Service,
+    aws: Aws,
+    replace: dict[str, str],
+    pins: dict[str, object] | None,
+) -> None:
     """In observe mode or with suspend: true, drift shows in the metrics and nothing is changed."""
     path = service.pins(backend=pins) if pins else service.current_pins()
     daemon: Daemon = start(path, replace)  # type: ignore[operator]
     aws.proxy.clear()
     drift_by_hand(aws, 2)
-    eventually(lambda: daemon.metric("pinback_target_drift", target="backend") == 1, timeout=10, what="drift reported")
-    blocked_before = daemon.metric("pinback_reconcile_total", target="backend", result="blocked") or 0
     eventually(
-        lambda: (daemon.metric("pinback_reconcile_total", target="backend", result="blocked") or 0) >= blocked_before + 2,
+        lambda: daemon.metric("pinback_target_drift", target="backend") == 1,
+        timeout=10,
+        what="drift reported",
+    )
+    blocked_before = (
+        daemon.metric("pinback_reconcile_total", target="backend", result="blocked") or 0
+    )
+    eventually(
+        lambda: (
+            (daemon.metric("pinback_reconcile_total", target="backend", result="blocked") or 0)
+            >= blocked_before + 2
+        ),
         timeout=10,
         what="two more passes",
     )
@@ -107,20 +148,35 @@ def test_drift_is_reported_but_not_touched(start: object, service: Service, aws:
         assert daemon.metric("pinback_target_suspended", target="backend") == 1
 
 
-def test_invalid_pin_changes_nothing_then_recovers(start: object, service: Service, aws: Aws) -> None:
+def test_invalid_pin_changes_nothing_then_recovers(
+    start: object, service: Service, aws: Aws
+) -> None:
     """An invalid pin file keeps the last valid pins in force; a valid one is taken at once."""
     daemon: Daemon = start()  # type: ignore[operator]
     path = service.folder / "desired-versions.yaml"
-    path.write_text("apiVersion: pinback/v1\nkind: DesiredVersions\nspec:\n  backend:\n    revision: three\n")
-    eventually(lambda: daemon.metric("pinback_desired_state_valid") == 0, timeout=10, what="the pin file reported invalid")
+    path.write_text(
+        "apiVersion: pinback/v1\nkind: DesiredVersions\nspec:\n  backend:\n    revision: three\n"
+    )
+    eventually(
+        lambda: daemon.metric("pinback_desired_state_valid") == 0,
+        timeout=10,
+        what="the pin file reported invalid",
+    )
     invalid = daemon.event("desired_invalid")
-    assert invalid is not None and "desired-versions.yaml:5:5: spec.backend.revision" in invalid["error"]
+    assert (
+        invalid is not None
+        and "desired-versions.yaml:5:5: spec.backend.revision" in invalid["error"]
+    )
     status = json.loads(daemon.get("/status")[1])
     assert status["desiredStateValid"] is False
     drift_by_hand(aws, 2)
     eventually(lambda: revision(aws) == "4", timeout=20, what="the last valid pin still enforced")
     service.pins(backend=3)
-    eventually(lambda: daemon.metric("pinback_desired_state_valid") == 1, timeout=10, what="the pin file valid again")
+    eventually(
+        lambda: daemon.metric("pinback_desired_state_valid") == 1,
+        timeout=10,
+        what="the pin file valid again",
+    )
     eventually(lambda: revision(aws) == "3", timeout=20, what="the new pin applied")
 
 
@@ -130,20 +186,37 @@ def test_newer_pin_supersedes_a_failing_one(start: object, service: Service, aws
     aws.proxy.add("UpdateService", "error500", count=-1, body="leh-backend:2")
     service.pins(backend=2)
     eventually(
-        lambda: (daemon.metric("pinback_reconcile_total", target="backend", result="failed") or 0) >= 3,
+        lambda: (
+            (daemon.metric("pinback_reconcile_total", target="backend", result="failed") or 0) >= 3
+        ),
         timeout=60,
         what="three failed attempts (the next retry is then 8 s away)",
     )
     service.pins(backend=3)
-    eventually(lambda: revision(aws) == "3", timeout=5, what="the newer pin applied without waiting out the backoff")
+    eventually(
+        lambda: revision(aws) == "3",
+        timeout=5,
+        what="the newer pin applied without waiting out the backoff",
+    )
 
 
-def test_rollout_in_progress_is_waited_on_not_reissued(start: object, service: Service, aws: Aws) -> None:
+def test_rollout_in_progress_is_waited_on_not_reissued(
+    start: object, service: Service, aws: Aws
+) -> None:
     """At start-up a deployment still rolling toward the pin is waited on; no update is sent."""
     drift_by_hand(aws, 3)
-    aws.proxy.add("DescribeServices", "rewrite", count=6, set={"services.*.deployments.*.rolloutState": "IN_PROGRESS"})
+    aws.proxy.add(
+        "DescribeServices",
+        "rewrite",
+        count=6,
+        set={"services.*.deployments.*.rolloutState": "IN_PROGRESS"},
+    )
     daemon: Daemon = start(service.pins(backend=3))  # type: ignore[operator]
-    eventually(lambda: daemon.event("apply_succeeded", lambda e: e.get("target") == "backend"), timeout=20, what="the wait to finish")
+    eventually(
+        lambda: daemon.event("apply_succeeded", lambda e: e.get("target") == "backend"),
+        timeout=20,
+        what="the wait to finish",
+    )
     started = daemon.event("apply_started", lambda e: e.get("target") == "backend")
     assert started is not None and started["wait_only"] is True
     assert aws.proxy.seen("UpdateService") == 0
@@ -156,7 +229,12 @@ def test_throttling_storm_converges(start: object, service: Service, aws: Aws) -
     aws.proxy.add("UpdateService", "throttle", count=4)
     service.pins(backend=3)
     eventually(lambda: revision(aws) == "3", timeout=60, what="convergence after the storm")
-    throttled = daemon.metric("pinback_aws_api_calls_total", service="ecs", operation="UpdateService", outcome="ThrottlingException")
+    throttled = daemon.metric(
+        "pinback_aws_api_calls_total",
+        service="ecs",
+        operation="UpdateService",
+        outcome="ThrottlingException",
+    )
     assert throttled is not None and throttled >= 1
 
 
@@ -173,15 +251,30 @@ def test_endpoints(start: object) -> None:
     assert daemon.get("/nope")[0] == 404
 
 
-def test_status_command_asks_the_running_controller(start: object, service: Service, tmp_path: Path) -> None:
+def test_status_command_asks_the_running_controller(
+    start: object, service: Service, tmp_path: Path
+) -> None:
     """``pinback status`` reads the controller's /status when one listens on daemon.listen."""
     port = free_port()
     start(None, {"listen: 127.0.0.1:9464": f"listen: 127.0.0.1:{port}"}, f"127.0.0.1:{port}")  # type: ignore[operator]
-    done = pinback("status", "-o", "json", "--config", str(tmp_path / "pinback.yaml"), "--state", str(service.current_pins()))
+    done = pinback(
+        "status",
+        "-o",
+        "json",
+        "--config",
+        str(tmp_path / "pinback.yaml"),
+        "--state",
+        str(service.current_pins()),
+    )
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert document["source"] == f"controller at 127.0.0.1:{port}"
-    assert {row["target"] for row in document["targets"]} == {"frontend", "backend", "ai-worker", "database"}
+    assert {row["target"] for row in document["targets"]} == {
+        "frontend",
+        "backend",
+        "ai-worker",
+        "database",
+    }
 
 
 def test_sigterm_stops_cleanly(start: object) -> None:
@@ -191,12 +284,23 @@ def test_sigterm_stops_cleanly(start: object) -> None:
     assert daemon.events("shutdown_finished")
 
 
-def test_sigterm_during_a_rollout_stops_at_a_safe_point(start: object, service: Service, aws: Aws) -> None:
+def test_sigterm_during_a_rollout_stops_at_a_safe_point(
+    start: object, service: Service, aws: Aws
+) -> None:
     """SIGTERM while waiting on a rollout ends the wait, says so, and exits 0; the update stands."""
     daemon: Daemon = start()  # type: ignore[operator]
-    aws.proxy.add("DescribeServices", "rewrite", count=-1, set={"services.*.deployments.*.rolloutState": "IN_PROGRESS"})
+    aws.proxy.add(
+        "DescribeServices",
+        "rewrite",
+        count=-1,
+        set={"services.*.deployments.*.rolloutState": "IN_PROGRESS"},
+    )
     service.pins(backend=3)
-    eventually(lambda: daemon.event("progress", lambda e: "IN_PROGRESS" in e.get("message", "")), timeout=20, what="the wait to start")
+    eventually(
+        lambda: daemon.event("progress", lambda e: "IN_PROGRESS" in e.get("message", "")),
+        timeout=20,
+        what="the wait to start",
+    )
     assert daemon.stop(signal.SIGTERM) == 0
     interrupted = daemon.events("apply_interrupted")
     assert interrupted and interrupted[0]["reason"] == "controller stopping"

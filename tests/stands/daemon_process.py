@@ -33,7 +33,9 @@ class Daemon:
         self.lines: list[str] = []
         self._lock = threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
-        started = eventually(lambda: self.event("controller_started"), timeout=60, what="the controller to start")
+        started = eventually(
+            lambda: self.event("controller_started"), timeout=60, what="the controller to start"
+        )
         self.url = f"http://{started['listen']}"
 
     def _read(self) -> None:
@@ -55,9 +57,14 @@ class Daemon:
                 found.append(event)
         return found
 
-    def event(self, name: str, where: Callable[[dict[str, Any]], bool] = lambda e: True) -> dict[str, Any] | None:
+    def event(
+        self, name: str, where: Callable[[dict[str, Any]], bool] = lambda e: True
+    ) -> dict[str, Any] | None:
         if self.process.poll() is not None:
-            raise AssertionError(f"the controller exited ({self.process.returncode}):\n" + "\n".join(self.lines[-30:]))
+            raise AssertionError(
+                f"the controller exited ({self.process.returncode}):\n"
+                + "\n".join(self.lines[-30:])
+            )
         return next((e for e in self.events(name) if where(e)), None)
 
     def get(self, path: str, method: str = "GET") -> tuple[int, str]:
