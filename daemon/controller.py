@@ -33,13 +33,16 @@ from daemon import logs
 from daemon.engine import Engine, Snapshot
 from daemon.errors import SpecError
 from daemon.metrics import Metrics
-from daemon.model import Action, Outcome, Pin, Result
+from daemon.model import Action, Outcome, Pin, Plan, Result
 from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
 from daemon.status import status_document
 from daemon.workqueue import ShutDown, WorkQueue
 
 SHUTDOWN_GRACE = 30.0
 HEARTBEAT_STALE = 60.0
+# A worker acts on the pass's observation when it is this fresh and no apply of the target
+# has ended since; otherwise it observes the target again itself.
+FRESH_FOR = 2.0
 
 
 @dataclass
@@ -51,6 +54,7 @@ class TargetState:
     stop: threading.Event | None = None
     superseded: bool = False
     waiting_on: tuple[str, ...] = ()
+    settled_at: float = 0.0
 
 
 @dataclass
@@ -72,6 +76,7 @@ class Controller:
         self.log = logs.get()
         self.desired: DesiredState | None = None
         self.snapshot: Snapshot | None = None
+        self._snapshot_basis: tuple[float, DesiredState | None] = (0.0, None)
         self.targets: dict[str, TargetState] = {n: TargetState() for n in self.config.model.targets}
         self.health = Health()
         self.stopping = threading.Event()
@@ -159,9 +164,11 @@ class Controller:
         desired = self._reload(log)
         if desired is None:
             return
+        observed_at = time.monotonic()
         snapshot = self.engine.snapshot(desired)
         with self._lock:
             self.snapshot = snapshot
+            self._snapshot_basis = (observed_at, desired)
             self.health.passes += 1
         actions = {a.target: a for a in snapshot.plan.actions}
         elapsed = time.monotonic() - started
@@ -308,27 +315,54 @@ class Controller:
         """One target, one pass: observe afresh, plan, apply, wait, verify, record."""
         with self._lock:
             desired, engine, snapshot = self.desired, self.engine, self.snapshot
+            observed_at, basis = self._snapshot_basis
+            state = self.targets.setdefault(name, TargetState())
         if desired is None or self.stopping.is_set() or name not in engine.config.model.targets:
             return
         log = self.log.bind(target=name, correlation_id=uuid.uuid4().hex[:12])
         if snapshot is not None and self._waiting(name, snapshot, log):
             return
         started = time.monotonic()
-        fresh = engine.snapshot(desired, name)
-        if name in fresh.plan.unobserved:
-            self._failed(name, desired, fresh.plan.unobserved[name], started, log)
+        reusable = (
+            snapshot is not None
+            and basis is desired
+            and observed_at > state.settled_at
+            and started - observed_at < FRESH_FOR
+        )
+        plan = (
+            snapshot.plan
+            if reusable and snapshot is not None
+            else engine.snapshot(desired, name).plan
+        )
+        try:
+            self._reconcile(name, desired, engine, plan, started, state, log)
+        finally:
+            with self._lock:
+                state.settled_at = time.monotonic()
+
+    def _reconcile(
+        self,
+        name: str,
+        desired: DesiredState,
+        engine: Engine,
+        plan: Plan,
+        started: float,
+        state: TargetState,
+        log: Any,
+    ) -> None:
+        if name in plan.unobserved:
+            self._failed(name, desired, plan.unobserved[name], started, log)
             return
-        if not fresh.plan.actions:
+        action = next((a for a in plan.actions if a.target == name), None)
+        if action is None:
             self.metrics.result(name, Outcome.NOOP, time.monotonic() - started, in_sync=True)
             self.queue.forget(name)
             return
-        action = fresh.plan.actions[0]
         if action.blocked is not None:
             self.metrics.result(name, Outcome.BLOCKED, time.monotonic() - started, in_sync=False)
             return
         stop = threading.Event()
         with self._lock:
-            state = self.targets.setdefault(name, TargetState())
             state.stop, state.superseded = stop, False
         log.info(
             "apply_started",

@@ -8,7 +8,7 @@ import platform
 import sys
 
 from daemon import sandbox
-from tests.bench import apply_four, fleet
+from tests.bench import apply_four, controller, fleet
 
 
 def main() -> None:
@@ -24,6 +24,10 @@ def main() -> None:
             results["apply_four_targets"] = apply_four.measure(endpoint)
         if not only or "fleet" in only:
             results["fleet_plan"] = fleet.measure(endpoint)
+        if not only or "controller" in only or "latency" in only:
+            results["controller_pin_edit"] = controller.latency(endpoint)
+        if not only or "controller" in only:
+            results["controller_fleet_resyncs"] = controller.fleet_resyncs(endpoint)
     finally:
         server.stop()
     print(json.dumps(results, indent=2))

@@ -39,6 +39,7 @@ class FaultProxy:
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.rules: list[dict[str, Any]] = []
         self.calls: list[str] = []
+        self.arrivals: list[tuple[float, str]] = []  # (time.time(), signature), for latency figures
         self.lock = threading.Lock()
         proxy = self
 
@@ -76,6 +77,7 @@ class FaultProxy:
         with self.lock:
             self.rules.clear()
             self.calls.clear()
+            self.arrivals.clear()
 
     def seen(self, match: str) -> int:
         with self.lock:
@@ -94,6 +96,7 @@ class FaultProxy:
         signature = f"{operation} {request.command} {request.path}"
         with self.lock:
             self.calls.append(signature)
+            self.arrivals.append((time.time(), signature))
             rule = self._take(signature, body)
         if rule is not None:
             fault = rule["fault"]
