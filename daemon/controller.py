@@ -268,7 +268,8 @@ class Controller:
         if name in snapshot.plan.unobserved:
             self._queue_unless_backing_off(name)
             return
-        if pin is None or pin.version is None:
+        if pin is None or pin.version is None:  # observed only: nothing to drift from
+            self.metrics.drift.labels(name, self.metrics.targets[name]).set(0)
             return
         drifted = action is not None and not action.wait_only
         self.metrics.drift.labels(name, self.metrics.targets[name]).set(1 if drifted else 0)
