@@ -74,10 +74,35 @@ def load(config_path: Path, state_path: Path | None) -> tuple[Any, Any]:
     return config, load_desired(state_path or config.state_path, config)
 
 
-def engine_for(config: Any) -> Any:
+def engine_for(config: Any, audited: bool = False) -> Any:
     from daemon.engine import Engine
 
-    return Engine(config)
+    return Engine(config, audit=audit_for(config) if audited else None)
+
+
+def audit_for(config: Any) -> Any:
+    from daemon.audit import AuditLog, resolve_url
+
+    return AuditLog(resolve_url(config.audit_url(), config.base_dir))
+
+
+def parse_moment(text: str | None) -> dt.datetime | None:
+    """``2h`` (that long ago), or an ISO time such as ``2026-11-27T09:00:00Z``."""
+    if text is None:
+        return None
+    from daemon.durations import parse_duration
+
+    try:
+        return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise Failure(
+            f"{text!r} is neither a duration (2h, 30m) nor a time (2026-11-27T09:00:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def progress_printer() -> Callable[[str, str], None]:
@@ -154,10 +179,12 @@ def apply(
 ) -> None:
     """Plan, confirm, apply in order, wait until each change has taken, verify."""
     from daemon import render
+    from daemon.attribution import attribute, local_actor
+    from daemon.engine import ApplyContext
     from daemon.model import Outcome
 
     config, desired = load(config_path, state_path)
-    engine = engine_for(config)
+    engine = engine_for(config, audited=True)
     snapshot = engine.snapshot(desired, target)
     plan_ = snapshot.plan
     if output == "text":
@@ -169,7 +196,9 @@ def apply(
                 "refusing to apply without --yes: standard input is not a terminal to confirm on"
             )
         click.confirm(f"Apply {len(runnable)} change(s)?", abort=True, err=True)
-    results = engine.apply(plan_, progress_printer()) if plan_.actions else []
+    pinned = attribute(desired.path)
+    context = ApplyContext(actor=local_actor("apply"), pin_commit=pinned.commit if pinned else None)
+    results = engine.apply(plan_, progress_printer(), context) if plan_.actions else []
     if output == "json":
         emit_json({**plan_.as_json(), "results": [r.as_json() for r in results]})
     elif results:
@@ -274,6 +303,92 @@ def versions(
         emit_json({"target": target, "versions": [v.as_json() for v in found]})
     else:
         click.echo(render.versions_text(target, found))
+
+
+@cli.group(invoke_without_command=True)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="PINBACK_CONFIG",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option("--target", "-t", help="Only this target.")
+@click.option(
+    "--event", "-e", "event_name", help="Only this event (apply_failed, desired_changed, ...)."
+)
+@click.option("--since", help="From this long ago (2h) or this time (2026-11-27T09:00:00Z).")
+@click.option("--until", help="Up to this long ago or this time.")
+@output_option
+@click.pass_context
+def audit(
+    ctx: click.Context,
+    config_path: Path,
+    target: str | None,
+    event_name: str | None,
+    since: str | None,
+    until: str | None,
+    output: str,
+) -> None:
+    """The audit trail, oldest first; `pinback audit verify` checks its hash chain."""
+    ctx.obj = config_path
+    if ctx.invoked_subcommand is not None:
+        return
+    from daemon.audit import EVENTS
+    from daemon.spec import load_config
+
+    if event_name and event_name not in EVENTS:
+        raise Failure(f"no event named {event_name!r} (events: {', '.join(EVENTS)})")
+    log = audit_for(load_config(config_path))
+    found = log.query(
+        target=target, event_name=event_name, since=parse_moment(since), until=parse_moment(until)
+    )
+    for record in found:
+        if output == "json":
+            click.echo(json.dumps(record.as_json(), default=str))
+        else:
+            click.echo(
+                f"{record.seq:>7} {record.ts[:19].replace('T', ' ')} {record.event:16} {record.target or '-':12} "
+                f"{record.live_before or '-'} -> {record.desired or '-'}"
+                + (f"  by {record.actor}" if record.actor else "")
+                + (f"  ({record.error or record.reason})" if record.error or record.reason else "")
+            )
+
+
+@audit.command()
+@click.pass_obj
+def verify(config_path: Path) -> None:
+    """Check the whole hash chain: exit 0 with the count, or 1 naming the first bad record."""
+    from daemon.spec import load_config
+
+    count, bad, why = audit_for(load_config(config_path)).verify()
+    if bad is not None:
+        where = f"seq {bad.seq}, {bad.ts}, {bad.event} {bad.target or ''}".rstrip()
+        click.echo(f"pinback: the audit trail is broken: {why} ({where})", err=True)
+        raise SystemExit(1)
+    click.echo(f"ok: {count} records, hash chain intact")
+
+
+@cli.command()
+@click.option(
+    "--config",
+    "config_path",
+    envvar="PINBACK_CONFIG",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    type=click.Path(path_type=Path),
+)
+@click.option("--since", help="From this long ago (2h) or this time.")
+@click.option("--until", help="Up to this long ago or this time.")
+def report(config_path: Path, since: str | None, until: str | None) -> None:
+    """A Markdown incident timeline from the audit trail."""
+    from daemon.report import render
+    from daemon.spec import load_config
+
+    start, end = parse_moment(since), parse_moment(until)
+    found = audit_for(load_config(config_path)).query(since=start, until=end)
+    click.echo(render(found, start, end), nl=False)
 
 
 @cli.command()

@@ -30,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from daemon import logs
-from daemon.engine import Engine, Snapshot
+from daemon.attribution import Attribution, attribute
+from daemon.audit import AuditLog, AuditUnavailable, Entry, Record, resolve_url
+from daemon.engine import ApplyContext, Engine, Snapshot
 from daemon.errors import SpecError
 from daemon.metrics import Metrics
 from daemon.model import Action, Outcome, Pin, Plan, Result
@@ -55,6 +57,9 @@ class TargetState:
     superseded: bool = False
     waiting_on: tuple[str, ...] = ()
     settled_at: float = 0.0
+    attribution: Attribution | None = None
+    drifting: bool = False
+    blocked: str | None = None
 
 
 @dataclass
@@ -69,7 +74,9 @@ class Controller:
         self.config_path = config_path
         self.state_override = state_path
         self.config: LoadedConfig = load_config(config_path)
-        self.engine = Engine(self.config)
+        self.audit = AuditLog(resolve_url(self.config.audit_url(), self.config.base_dir))
+        self.engine = Engine(self.config, audit=self.audit)
+        self._open_starts: dict[str, Record] = {}
         self.metrics = Metrics({n: t.kind for n, t in self.config.model.targets.items()})
         self.engine.clients.counter.listeners.append(self.metrics.aws_call)
         self.queue = WorkQueue()
@@ -93,6 +100,10 @@ class Controller:
 
     def start(self) -> None:
         """Start the pass loop, the workers, the resync timer and the file watcher."""
+        try:
+            self._open_starts = self.audit.open_starts()
+        except (AuditUnavailable, Exception) as exc:
+            self.log.error("audit_unavailable", error=str(exc))
         self._spawn("pass-loop", self._pass_loop)
         self._spawn("resync", self._resync_loop)
         self._spawn("watch", self._watch_loop)
@@ -208,11 +219,19 @@ class Controller:
         self.metrics.suspend(n for n, p in desired.pins.items() if p.suspend)
         return desired
 
+    def _record(self, log: Any, *entries: Entry) -> None:
+        """Append to the audit trail; a failure is logged (applies refuse on their own)."""
+        try:
+            self.audit.append(entries)
+        except AuditUnavailable as exc:
+            log.error("audit_unavailable", error=str(exc))
+
     def _invalid(self, error: str, log: Any) -> DesiredState | None:
         """Keep the last valid pins in force and say why the files were not taken."""
         if self.health.desired_error != error:
             keeping = "last valid pins" if self.desired else "nothing yet"
             log.error("desired_invalid", error=error, keeping=keeping)
+            self._record(log, Entry(event="desired_invalid", error=error))
         self.health.desired_error = error
         self.metrics.desired_valid.set(0)
         return self.desired
@@ -221,7 +240,7 @@ class Controller:
         """A changed config takes effect for the next pass; running applies finish on the old one."""
         with self._lock:
             self.config = config
-            engine = Engine(config, self.engine.clients)
+            engine = Engine(config, self.engine.clients, self.audit)
             self.engine = engine
             for name, target in config.model.targets.items():
                 self.targets.setdefault(name, TargetState())
@@ -229,28 +248,83 @@ class Controller:
                     self.metrics.targets[name] = target.kind
 
     def _pins_changed(self, desired: DesiredState, log: Any) -> None:
+        """Record who changed which pin, and let a newer pin supersede a failing one."""
+        who = attribute(desired.path)
         if self.desired is None:
             log.info("desired_loaded", pins={n: p.version for n, p in desired.pins.items()})
-            return
-        old = self.desired.pins
+            old = self._recorded_pins(log)
+        else:
+            old = dict(self.desired.pins)
+        first = self.desired is None
+        entries = []
         for name, pin in desired.pins.items():
-            if old.get(name) == pin:
+            state = self.targets.setdefault(name, TargetState())
+            previous = old.get(name)
+            same = _pin_key(previous) == _pin_key(pin) if first else previous == pin
+            if same:
+                if state.attribution is None:
+                    state.attribution = who
                 continue
+            state.attribution = who
             log.info(
                 "desired_changed",
                 target=name,
                 desired=pin.version,
-                before=previous.version if (previous := old.get(name)) else None,
+                before=previous.version if previous else None,
                 reason=pin.reason,
+                actor=who.author if who else None,
+                pin_commit=who.commit if who else None,
             )
+            kind = self.config.model.targets[name].kind
+            entries.append(
+                Entry(
+                    event="desired_changed",
+                    target=name,
+                    kind=kind,
+                    desired=pin.version,
+                    live_before=previous.version if previous else None,
+                    actor=who.author if who else None,
+                    pin_commit=who.commit if who else None,
+                    reason=pin.reason or (who.message if who else None),
+                )
+            )
+            if pin.suspend != (previous.suspend if previous else False):
+                event = "suspended" if pin.suspend else "resumed"
+                entries.append(
+                    Entry(
+                        event=event,
+                        target=name,
+                        kind=kind,
+                        reason=pin.reason,
+                        actor=who.author if who else None,
+                    )
+                )
             with self._lock:
-                state = self.targets.setdefault(name, TargetState())
                 if state.failed_pin is not None and state.failed_pin != pin:
                     state.failed_pin = None
                     self.queue.forget(name)  # a newer pin never waits out the old one's backoff
                 if state.stop is not None and not state.stop.is_set():
                     state.superseded = True
                     state.stop.set()  # end the wait of the apply this pin replaces
+        self._record(log, *entries)
+
+    def _recorded_pins(self, log: Any) -> dict[str, Pin]:
+        """The pins as the audit trail last recorded them, so a change made while no
+        controller ran is still recorded once, and a restart records nothing new."""
+        try:
+            last = self.audit.latest(("desired_changed",))
+            states = self.audit.latest(("suspended", "resumed"))
+        except AuditUnavailable as exc:
+            log.error("audit_unavailable", error=str(exc))
+            return {}
+        return {
+            target: Pin(
+                version=record.desired,
+                suspend=states[target].event == "suspended" if target in states else False,
+                reason=record.reason,
+            )
+            for target, record in last.items()
+        }
 
     def _after_observe(
         self,
@@ -261,31 +335,88 @@ class Controller:
         seconds: float,
         log: Any,
     ) -> None:
+        """Metrics, transitions worth recording, and queueing, for one target after a pass."""
         observed = snapshot.observed.get(name)
         pin = desired.pins.get(name)
+        kind = self.metrics.targets[name]
         if observed is not None:
             self.metrics.versions(name, pin.version if pin else None, observed.live)
+        opened = self._open_starts.pop(name, None)
+        if opened is not None and observed is not None and observed.error is None:
+            self._close_open_start(opened, observed.live, log)
         if name in snapshot.plan.unobserved:
             self._queue_unless_backing_off(name)
             return
         if pin is None or pin.version is None:  # observed only: nothing to drift from
-            self.metrics.drift.labels(name, self.metrics.targets[name]).set(0)
+            self.metrics.drift.labels(name, kind).set(0)
             return
+        state = self.targets.setdefault(name, TargetState())
         drifted = action is not None and not action.wait_only
-        self.metrics.drift.labels(name, self.metrics.targets[name]).set(1 if drifted else 0)
+        self.metrics.drift.labels(name, kind).set(1 if drifted else 0)
         if action is None:
+            state.drifting, state.blocked = False, None
             self.metrics.result(name, Outcome.NOOP, seconds, in_sync=True)
             self.queue.forget(name)
             return
-        if drifted:
+        if drifted and not state.drifting:
             log.info(
                 "drift_detected", target=name, desired=action.to_version, live=action.from_version
             )
-        if action.blocked is not None and not action.wait_only:
+            self._record(
+                log,
+                Entry(
+                    event="drift_detected",
+                    target=name,
+                    kind=kind,
+                    desired=action.to_version,
+                    live_before=action.from_version,
+                    reason=action.reason,
+                ),
+            )
+        state.drifting = drifted
+        blocked = None if action.wait_only else action.blocked
+        if blocked is not None and blocked != state.blocked:
+            log.warning("blocked", target=name, reason=blocked)
+            self._record(
+                log,
+                Entry(
+                    event="blocked",
+                    target=name,
+                    kind=kind,
+                    desired=action.to_version,
+                    live_before=action.from_version,
+                    error=blocked,
+                    reason=action.reason,
+                ),
+            )
+        state.blocked = blocked
+        if blocked is not None:
             self.metrics.result(name, Outcome.BLOCKED, seconds, in_sync=False)
-            log.warning("blocked", target=name, reason=action.blocked)
             return
         self._queue_unless_backing_off(name)
+
+    def _close_open_start(self, opened: Record, live: str | None, log: Any) -> None:
+        """A controller died during this apply: record what is live now, once."""
+        took = opened.desired is not None and live == opened.desired
+        event = "apply_succeeded" if took else "apply_failed"
+        note = "outcome observed after a restart"
+        log.info("open_apply_closed", target=opened.target, outcome=event, live=live)
+        self._record(
+            log,
+            Entry(
+                event=event,
+                target=opened.target,
+                kind=opened.kind,
+                desired=opened.desired,
+                live_before=opened.live_before,
+                live_after=live,
+                actor=opened.actor,
+                pin_commit=opened.pin_commit,
+                reason=note if took else opened.reason,
+                correlation_id=opened.correlation_id,
+                error=None if took else f"interrupted by a restart; live is {live}",
+            ),
+        )
 
     def _queue_unless_backing_off(self, name: str) -> None:
         if self.queue.failures(name) == 0:
@@ -320,7 +451,8 @@ class Controller:
             state = self.targets.setdefault(name, TargetState())
         if desired is None or self.stopping.is_set() or name not in engine.config.model.targets:
             return
-        log = self.log.bind(target=name, correlation_id=uuid.uuid4().hex[:12])
+        correlation = uuid.uuid4().hex[:12]
+        log = self.log.bind(target=name, correlation_id=correlation)
         if snapshot is not None and self._waiting(name, snapshot, log):
             return
         started = time.monotonic()
@@ -336,7 +468,7 @@ class Controller:
             else engine.snapshot(desired, name).plan
         )
         try:
-            self._reconcile(name, desired, engine, plan, started, state, log)
+            self._reconcile(name, desired, engine, plan, started, state, log, correlation)
         finally:
             with self._lock:
                 state.settled_at = time.monotonic()
@@ -350,6 +482,7 @@ class Controller:
         started: float,
         state: TargetState,
         log: Any,
+        correlation: str,
     ) -> None:
         if name in plan.unobserved:
             self._failed(name, desired, plan.unobserved[name], started, log)
@@ -371,8 +504,14 @@ class Controller:
             live_before=action.from_version,
             wait_only=action.wait_only,
         )
+        who = state.attribution
+        context = ApplyContext(
+            actor=who.author if who else "pinback controller",
+            pin_commit=who.commit if who else None,
+            correlation_id=correlation,
+        )
         result = engine.apply_one(
-            action, lambda target, message: log.info("progress", message=message), stop
+            action, lambda target, message: log.info("progress", message=message), stop, context
         )
         with self._lock:
             state.stop = None
@@ -482,3 +621,8 @@ class Controller:
         if self.health.desired_error:
             extra["desiredStateError"] = self.health.desired_error
         return status_document(config, desired, observed, actions, in_sync, results, extra)
+
+
+def _pin_key(pin: Pin | None) -> tuple[str | None, bool, str | None] | None:
+    """What the audit trail keeps of a pin: enough to tell a change across restarts."""
+    return None if pin is None else (pin.version, pin.suspend, pin.reason)

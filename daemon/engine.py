@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from daemon.audit import AuditLog, AuditUnavailable, Entry
 from daemon.aws import AwsClients, error_message
 from daemon.drivers.base import Driver, Progress, fan_out, no_progress
 from daemon.errors import ApplyFailed, ConfigError, PinbackError
@@ -34,6 +35,16 @@ from daemon.spec import (
 
 
 @dataclass(frozen=True)
+class ApplyContext:
+    """Who and what an apply is recorded under in the audit trail."""
+
+    actor: str | None = None
+    pin_commit: str | None = None
+    correlation_id: str | None = None
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """Everything one plan was made from, kept together for status and the audit."""
 
@@ -45,8 +56,14 @@ class Snapshot:
 class Engine:
     """Drivers for one config, and the steps of a reconcile over them."""
 
-    def __init__(self, config: LoadedConfig, clients: AwsClients | None = None) -> None:
+    def __init__(
+        self,
+        config: LoadedConfig,
+        clients: AwsClients | None = None,
+        audit: AuditLog | None = None,
+    ) -> None:
         self.config = config
+        self.audit = audit
         concurrency = config.model.daemon.concurrency
         self.clients = clients or AwsClients(
             config.model.aws.region, max_pool=max(32, concurrency * 4)
@@ -175,7 +192,9 @@ class Engine:
 
     # -- apply ------------------------------------------------------------------------
 
-    def apply(self, plan: Plan, progress: Progress = no_progress) -> list[Result]:
+    def apply(
+        self, plan: Plan, progress: Progress = no_progress, context: ApplyContext = ApplyContext()
+    ) -> list[Result]:
         """Apply ``plan`` in order; returns one ``Result`` per action, in plan order."""
         results: dict[str, Result] = {}
         pending = {a.target: a for a in plan.actions}
@@ -199,8 +218,10 @@ class Engine:
                         )
                         results[name] = _blocked(action, reason)
                         progress(name, f"blocked: {reason}")
+                        self.record("blocked", action, context, error=reason)
                         continue
-                    running[pool.submit(self.apply_one, action, progress)] = name
+                    future = pool.submit(self.apply_one, action, progress, None, context)
+                    running[future] = name
                 if running:
                     done, _ = wait(list(running), return_when=FIRST_COMPLETED)
                     for future in done:
@@ -208,13 +229,66 @@ class Engine:
         return [results[a.target] for a in plan.actions]
 
     def apply_one(
-        self, action: Action, progress: Progress = no_progress, stop: threading.Event | None = None
+        self,
+        action: Action,
+        progress: Progress = no_progress,
+        stop: threading.Event | None = None,
+        context: ApplyContext = ApplyContext(),
     ) -> Result:
         """Apply one action, wait until it has taken, verify. Never raises for target errors.
 
-        Setting ``stop`` ends the wait early (shutdown, or a newer pin superseding this
-        one); the change already made stays, and the next pass observes where it got to.
+        With an audit trail, ``apply_started`` is committed before the first mutating
+        call, and an apply whose start cannot be recorded is not made. Setting ``stop``
+        ends the wait early (shutdown, or a newer pin superseding this one); the change
+        already made stays, and the next pass observes where it got to.
         """
+        try:
+            self.record("apply_started", action, context)
+        except AuditUnavailable as exc:
+            progress(action.target, f"not applied: {exc}")
+            return _not_applied(action, f"not applied: {exc}")
+        result = self._apply_one(action, progress, stop)
+        event = "apply_succeeded" if result.outcome is Outcome.APPLIED else "apply_failed"
+        try:
+            self.record(event, action, context, result=result)
+        except AuditUnavailable as exc:
+            progress(action.target, f"the outcome was not recorded: {exc}")
+        return result
+
+    def record(
+        self,
+        event: str,
+        action: Action,
+        context: ApplyContext,
+        result: Result | None = None,
+        error: str | None = None,
+    ) -> None:
+        """One audit record about ``action``; a no-op without an audit trail."""
+        if self.audit is None:
+            return
+        self.audit.append(
+            [
+                Entry(
+                    event=event,
+                    target=action.target,
+                    kind=action.kind.value,
+                    desired=action.to_version,
+                    live_before=action.from_version,
+                    live_after=result.live_after if result else None,
+                    actor=context.actor,
+                    pin_commit=context.pin_commit,
+                    reason=action.reason,
+                    correlation_id=context.correlation_id,
+                    duration_s=round(result.duration_s, 3) if result else None,
+                    error=(result.error if result else None) or error,
+                    epoch=context.epoch,
+                )
+            ]
+        )
+
+    def _apply_one(
+        self, action: Action, progress: Progress, stop: threading.Event | None
+    ) -> Result:
         started = time.monotonic()
         driver = self.driver(action.target)
         timeout = self.config.model.targets[action.target].timeout
@@ -262,6 +336,19 @@ class Engine:
             time.monotonic() - started,
             error=error,
         )
+
+
+def _not_applied(action: Action, error: str) -> Result:
+    return Result(
+        action.target,
+        action.kind,
+        Outcome.FAILED,
+        action.to_version,
+        action.from_version,
+        action.from_version,
+        0.0,
+        error=error,
+    )
 
 
 def _blocked(action: Action, reason: str) -> Result:

@@ -100,6 +100,7 @@ class Action:
     steps: tuple[str, ...] = ()
     wait_only: bool = False
     notes: tuple[str, ...] = ()
+    reason: str | None = None
 
     def as_json(self) -> dict[str, object]:
         document: dict[str, object] = {
@@ -117,6 +118,8 @@ class Action:
             document["waitOnly"] = True
         if self.notes:
             document["notes"] = list(self.notes)
+        if self.reason:
+            document["reason"] = self.reason
         if self.blocked is not None:
             document["blocked"] = self.blocked
         return document

@@ -77,6 +77,7 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
             wait_only=True,
             blocked=_policy_block(intent, destructive=()),
             notes=(seen.in_progress,),
+            reason=pin.reason,
         )
     direction = _direction(seen, found)
     destructive = found.destructive if found is not None else ()
@@ -96,6 +97,7 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
         blocked=blocked,
         steps=found.steps if found is not None else (),
         notes=notes + tuple(destructive),
+        reason=pin.reason,
     )
 
 

@@ -9,6 +9,7 @@ Pin entries are checked against the kind of their target in the config, so a
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from pydantic import (
 )
 
 from daemon.durations import DURATION_FORM, parse_duration
-from daemon.errors import SpecError, SpecIssue
+from daemon.errors import ConfigError, SpecError, SpecIssue
 from daemon.model import Kind, Pin
 from daemon.yamlfile import Located, load_yaml_file
 
@@ -319,6 +320,19 @@ class LoadedConfig:
 
     def mode_of(self, target: str) -> str:
         return self.model.targets[target].mode or self.model.daemon.mode
+
+    def audit_url(self) -> str:
+        """Where the audit trail lives: ``PINBACK_AUDIT_URL``, else ``audit.urlEnv``'s
+        variable, else ``audit.url``, else ``.pinback/audit.db`` beside the config."""
+        settings = self.model.audit
+        url = os.environ.get("PINBACK_AUDIT_URL")
+        if not url and settings.url_env:
+            url = os.environ.get(settings.url_env)
+            if not url:
+                raise ConfigError(
+                    f"environment variable {settings.url_env} (audit.urlEnv) is not set"
+                )
+        return url or settings.url or "sqlite:///.pinback/audit.db"
 
 
 @dataclass(frozen=True)

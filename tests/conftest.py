@@ -58,8 +58,11 @@ def proxy(moto_endpoint: str) -> Iterator[FaultProxy]:
 
 
 @pytest.fixture
-def aws(moto_endpoint: str, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) -> Aws:
-    """An empty AWS (moto reset), reached through the fault proxy with no faults set."""
+def aws(
+    moto_endpoint: str, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Aws:
+    """An empty AWS (moto reset), reached through the fault proxy with no faults set, and a
+    fresh audit trail in the test's folder."""
     request = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
     urllib.request.urlopen(request, timeout=10).close()
     proxy.clear()
@@ -69,6 +72,7 @@ def aws(moto_endpoint: str, proxy: FaultProxy, monkeypatch: pytest.MonkeyPatch) 
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": sandbox.REGION,
         "AWS_MAX_ATTEMPTS": "3",
+        "PINBACK_AUDIT_URL": f"sqlite:///{tmp_path / 'audit.db'}",
     }.items():
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "PINBACK_CONFIG", "PINBACK_STATE"):

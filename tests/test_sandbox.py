@@ -39,6 +39,7 @@ def test_sandbox_serves_the_repo_pins_and_a_full_rollback(tmp_path: Path) -> Non
             lambda: env_file(folder / "env", process), timeout=60, what="the sandbox's env file"
         )
         env = dict(line.removeprefix("export ").split("=", 1) for line in exports.splitlines())
+        env["PINBACK_AUDIT_URL"] = f"sqlite:///{tmp_path / 'audit.db'}"
         assert set(env) >= {"AWS_ENDPOINT_URL", "DATABASE_URL", "CLOUDFRONT_DISTRIBUTION_ID"}
         assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
 

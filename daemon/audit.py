@@ -1,0 +1,332 @@
+"""The audit trail: one append-only, hash-chained record per event, in SQL.
+
+Each record stores the SHA-256 of its canonical form, which includes the previous
+record's hash, so editing, deleting or reordering any record breaks the chain at that
+point and ``verify`` names it. Appends are serialised in the database, not in process
+memory (``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory lock on
+PostgreSQL), so several writers keep one valid chain. A record is committed before
+``append`` returns: ``apply_started`` is durable before the first mutating call.
+
+SQLite by default, PostgreSQL when ``audit.url`` says so (needed for several replicas).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import NullPool
+
+from daemon.errors import PinbackError
+from daemon.redact import redact
+
+EVENTS = (
+    "desired_changed",
+    "desired_invalid",
+    "drift_detected",
+    "plan",
+    "apply_started",
+    "apply_succeeded",
+    "apply_failed",
+    "blocked",
+    "health_failed",
+    "suspended",
+    "resumed",
+    "leader_acquired",
+    "leader_lost",
+)
+GENESIS = "0" * 64
+APPEND_LOCK = 0x70696E61756474  # "pinaudt"
+
+metadata = MetaData()
+records = Table(
+    "pinback_audit",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts", String(32), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("target", String(128)),
+    Column("kind", String(16)),
+    Column("desired", Text),
+    Column("live_before", Text),
+    Column("live_after", Text),
+    Column("actor", Text),
+    Column("pin_commit", String(64)),
+    Column("reason", Text),
+    Column("correlation_id", String(64)),
+    Column("duration_s", Float),
+    Column("error", Text),
+    Column("controller", String(256)),
+    Column("epoch", BigInteger),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_pinback_audit_ts", "ts"),
+    Index("ix_pinback_audit_target_ts", "target", "ts"),
+    Index("ix_pinback_audit_event_ts", "event", "ts"),
+)
+
+
+class AuditUnavailable(PinbackError):
+    """The audit store cannot be written: pinback does not change what it cannot record."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An event to record; the store adds seq, ts, prev_hash and hash."""
+
+    event: str
+    target: str | None = None
+    kind: str | None = None
+    desired: str | None = None
+    live_before: str | None = None
+    live_after: str | None = None
+    actor: str | None = None
+    pin_commit: str | None = None
+    reason: str | None = None
+    correlation_id: str | None = None
+    duration_s: float | None = None
+    error: str | None = None
+    epoch: int | None = None
+
+
+@dataclass(frozen=True)
+class Record(Entry):
+    seq: int = 0
+    ts: str = ""
+    controller: str | None = None
+    prev_hash: str = GENESIS
+    hash: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+HASHED = (
+    "seq",
+    "ts",
+    "event",
+    "target",
+    "kind",
+    "desired",
+    "live_before",
+    "live_after",
+    "actor",
+    "pin_commit",
+    "reason",
+    "correlation_id",
+    "duration_s",
+    "error",
+    "controller",
+    "epoch",
+    "prev_hash",
+)
+
+
+def digest(values: dict[str, Any]) -> str:
+    """SHA-256 of the canonical form: the hashed fields, in a fixed order, as a JSON array."""
+    canonical = json.dumps(
+        [values.get(name) for name in HASHED], separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def identity() -> str:
+    """Who is writing: host and process, so records from several replicas can be told apart."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def resolve_url(url: str, base: Path) -> str:
+    """A relative SQLite path resolves against the config's folder, like every path."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        path = Path(parsed.database)
+        if not path.is_absolute():
+            path = (base / path).resolve()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return parsed.set(database=str(path)).render_as_string(hide_password=False)
+    return url
+
+
+class AuditLog:
+    def __init__(self, url: str, controller: str | None = None) -> None:
+        self.url = url
+        self.controller = controller or identity()
+        parsed = make_url(url)
+        self.backend = parsed.get_backend_name()
+        args: dict[str, Any] = {"connect_timeout": 5} if self.backend == "postgresql" else {}
+        self.engine: Engine = create_engine(url, poolclass=NullPool, connect_args=args)
+        if self.backend == "sqlite":
+            _immediate_transactions(self.engine)
+        self._ready = False
+
+    def _ensure(self) -> None:
+        if not self._ready:
+            metadata.create_all(self.engine)
+            self._ready = True
+
+    def append(self, entries: Sequence[Entry]) -> list[Record]:
+        """Record ``entries`` in order, committed before returning; one transaction for all."""
+        if not entries:
+            return []
+        try:
+            self._ensure()
+            with self.engine.begin() as connection:
+                if self.backend == "postgresql":
+                    connection.execute(
+                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK}
+                    )
+                last = connection.execute(
+                    select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
+                ).first()
+                seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+                written = []
+                for entry in entries:
+                    seq += 1
+                    values = {
+                        **{k: _clean(v) for k, v in asdict(entry).items()},
+                        "seq": seq,
+                        "ts": _now(),
+                        "controller": self.controller,
+                        "prev_hash": prev,
+                    }
+                    values["hash"] = prev = digest(values)
+                    written.append(Record(**values))
+                connection.execute(records.insert(), [r.as_json() for r in written])
+            return written
+        except SQLAlchemyError as exc:
+            raise AuditUnavailable(
+                f"cannot write the audit trail ({redact(self.url)}): {_first_line(exc)}"
+            ) from None
+
+    def record(self, event_name: str, **values: Any) -> Record:
+        return self.append([Entry(event=event_name, **values)])[0]
+
+    def query(
+        self,
+        target: str | None = None,
+        event_name: str | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Record]:
+        """Records oldest first, filtered; with ``limit``, the newest ``limit`` of them."""
+        self._ensure()
+        query = select(records)
+        if target:
+            query = query.where(records.c.target == target)
+        if event_name:
+            query = query.where(records.c.event == event_name)
+        if since:
+            query = query.where(records.c.ts >= _stamp(since))
+        if until:
+            query = query.where(records.c.ts <= _stamp(until))
+        if limit:
+            query = query.order_by(records.c.seq.desc()).limit(limit)
+        else:
+            query = query.order_by(records.c.seq)
+        with self.engine.connect() as connection:
+            found = [Record(**row._mapping) for row in connection.execute(query)]
+        return sorted(found, key=lambda r: r.seq) if limit else found
+
+    def latest(self, events: Sequence[str]) -> dict[str, Record]:
+        """Per target, its newest record among ``events``."""
+        self._ensure()
+        last = (
+            select(records.c.target, func.max(records.c.seq).label("seq"))
+            .where(records.c.event.in_(events))
+            .group_by(records.c.target)
+            .subquery()
+        )
+        query = select(records).join(last, records.c.seq == last.c.seq)
+        with self.engine.connect() as connection:
+            found = [Record(**row._mapping) for row in connection.execute(query)]
+        return {r.target: r for r in found if r.target}
+
+    def open_starts(self) -> dict[str, Record]:
+        """Targets whose last apply record is ``apply_started``: a controller died mid-apply."""
+        last = self.latest(("apply_started", "apply_succeeded", "apply_failed"))
+        return {target: r for target, r in last.items() if r.event == "apply_started"}
+
+    def verify(self) -> tuple[int, Record | None, str]:
+        """Walk the whole chain: (records checked, first bad record or None, why)."""
+        self._ensure()
+        previous_hash, expected_seq, count = GENESIS, 1, 0
+        with self.engine.connect() as connection:
+            rows = connection.execution_options(stream_results=True, yield_per=10_000).execute(
+                select(records).order_by(records.c.seq)
+            )
+            for row in rows:
+                record = Record(**row._mapping)
+                values = record.as_json()
+                if record.seq != expected_seq:
+                    return (
+                        count,
+                        record,
+                        f"record {record.seq} follows {expected_seq - 1}: a record is missing",
+                    )
+                if record.prev_hash != previous_hash:
+                    return (
+                        count,
+                        record,
+                        f"record {record.seq} does not point at the record before it",
+                    )
+                if digest(values) != record.hash:
+                    return count, record, f"record {record.seq} was changed after it was written"
+                previous_hash, expected_seq, count = record.hash, expected_seq + 1, count + 1
+        return count, None, ""
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _immediate_transactions(engine: Engine) -> None:
+    """SQLite: take the write lock at BEGIN, so two writers never read the same chain end."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _: Any) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _clean(value: Any) -> Any:
+    return redact(value) if isinstance(value, str) else value
+
+
+def _now() -> str:
+    return _stamp(dt.datetime.now(dt.UTC))
+
+
+def _stamp(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _first_line(exc: BaseException) -> str:
+    text_ = str(getattr(exc, "orig", None) or exc).strip()
+    return redact(text_.splitlines()[0]) if text_ else exc.__class__.__name__
