@@ -12,12 +12,13 @@ SQLite by default, PostgreSQL when ``audit.url`` says so (needed for several rep
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -185,42 +186,46 @@ class AuditLog:
 
     def _ensure(self) -> None:
         if not self._ready:
-            metadata.create_all(self.engine)
+            with self._guard():
+                metadata.create_all(self.engine)
             self._ready = True
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Every database failure leaves this class as ``AuditUnavailable``, password masked."""
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            raise AuditUnavailable(
+                f"cannot write the audit trail ({redact(self.url)}): {_first_line(exc)}"
+            ) from None
 
     def append(self, entries: Sequence[Entry]) -> list[Record]:
         """Record ``entries`` in order, committed before returning; one transaction for all."""
         if not entries:
             return []
-        try:
-            self._ensure()
-            with self.engine.begin() as connection:
-                if self.backend == "postgresql":
-                    connection.execute(
-                        text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK}
-                    )
-                last = connection.execute(
-                    select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
-                ).first()
-                seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
-                written = []
-                for entry in entries:
-                    seq += 1
-                    values = {
-                        **{k: _clean(v) for k, v in asdict(entry).items()},
-                        "seq": seq,
-                        "ts": _now(),
-                        "controller": self.controller,
-                        "prev_hash": prev,
-                    }
-                    values["hash"] = prev = digest(values)
-                    written.append(Record(**values))
-                connection.execute(records.insert(), [r.as_json() for r in written])
-            return written
-        except SQLAlchemyError as exc:
-            raise AuditUnavailable(
-                f"cannot write the audit trail ({redact(self.url)}): {_first_line(exc)}"
-            ) from None
+        self._ensure()
+        with self._guard(), self.engine.begin() as connection:
+            if self.backend == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK})
+            last = connection.execute(
+                select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
+            ).first()
+            seq, prev = (int(last[0]), str(last[1])) if last else (0, GENESIS)
+            written = []
+            for entry in entries:
+                seq += 1
+                values = {
+                    **{k: _clean(v) for k, v in asdict(entry).items()},
+                    "seq": seq,
+                    "ts": _now(),
+                    "controller": self.controller,
+                    "prev_hash": prev,
+                }
+                values["hash"] = prev = digest(values)
+                written.append(Record(**values))
+            connection.execute(records.insert(), [r.as_json() for r in written])
+        return written
 
     def record(self, event_name: str, **values: Any) -> Record:
         return self.append([Entry(event=event_name, **values)])[0]
@@ -248,7 +253,7 @@ class AuditLog:
             query = query.order_by(records.c.seq.desc()).limit(limit)
         else:
             query = query.order_by(records.c.seq)
-        with self.engine.connect() as connection:
+        with self._guard(), self.engine.connect() as connection:
             found = [Record(**row._mapping) for row in connection.execute(query)]
         return sorted(found, key=lambda r: r.seq) if limit else found
 
@@ -262,7 +267,7 @@ class AuditLog:
             .subquery()
         )
         query = select(records).join(last, records.c.seq == last.c.seq)
-        with self.engine.connect() as connection:
+        with self._guard(), self.engine.connect() as connection:
             found = [Record(**row._mapping) for row in connection.execute(query)]
         return {r.target: r for r in found if r.target}
 
@@ -275,7 +280,7 @@ class AuditLog:
         """Walk the whole chain: (records checked, first bad record or None, why)."""
         self._ensure()
         previous_hash, expected_seq, count = GENESIS, 1, 0
-        with self.engine.connect() as connection:
+        with self._guard(), self.engine.connect() as connection:
             rows = connection.execution_options(stream_results=True, yield_per=10_000).execute(
                 select(records).order_by(records.c.seq)
             )
