@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from daemon import logs
-from daemon.attribution import Attribution, attribute
+from daemon.attribution import Attribution
 from daemon.audit import AuditLog, AuditUnavailable, Entry, Record, resolve_url
 from daemon.engine import ApplyContext, Engine, Snapshot
-from daemon.errors import SpecError
+from daemon.errors import PinbackError, SpecError
 from daemon.metrics import Metrics
 from daemon.model import Action, Outcome, Pin, Plan, Result
+from daemon.sources import GitSource, source_for
 from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
 from daemon.status import status_document
 from daemon.workqueue import ShutDown, WorkQueue
@@ -77,6 +78,7 @@ class Controller:
         self.audit = AuditLog(resolve_url(self.config.audit_url(), self.config.base_dir))
         self.engine = Engine(self.config, audit=self.audit)
         self._open_starts: dict[str, Record] = {}
+        self.source = source_for(self.config, self.state_path)
         self.metrics = Metrics({n: t.kind for n, t in self.config.model.targets.items()})
         self.engine.clients.counter.listeners.append(self.metrics.aws_call)
         self.queue = WorkQueue()
@@ -107,6 +109,8 @@ class Controller:
         self._spawn("pass-loop", self._pass_loop)
         self._spawn("resync", self._resync_loop)
         self._spawn("watch", self._watch_loop)
+        if isinstance(self.source, GitSource):
+            self._spawn("git-poll", self._git_loop)
         for index in range(self.config.model.daemon.concurrency):
             self._spawn(f"worker-{index}", self._worker_loop)
         self.request_pass()
@@ -197,14 +201,18 @@ class Controller:
     def _reload(self, log: Any) -> DesiredState | None:
         """The newest valid pins; on an invalid file, the last valid ones (or None)."""
         try:
-            raw = (self.config_path.read_bytes(), self.state_path.read_bytes())
+            pins = self.source.read()
+            raw = (self.config_path.read_bytes(), pins.raw)
         except OSError as exc:
             return self._invalid(f"cannot read {exc.filename}: {exc.strerror}", log)
+        except PinbackError as exc:
+            return self._invalid(str(exc), log)
         if raw == self._files and self.desired is not None:
             return self.desired
         try:
             config = load_config(self.config_path)
-            desired = load_desired(self.state_override or config.state_path, config)
+            path = self.state_override or config.state_path
+            desired = load_desired(path, config, content=pins.raw, name=pins.name)
         except SpecError as exc:
             return self._invalid("; ".join(str(i) for i in exc.issues), log)
         if config.model != self.config.model:
@@ -242,6 +250,7 @@ class Controller:
             self.config = config
             engine = Engine(config, self.engine.clients, self.audit)
             self.engine = engine
+            self.source = source_for(config, self.state_override or config.state_path)
             for name, target in config.model.targets.items():
                 self.targets.setdefault(name, TargetState())
                 if name not in self.metrics.targets:
@@ -249,7 +258,7 @@ class Controller:
 
     def _pins_changed(self, desired: DesiredState, log: Any) -> None:
         """Record who changed which pin, and let a newer pin supersede a failing one."""
-        who = attribute(desired.path)
+        who = self.source.attribution()
         if self.desired is None:
             log.info("desired_loaded", pins={n: p.version for n, p in desired.pins.items()})
             old = self._recorded_pins(log)
@@ -571,6 +580,18 @@ class Controller:
             if self.stopping.wait(interval * random.uniform(0.9, 1.1)):
                 return
             self.request_pass()
+
+    def _git_loop(self) -> None:
+        """Fetch the pin file's repository every pollInterval; a new commit at the ref starts a pass."""
+        while not self.stopping.is_set():
+            git = self.config.model.desired_state.git
+            try:
+                if self.source.refresh():
+                    self.request_pass()
+            except PinbackError as exc:
+                self.log.error("git_fetch_failed", error=str(exc))
+            if self.stopping.wait(git.poll_interval if git else 15.0):
+                return
 
     def _watch_loop(self) -> None:
         """Wake a pass when either file changes; editors that replace files are handled."""

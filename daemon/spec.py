@@ -29,7 +29,7 @@ from pydantic import (
 from daemon.durations import DURATION_FORM, parse_duration
 from daemon.errors import ConfigError, SpecError, SpecIssue
 from daemon.model import Kind, Pin
-from daemon.yamlfile import Located, load_yaml_file
+from daemon.yamlfile import Located, load_yaml_bytes, load_yaml_file
 
 # The expected form of each field, used in error messages and in the JSON Schema.
 FORMS: dict[str, str] = {
@@ -358,9 +358,18 @@ def load_config(path: Path) -> LoadedConfig:
     return LoadedConfig(path.resolve(), model)
 
 
-def load_desired(path: Path, config: LoadedConfig) -> DesiredState:
-    """Load the pin file and check each entry against its target's kind in ``config``."""
-    located = load_yaml_file(path, _display(path))
+def load_desired(
+    path: Path, config: LoadedConfig, content: bytes | None = None, name: str | None = None
+) -> DesiredState:
+    """Load the pin file and check each entry against its target's kind in ``config``.
+
+    ``content`` gives the file's bytes when they come from elsewhere than ``path`` (a git
+    ref), and ``name`` how errors should name it (``origin/main:state/pins.yaml``).
+    """
+    shown = name or _display(path)
+    located = (
+        load_yaml_bytes(content, shown) if content is not None else load_yaml_file(path, shown)
+    )
     data = _require_mapping(located)
     issues: list[SpecIssue] = []
     raw_spec = data.get("spec") if isinstance(data, dict) else None

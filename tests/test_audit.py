@@ -209,3 +209,41 @@ def test_query_filters_and_report(service: Service, aws: Aws) -> None:
     assert report.stdout.startswith("# pinback incident timeline")
     assert "| backend | 0 | 1 | 0 | 0 |" in report.stdout
     assert "| apply_succeeded | backend | 4 → 3 (now 3) |" in report.stdout
+
+
+def test_git_source_applies_what_is_pushed_not_what_is_edited(service: Service, aws: Aws, tmp_path: Path) -> None:
+    """With desiredState.git, the pin at origin/main counts: a local edit changes nothing,
+    a pushed commit is fetched, applied and attributed to its author."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    clone = tmp_path / "checkout"
+    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True, capture_output=True)
+    pins = clone / "desired-versions.yaml"
+    pins.write_text(service.current_pins().read_text())
+
+    def push(author: str, message: str) -> str:
+        git(clone, "add", "-A")
+        git(clone, "-c", f"user.name={author}", "-c", f"user.email={author.lower()}@example.com", "commit", "-q", "-m", message)
+        git(clone, "push", "-q", "origin", "HEAD:main")
+        return git(clone, "rev-parse", "HEAD")
+
+    push("Alice", "initial pins")
+    source = f"  git: {{repo: {clone}, ref: origin/main, pollInterval: 500ms}}\n"
+    config = config_copy(
+        tmp_path,
+        {"resyncInterval: 30s": "resyncInterval: 1s", "  path: ../state/desired-versions.yaml\n": f"  path: {pins}\n{source}"},
+    )
+    daemon = Daemon("--config", str(config), "--listen", "127.0.0.1:0")
+    try:
+        eventually(daemon.ready, timeout=30, what="ready")
+        pins.write_text(pins.read_text().replace("revision: 4", "revision: 2"))  # edited, not pushed
+        eventually(lambda: len(daemon.events("pass_finished")) >= 4, timeout=30, what="a few passes")
+        assert aws.proxy.seen("UpdateService") == 0
+        pins.write_text(pins.read_text().replace("revision: 2", "revision: 3"))
+        commit = push("Carol", "roll back backend")
+        eventually(lambda: daemon.event("apply_succeeded"), timeout=30, what="the pushed pin applied")
+    finally:
+        daemon.stop()
+    changed = [json.loads(line) for line in pinback("audit", "--event", "desired_changed", "--target", "backend", "-o", "json").stdout.splitlines()]
+    assert changed[-1]["desired"] == "3" and changed[-1]["actor"] == "Carol <carol@example.com>"
+    assert changed[-1]["pin_commit"] == commit
