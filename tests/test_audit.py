@@ -28,7 +28,12 @@ def audit_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def filled(url: str, count: int = 5) -> AuditLog:
     log = AuditLog(url)
-    log.append([Entry(event="desired_changed", target=f"t{i}", desired=str(i), actor="alice") for i in range(count)])
+    log.append(
+        [
+            Entry(event="desired_changed", target=f"t{i}", desired=str(i), actor="alice")
+            for i in range(count)
+        ]
+    )
     return log
 
 
@@ -43,7 +48,12 @@ def run_sql(url: str, statements: str) -> None:
 @pytest.mark.parametrize(
     ("tamper", "first_bad", "checked", "why"),
     [
-        ("UPDATE pinback_audit SET desired = '9' WHERE seq = 3", 3, 2, "changed after it was written"),
+        (
+            "UPDATE pinback_audit SET desired = '9' WHERE seq = 3",
+            3,
+            2,
+            "changed after it was written",
+        ),
         ("DELETE FROM pinback_audit WHERE seq = 2", 3, 1, "a record is missing"),
         (
             "UPDATE pinback_audit SET seq = 1000 WHERE seq = 2; "
@@ -56,7 +66,9 @@ def run_sql(url: str, statements: str) -> None:
     ],
     ids=["edited", "deleted", "swapped"],
 )
-def test_tampering_is_found(audit_url: str, tamper: str, first_bad: int, checked: int, why: str) -> None:
+def test_tampering_is_found(
+    audit_url: str, tamper: str, first_bad: int, checked: int, why: str
+) -> None:
     """Editing, deleting or reordering a record breaks the chain at that record."""
     log = filled(audit_url)
     assert log.verify() == (5, None, "")
@@ -66,7 +78,9 @@ def test_tampering_is_found(audit_url: str, tamper: str, first_bad: int, checked
     assert count == checked  # the records before it still verify
 
 
-def test_verify_command_names_the_first_bad_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_verify_command_names_the_first_bad_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     monkeypatch.setenv("PINBACK_AUDIT_URL", url)
     filled(url)
@@ -75,14 +89,19 @@ def test_verify_command_names_the_first_bad_record(tmp_path: Path, monkeypatch: 
     run_sql(url, "UPDATE pinback_audit SET actor = 'mallory' WHERE seq = 4")
     done = pinback("audit", "verify")
     assert done.returncode == 1
-    assert "record 4 was changed after it was written" in done.stderr and "Traceback" not in done.stderr
+    assert (
+        "record 4 was changed after it was written" in done.stderr
+        and "Traceback" not in done.stderr
+    )
 
 
 def test_appends_from_two_writers_keep_one_chain(audit_url: str) -> None:
     """Two stores on one database (two replicas) interleave into one valid chain."""
     first, second = AuditLog(audit_url, "replica-a"), AuditLog(audit_url, "replica-b")
     for index in range(20):
-        (first if index % 2 else second).record("drift_detected", target="backend", desired=str(index))
+        (first if index % 2 else second).record(
+            "drift_detected", target="backend", desired=str(index)
+        )
     count, bad, _ = first.verify()
     assert (count, bad) == (20, None)
     assert {r.controller for r in first.query()} == {"replica-a", "replica-b"}
@@ -90,11 +109,17 @@ def test_appends_from_two_writers_keep_one_chain(audit_url: str) -> None:
 
 def test_apply_is_recorded_before_and_after(service: Service, aws: Aws, tmp_path: Path) -> None:
     """`pinback apply` writes apply_started then apply_succeeded, with who and which pin commit."""
-    pins = service.pins(backend=3, frontend={"commit": COMMITS[1][:7], "reason": "INC-231 checkout 500s"})
+    pins = service.pins(
+        backend=3, frontend={"commit": COMMITS[1][:7], "reason": "INC-231 checkout 500s"}
+    )
     done = pinback("apply", "--yes", "--state", str(pins))
     assert done.returncode == 0, done.stderr
     records = [json.loads(line) for line in pinback("audit", "-o", "json").stdout.splitlines()]
-    backend = [(r["event"], r["live_before"], r["desired"], r["live_after"]) for r in records if r["target"] == "backend"]
+    backend = [
+        (r["event"], r["live_before"], r["desired"], r["live_after"])
+        for r in records
+        if r["target"] == "backend"
+    ]
     assert backend == [("apply_started", "4", "3", None), ("apply_succeeded", "4", "3", "3")]
     frontend = [r for r in records if r["target"] == "frontend"]
     assert all(r["reason"] == "INC-231 checkout 500s" for r in frontend)
@@ -107,26 +132,46 @@ def test_no_apply_without_an_audit_trail(service: Service, aws: Aws) -> None:
     """When the audit trail cannot be written, nothing is changed."""
     unreachable = "postgresql://audit:s3cr3t-pw@127.0.0.1:1/audit"
     aws.proxy.clear()
-    done = pinback("apply", "--yes", "--state", str(service.pins(backend=3)), env={"PINBACK_AUDIT_URL": unreachable})
+    done = pinback(
+        "apply",
+        "--yes",
+        "--state",
+        str(service.pins(backend=3)),
+        env={"PINBACK_AUDIT_URL": unreachable},
+    )
     assert done.returncode == 1
     assert "not applied: cannot write the audit trail" in done.stdout + done.stderr
     assert "s3cr3t-pw" not in done.stdout + done.stderr
     assert aws.proxy.seen("UpdateService") == 0
 
 
-def test_controller_waits_for_the_audit_trail_then_applies(service: Service, aws: Aws, tmp_path: Path, pg_admin: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_controller_waits_for_the_audit_trail_then_applies(
+    service: Service, aws: Aws, tmp_path: Path, pg_admin: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Audit database down: the controller changes nothing and retries; once it is up, it applies."""
     name = f"pinback_audit_{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("PINBACK_AUDIT_URL", pg_admin.rsplit("/", 1)[0] + f"/{name}")
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
-    daemon = Daemon("--config", str(config), "--state", str(service.pins(backend=3)), "--listen", "127.0.0.1:0")
+    daemon = Daemon(
+        "--config", str(config), "--state", str(service.pins(backend=3)), "--listen", "127.0.0.1:0"
+    )
     try:
-        eventually(lambda: daemon.event("apply_failed"), timeout=30, what="an apply refused for want of an audit trail")
-        assert "cannot write the audit trail" in (daemon.event("apply_failed") or {}).get("error", "")
+        eventually(
+            lambda: daemon.event("apply_failed"),
+            timeout=30,
+            what="an apply refused for want of an audit trail",
+        )
+        assert "cannot write the audit trail" in (daemon.event("apply_failed") or {}).get(
+            "error", ""
+        )
         assert aws.proxy.seen("UpdateService") == 0
         with psycopg.connect(pg_admin, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
-        eventually(lambda: daemon.event("apply_succeeded"), timeout=30, what="the apply once the audit trail is back")
+        eventually(
+            lambda: daemon.event("apply_succeeded"),
+            timeout=30,
+            what="the apply once the audit trail is back",
+        )
         assert aws.proxy.seen("UpdateService") == 1
     finally:
         daemon.stop(signal.SIGKILL)
@@ -134,37 +179,60 @@ def test_controller_waits_for_the_audit_trail_then_applies(service: Service, aws
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def test_crash_mid_apply_is_closed_once_after_restart(service: Service, aws: Aws, tmp_path: Path) -> None:
+def test_crash_mid_apply_is_closed_once_after_restart(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
     """Killed while waiting on a rollout: the next controller records the observed outcome, once."""
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
     pins = service.current_pins()
     first = Daemon("--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0")
     eventually(first.ready, timeout=30, what="ready")
-    aws.proxy.add("DescribeServices", "rewrite", count=-1, set={"services.*.deployments.*.rolloutState": "IN_PROGRESS"})
+    aws.proxy.add(
+        "DescribeServices",
+        "rewrite",
+        count=-1,
+        set={"services.*.deployments.*.rolloutState": "IN_PROGRESS"},
+    )
     service.pins(frontend=COMMITS[-1][:7], backend=3, ai_worker="v1.9.0", database="d92f3a6c8e45")
-    eventually(lambda: first.event("progress", lambda e: "IN_PROGRESS" in e.get("message", "")), timeout=20, what="the wait")
+    eventually(
+        lambda: first.event("progress", lambda e: "IN_PROGRESS" in e.get("message", "")),
+        timeout=20,
+        what="the wait",
+    )
     first.stop(signal.SIGKILL)
     aws.proxy.clear()  # the rollout finishes while no controller runs
     second = Daemon("--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0")
     try:
-        eventually(lambda: second.event("open_apply_closed"), timeout=30, what="the open apply closed")
+        eventually(
+            lambda: second.event("open_apply_closed"), timeout=30, what="the open apply closed"
+        )
         eventually(second.ready, timeout=30, what="ready")
     finally:
         second.stop()
-    records = [json.loads(line) for line in pinback("audit", "--target", "backend", "-o", "json").stdout.splitlines()]
+    records = [
+        json.loads(line)
+        for line in pinback("audit", "--target", "backend", "-o", "json").stdout.splitlines()
+    ]
     applies = [r for r in records if r["event"].startswith("apply_")]
     assert [r["event"] for r in applies] == ["apply_started", "apply_succeeded"]
-    assert applies[1]["reason"] == "outcome observed after a restart" and applies[1]["live_after"] == "3"
+    assert (
+        applies[1]["reason"] == "outcome observed after a restart"
+        and applies[1]["live_after"] == "3"
+    )
     assert aws.proxy.seen("UpdateService") == 0  # the second controller issued nothing again
     assert pinback("audit", "verify").returncode == 0
 
 
 def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
+    )
     return done.stdout.strip()
 
 
-def test_pin_changes_are_attributed_to_their_commit(service: Service, aws: Aws, tmp_path: Path) -> None:
+def test_pin_changes_are_attributed_to_their_commit(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
     """desired_changed carries the author and commit of the pin file's last commit; an
     uncommitted edit is recorded as uncommitted."""
     repo = tmp_path / "gitops"
@@ -173,25 +241,61 @@ def test_pin_changes_are_attributed_to_their_commit(service: Service, aws: Aws, 
     pins.write_text(service.current_pins().read_text())
     git(repo, "init", "-q")
     git(repo, "add", "-A")
-    git(repo, "-c", "user.name=Alice", "-c", "user.email=alice@example.com", "commit", "-q", "-m", "pin everything")
+    git(
+        repo,
+        "-c",
+        "user.name=Alice",
+        "-c",
+        "user.email=alice@example.com",
+        "commit",
+        "-q",
+        "-m",
+        "pin everything",
+    )
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
     daemon = Daemon("--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0")
     try:
         eventually(daemon.ready, timeout=30, what="ready")
-        pins.write_text(pins.read_text().replace('revision: 4', 'revision: 3\n    reason: "INC-231 checkout 500s"'))
-        git(repo, "-c", "user.name=Bob", "-c", "user.email=bob@example.com", "commit", "-q", "-am", "roll back backend")
+        pins.write_text(
+            pins.read_text().replace(
+                "revision: 4", 'revision: 3\n    reason: "INC-231 checkout 500s"'
+            )
+        )
+        git(
+            repo,
+            "-c",
+            "user.name=Bob",
+            "-c",
+            "user.email=bob@example.com",
+            "commit",
+            "-q",
+            "-am",
+            "roll back backend",
+        )
         commit = git(repo, "rev-parse", "HEAD")
         eventually(lambda: daemon.event("apply_succeeded"), timeout=30, what="the rollback")
         pins.write_text(pins.read_text().replace("revision: 3", "revision: 2"))
-        eventually(lambda: len(daemon.events("apply_succeeded")) >= 2, timeout=30, what="the second rollback")
+        eventually(
+            lambda: len(daemon.events("apply_succeeded")) >= 2,
+            timeout=30,
+            what="the second rollback",
+        )
     finally:
         daemon.stop()
-    records = [json.loads(line) for line in pinback("audit", "--event", "desired_changed", "--target", "backend", "-o", "json").stdout.splitlines()]
+    records = [
+        json.loads(line)
+        for line in pinback(
+            "audit", "--event", "desired_changed", "--target", "backend", "-o", "json"
+        ).stdout.splitlines()
+    ]
     committed, uncommitted = records[-2], records[-1]
     assert committed["actor"] == "Bob <bob@example.com>" and committed["pin_commit"] == commit
     assert committed["reason"] == "INC-231 checkout 500s" and committed["desired"] == "3"
     assert uncommitted["pin_commit"] == "uncommitted" and uncommitted["desired"] == "2"
-    applied = [json.loads(line) for line in pinback("audit", "--event", "apply_succeeded", "-o", "json").stdout.splitlines()]
+    applied = [
+        json.loads(line)
+        for line in pinback("audit", "--event", "apply_succeeded", "-o", "json").stdout.splitlines()
+    ]
     assert applied[0]["actor"] == "Bob <bob@example.com>" and applied[0]["pin_commit"] == commit
 
 
@@ -201,7 +305,12 @@ def test_query_filters_and_report(service: Service, aws: Aws) -> None:
     failed = pinback("audit", "--event", "blocked", "--since", "1h", "-o", "json")
     (blocked,) = [json.loads(line) for line in failed.stdout.splitlines()]
     assert blocked["target"] == "ai-worker" and "does not exist" in blocked["error"]
-    assert pinback("audit", "--since", "2026-01-01T00:00:00Z", "--until", "2026-01-02T00:00:00Z").stdout == ""
+    assert (
+        pinback(
+            "audit", "--since", "2026-01-01T00:00:00Z", "--until", "2026-01-02T00:00:00Z"
+        ).stdout
+        == ""
+    )
     bad = pinback("audit", "--since", "yesterday")
     assert bad.returncode == 1 and "neither a duration" in bad.stderr
     report = pinback("report", "--since", "1h")
@@ -211,7 +320,9 @@ def test_query_filters_and_report(service: Service, aws: Aws) -> None:
     assert "| apply_succeeded | backend | 4 → 3 (now 3) |" in report.stdout
 
 
-def test_git_source_applies_what_is_pushed_not_what_is_edited(service: Service, aws: Aws, tmp_path: Path) -> None:
+def test_git_source_applies_what_is_pushed_not_what_is_edited(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
     """With desiredState.git, the pin at origin/main counts: a local edit changes nothing,
     a pushed commit is fetched, applied and attributed to its author."""
     origin = tmp_path / "origin.git"
@@ -223,7 +334,17 @@ def test_git_source_applies_what_is_pushed_not_what_is_edited(service: Service, 
 
     def push(author: str, message: str) -> str:
         git(clone, "add", "-A")
-        git(clone, "-c", f"user.name={author}", "-c", f"user.email={author.lower()}@example.com", "commit", "-q", "-m", message)
+        git(
+            clone,
+            "-c",
+            f"user.name={author}",
+            "-c",
+            f"user.email={author.lower()}@example.com",
+            "commit",
+            "-q",
+            "-m",
+            message,
+        )
         git(clone, "push", "-q", "origin", "HEAD:main")
         return git(clone, "rev-parse", "HEAD")
 
@@ -231,19 +352,33 @@ def test_git_source_applies_what_is_pushed_not_what_is_edited(service: Service, 
     source = f"  git: {{repo: {clone}, ref: origin/main, pollInterval: 500ms}}\n"
     config = config_copy(
         tmp_path,
-        {"resyncInterval: 30s": "resyncInterval: 1s", "  path: ../state/desired-versions.yaml\n": f"  path: {pins}\n{source}"},
+        {
+            "resyncInterval: 30s": "resyncInterval: 1s",
+            "  path: ../state/desired-versions.yaml\n": f"  path: {pins}\n{source}",
+        },
     )
     daemon = Daemon("--config", str(config), "--listen", "127.0.0.1:0")
     try:
         eventually(daemon.ready, timeout=30, what="ready")
-        pins.write_text(pins.read_text().replace("revision: 4", "revision: 2"))  # edited, not pushed
-        eventually(lambda: len(daemon.events("pass_finished")) >= 4, timeout=30, what="a few passes")
+        pins.write_text(
+            pins.read_text().replace("revision: 4", "revision: 2")
+        )  # edited, not pushed
+        eventually(
+            lambda: len(daemon.events("pass_finished")) >= 4, timeout=30, what="a few passes"
+        )
         assert aws.proxy.seen("UpdateService") == 0
         pins.write_text(pins.read_text().replace("revision: 2", "revision: 3"))
         commit = push("Carol", "roll back backend")
-        eventually(lambda: daemon.event("apply_succeeded"), timeout=30, what="the pushed pin applied")
+        eventually(
+            lambda: daemon.event("apply_succeeded"), timeout=30, what="the pushed pin applied"
+        )
     finally:
         daemon.stop()
-    changed = [json.loads(line) for line in pinback("audit", "--event", "desired_changed", "--target", "backend", "-o", "json").stdout.splitlines()]
+    changed = [
+        json.loads(line)
+        for line in pinback(
+            "audit", "--event", "desired_changed", "--target", "backend", "-o", "json"
+        ).stdout.splitlines()
+    ]
     assert changed[-1]["desired"] == "3" and changed[-1]["actor"] == "Carol <carol@example.com>"
     assert changed[-1]["pin_commit"] == commit

@@ -8,7 +8,7 @@ import platform
 import sys
 
 from daemon import sandbox
-from tests.bench import apply_four, controller, fleet
+from tests.bench import apply_four, audit, controller, fleet
 
 
 def main() -> None:
@@ -28,6 +28,8 @@ def main() -> None:
             results["controller_pin_edit"] = controller.latency(endpoint)
         if not only or "controller" in only:
             results["controller_fleet_resyncs"] = controller.fleet_resyncs(endpoint)
+        if not only or "audit" in only:
+            results["audit"] = audit.measure()
     finally:
         server.stop()
     print(json.dumps(results, indent=2))
