@@ -59,6 +59,15 @@ def rules(config: LoadedConfig) -> dict[str, Any]:
                 },
             },
             {
+                "alert": "PinbackHealthFailed",
+                "expr": f"max by (target) (pinback_target_health_failed{{{selector}}}) == 1",
+                "labels": dict(labels),
+                "annotations": {
+                    "summary": f"{name} failed its health check after a change",
+                    "description": "pinback held the target (or reverted it, per onFailure) and will not touch it again until its pin changes. `pinback audit --target` shows the health_failed record.",
+                },
+            },
+            {
                 "alert": "PinbackTargetStale",
                 "expr": (
                     f"time() - max by (target) (pinback_last_success_timestamp_seconds{{{selector}}}) > {stale_after}"

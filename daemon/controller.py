@@ -61,6 +61,8 @@ class TargetState:
     attribution: Attribution | None = None
     drifting: bool = False
     blocked: str | None = None
+    held_pin: Pin | None = None
+    held_reason: str | None = None
 
 
 @dataclass
@@ -360,8 +362,15 @@ class Controller:
             self.metrics.drift.labels(name, kind).set(0)
             return
         state = self.targets.setdefault(name, TargetState())
+        if state.held_pin is not None and state.held_pin != pin:
+            state.held_pin = state.held_reason = None  # a new pin: health is judged afresh
+            self.metrics.health_failed.labels(name).set(0)
         drifted = action is not None and not action.wait_only
         self.metrics.drift.labels(name, kind).set(1 if drifted else 0)
+        if state.held_pin is not None:
+            # Health failed for this pin: touch nothing until the pin changes.
+            self.metrics.result(name, Outcome.BLOCKED, seconds, in_sync=False)
+            return
         if action is None:
             state.drifting, state.blocked = False, None
             self.metrics.result(name, Outcome.NOOP, seconds, in_sync=True)
@@ -538,6 +547,14 @@ class Controller:
             with self._lock:
                 state.failed_pin = None
             self.queue.forget(name)
+        elif result.detail.get("health") == "failed":
+            # Held (or reverted) until the pin changes: retrying the same pin would loop.
+            log.error("health_failed", error=result.error, live_after=result.live_after)
+            self.metrics.result(name, Outcome.FAILED, time.monotonic() - started, in_sync=False)
+            self.metrics.health_failed.labels(name).set(1)
+            with self._lock:
+                state.held_pin = desired.pins.get(name)
+                state.held_reason = result.error
         elif superseded or self.stopping.is_set():
             why = "superseded by a newer pin" if superseded else "controller stopping"
             log.info("apply_interrupted", reason=why, live_after=result.live_after)
@@ -638,10 +655,16 @@ class Controller:
         observed = snapshot.observed if snapshot else {}
         actions = {a.target: a for a in snapshot.plan.actions} if snapshot else {}
         in_sync = set(snapshot.plan.in_sync) if snapshot else set()
+        held = {n: s.held_reason for n, s in self.targets.items() if s.held_pin is not None}
         extra: dict[str, Any] = {"desiredStateValid": self.health.desired_error is None}
         if self.health.desired_error:
             extra["desiredStateError"] = self.health.desired_error
-        return status_document(config, desired, observed, actions, in_sync, results, extra)
+        document = status_document(config, desired, observed, actions, in_sync, results, extra)
+        for row in document["targets"]:
+            if row["target"] in held:
+                row["inSync"] = False
+                row["state"] = f"health failed, held until the pin changes: {held[row['target']]}"
+        return document
 
 
 def _pin_key(pin: Pin | None) -> tuple[str | None, bool, str | None] | None:

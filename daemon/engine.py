@@ -13,22 +13,34 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from daemon import health
 from daemon.audit import AuditLog, AuditUnavailable, Entry
 from daemon.aws import AwsClients, error_message
 from daemon.drivers.base import Driver, Progress, fan_out, no_progress
 from daemon.errors import ApplyFailed, ConfigError, PinbackError
-from daemon.model import Action, Kind, Observed, Outcome, Plan, Resolved, Result, VersionInfo
+from daemon.model import (
+    Action,
+    Direction,
+    Kind,
+    Observed,
+    Outcome,
+    Plan,
+    Resolved,
+    Result,
+    VersionInfo,
+)
 from daemon.plan import Intent, make_plan
 from daemon.spec import (
     AlembicTarget,
     DesiredState,
     EcsTarget,
     FrontendTarget,
+    HealthSettings,
     LambdaTarget,
     LoadedConfig,
 )
@@ -248,12 +260,97 @@ class Engine:
             progress(action.target, f"not applied: {exc}")
             return _not_applied(action, f"not applied: {exc}")
         result = self._apply_one(action, progress, stop)
+        self._record_outcome(action, context, result, progress)
+        settings = self.config.model.targets[action.target].health
+        if result.outcome is Outcome.APPLIED and settings is not None:
+            return self._gate(action, result, settings, progress, stop, context)
+        return result
+
+    def _record_outcome(
+        self, action: Action, context: ApplyContext, result: Result, progress: Progress
+    ) -> None:
         event = "apply_succeeded" if result.outcome is Outcome.APPLIED else "apply_failed"
         try:
             self.record(event, action, context, result=result)
         except AuditUnavailable as exc:
             progress(action.target, f"the outcome was not recorded: {exc}")
-        return result
+
+    def _gate(
+        self,
+        action: Action,
+        result: Result,
+        settings: HealthSettings,
+        progress: Progress,
+        stop: threading.Event | None,
+        context: ApplyContext,
+    ) -> Result:
+        """Health gates after a change took: pass, or hold there, or revert once."""
+        progress(action.target, "health checks")
+        cloudwatch = self.clients.client("cloudwatch") if settings.cloudwatch_alarms else None
+        verdict = health.check(
+            action.target, settings, result.live_after or action.to_version, cloudwatch, stop
+        )
+        if verdict.ok:
+            progress(action.target, "healthy")
+            return result
+        progress(action.target, f"unhealthy: {verdict.reason}")
+        try:
+            self.record("health_failed", action, context, result=result, error=verdict.reason)
+        except AuditUnavailable as exc:
+            progress(action.target, f"the health failure was not recorded: {exc}")
+        revertible = action.from_version is not None and action.kind is not Kind.ALEMBIC
+        if settings.on_failure == "revert" and revertible:
+            assert action.from_version is not None
+            back = replace(
+                action,
+                from_version=action.to_version,
+                to_version=action.from_version,
+                direction=Direction.BACK
+                if action.direction is Direction.FORWARD
+                else Direction.FORWARD,
+                wait_only=False,
+                after=(),
+                reason=f"revert: health check failed for {action.to_version}",
+            )
+            progress(action.target, f"reverting to {back.to_version}")
+            try:
+                self.record("apply_started", back, context)
+            except AuditUnavailable as exc:
+                error = f"{verdict.reason}; not reverted: {exc}; held at {result.live_after}"
+                return replace(
+                    result,
+                    outcome=Outcome.FAILED,
+                    error=error,
+                    detail={"health": "failed", "held": "yes"},
+                )
+            reverted = self._apply_one(back, progress, stop)
+            self._record_outcome(back, context, reverted, progress)
+            outcome = (
+                "reverted to" if reverted.outcome is Outcome.APPLIED else "revert failed, live is"
+            )
+            error = f"{verdict.reason}; {outcome} {reverted.live_after}"
+            detail = {
+                "health": "failed",
+                "reverted": "yes" if reverted.outcome is Outcome.APPLIED else "failed",
+            }
+            return replace(
+                result,
+                outcome=Outcome.FAILED,
+                live_after=reverted.live_after,
+                error=error,
+                detail=detail,
+            )
+        held = (
+            "held"
+            if settings.on_failure == "hold"
+            else "held (a database change is never reverted automatically)"
+        )
+        return replace(
+            result,
+            outcome=Outcome.FAILED,
+            error=f"{verdict.reason}; {held} at {result.live_after}",
+            detail={"health": "failed", "held": "yes"},
+        )
 
     def record(
         self,

@@ -75,6 +75,12 @@ class Metrics:
             "pinback_workqueue_depth", "Targets waiting for a worker", registry=r
         )
         self.leader = Gauge("pinback_leader", "1 on the replica that applies", registry=r)
+        self.health_failed = Gauge(
+            "pinback_target_health_failed",
+            "1 while a target is held (or was reverted) after a failed health check, until its pin changes",
+            ["target"],
+            registry=r,
+        )
         self.suspended = Gauge(
             "pinback_target_suspended", "1 when the pin says suspend", ["target"], registry=r
         )
@@ -86,6 +92,7 @@ class Metrics:
             self.duration.labels(target, kind)
             self.last_success.labels(target)
             self.suspended.labels(target).set(0)
+            self.health_failed.labels(target).set(0)
             for outcome in Outcome:
                 self.reconciles.labels(target, kind, outcome.value)
         self.desired_valid.set(1)

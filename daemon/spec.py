@@ -131,6 +131,7 @@ class NotifySettings(Strict):
 
 class HealthSettings(Strict):
     url: str | None = None
+    status: int = Field(200, ge=100, le=599)
     expect: str | None = None
     cloudwatch_alarms: list[str] = Field([], alias="cloudwatchAlarms")
     bake_time: Duration = Field(0.0, alias="bakeTime")

@@ -103,6 +103,23 @@ def unit_tests() -> list[dict[str, Any]]:
                 },
             ],
         },
+        {  # a failed health check pages the owner at once
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": 'pinback_target_health_failed{target="backend",instance="a",job="pinback"}',
+                    "values": "0 1 1",
+                },
+            ],
+            "alert_rule_test": [
+                {"eval_time": "0m", "alertname": "PinbackHealthFailed", "exp_alerts": []},
+                {
+                    "eval_time": "1m",
+                    "alertname": "PinbackHealthFailed",
+                    "exp_alerts": [expect("PinbackHealthFailed", BACKEND, "backend")],
+                },
+            ],
+        },
         {  # no pass in sync for 3 resync intervals; a target never seen yet (0) does not fire
             "interval": "1m",
             "input_series": [
@@ -176,6 +193,7 @@ def test_every_target_has_its_owner_on_every_alert() -> None:
         assert {r["alert"] for r in mine} == {
             "PinbackTargetDrift",
             "PinbackReconcileFailing",
+            "PinbackHealthFailed",
             "PinbackTargetStale",
         }
         assert all(

@@ -387,7 +387,12 @@ def test_git_source_applies_what_is_pushed_not_what_is_edited(
 def test_no_secret_is_ever_stored(audit_url: str) -> None:
     """A database URL with a password is stored with the password masked, in every field."""
     log = AuditLog(audit_url)
-    log.record("apply_failed", target="database", error="cannot reach postgresql://app:hunter2@db:5432/app", reason="password=hunter2")
+    log.record(
+        "apply_failed",
+        target="database",
+        error="cannot reach postgresql://app:hunter2@db:5432/app",
+        reason="password=hunter2",
+    )
     (stored,) = log.query()
     assert "hunter2" not in json.dumps(stored.as_json())
     assert stored.error == "cannot reach postgresql://app:***@db:5432/app"

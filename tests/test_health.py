@@ -1,0 +1,184 @@
+"""Health gates after a change: HTTP, CloudWatch alarms, smoke command; hold or revert once."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.model import Outcome
+from tests.conftest import COMMITS, Aws, Service, config_copy, pinback
+from tests.stands.daemon_process import Daemon
+from tests.stands.waiting import eventually
+
+
+class Site:
+    """A local web server whose answer the test sets: the service's /version.json."""
+
+    def __init__(self) -> None:
+        self.status = 200
+        self.body = "{}"
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                data = site.body.encode()
+                self.send_response(site.status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/version.json"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    served = Site()
+    yield served
+    served.server.shutdown()
+
+
+def with_health(tmp_path: Path, target_line: str, health: str) -> Path:
+    return config_copy(tmp_path, {target_line: f"{target_line}    health: {health}\n"})
+
+
+FRONTEND = "    timeout: 10m\n"
+BACKEND = "    timeout: 15m\n"
+
+
+def test_http_check_passes_when_the_new_version_is_served(
+    service: Service, aws: Aws, site: Site, tmp_path: Path
+) -> None:
+    """The frontend counts as done only once its URL serves the new commit."""
+    site.body = json.dumps({"commit": COMMITS[1]})
+    config = with_health(
+        tmp_path, FRONTEND, f"{{url: '{site.url}', expect: '{{commit}}', timeout: 5s}}"
+    )
+    engine, desired = service.engine(config, frontend=COMMITS[1][:7])
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.APPLIED
+
+
+def test_failed_check_holds_by_default(
+    service: Service, aws: Aws, site: Site, tmp_path: Path
+) -> None:
+    """A 500 after the change: failed, held at the new version, health_failed recorded."""
+    site.status = 500
+    config = with_health(tmp_path, FRONTEND, f"{{url: '{site.url}', timeout: 1s}}")
+    engine, desired = service.engine(config, frontend=COMMITS[1][:7])
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.FAILED and result.detail["held"] == "yes"
+    assert result.error is not None and "answered 500, expected 200" in result.error
+    assert result.live_after == COMMITS[1]
+
+
+def test_failed_check_reverts_when_asked(service: Service, aws: Aws, tmp_path: Path) -> None:
+    """onFailure: revert goes back to what was live before, verified, and says so."""
+    config = with_health(
+        tmp_path,
+        BACKEND,
+        "{command: 'test \"$PINBACK_VERSION\" = 4', timeout: 5s, onFailure: revert}",
+    )
+    engine, desired = service.engine(config, backend=3)
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.FAILED and result.detail["reverted"] == "yes"
+    assert (
+        result.error is not None
+        and "smoke command exited 1" in result.error
+        and "reverted to 4" in result.error
+    )
+    services = aws.client("ecs").describe_services(cluster="leh-cluster", services=["leh-backend"])  # type: ignore[attr-defined]
+    assert services["services"][0]["taskDefinition"].endswith(":4")
+    assert aws.proxy.seen("UpdateService") == 2
+
+
+def test_alarm_in_alarm_fails_the_gate(service: Service, aws: Aws, tmp_path: Path) -> None:
+    """A named CloudWatch alarm in ALARM during the bake time fails the change."""
+    cloudwatch = aws.client("cloudwatch")
+    cloudwatch.put_metric_alarm(  # type: ignore[attr-defined]
+        AlarmName="leh-backend-5xx",
+        MetricName="5xx",
+        Namespace="leh",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    cloudwatch.set_alarm_state(AlarmName="leh-backend-5xx", StateValue="ALARM", StateReason="test")  # type: ignore[attr-defined]
+    config = with_health(tmp_path, BACKEND, "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 1s}")
+    engine, desired = service.engine(config, backend=3)
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.FAILED
+    assert (
+        result.error is not None and "CloudWatch alarm(s) in ALARM: leh-backend-5xx" in result.error
+    )
+    cloudwatch.set_alarm_state(AlarmName="leh-backend-5xx", StateValue="OK", StateReason="test")  # type: ignore[attr-defined]
+    engine, desired = service.engine(config, backend=2)
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.APPLIED
+
+
+def test_controller_reverts_once_per_pin(service: Service, aws: Aws, tmp_path: Path) -> None:
+    """The controller reverts a failing pin once and then leaves it alone until the pin changes."""
+    config = with_health(
+        tmp_path,
+        BACKEND,
+        "{command: 'test \"$PINBACK_VERSION\" != 3', timeout: 5s, onFailure: revert}",
+    )
+    config.write_text(config.read_text().replace("resyncInterval: 30s", "resyncInterval: 1s"))
+    daemon = Daemon(
+        "--config", str(config), "--state", str(service.current_pins()), "--listen", "127.0.0.1:0"
+    )
+    try:
+        eventually(daemon.ready, timeout=30, what="ready")
+        service.pins(
+            frontend=COMMITS[-1][:7], backend=3, ai_worker="v1.9.0", database="d92f3a6c8e45"
+        )
+        eventually(lambda: daemon.event("health_failed"), timeout=30, what="the health failure")
+        eventually(
+            lambda: daemon.metric("pinback_target_health_failed", target="backend") == 1,
+            timeout=10,
+            what="the metric",
+        )
+        passes = len(daemon.events("pass_finished"))
+        eventually(
+            lambda: len(daemon.events("pass_finished")) >= passes + 3,
+            timeout=20,
+            what="three more passes",
+        )
+        assert aws.proxy.seen("UpdateService") == 2  # the change and one revert, no loop
+        status = json.loads(daemon.get("/status")[1])
+        backend = next(r for r in status["targets"] if r["target"] == "backend")
+        assert backend["state"].startswith("health failed, held until the pin changes")
+        service.pins(
+            frontend=COMMITS[-1][:7], backend=2, ai_worker="v1.9.0", database="d92f3a6c8e45"
+        )
+        eventually(
+            lambda: daemon.metric("pinback_target_health_failed", target="backend") == 0,
+            timeout=20,
+            what="a new pin clears it",
+        )
+        eventually(
+            lambda: len(daemon.events("apply_succeeded")) >= 1,
+            timeout=20,
+            what="the new pin applied",
+        )
+    finally:
+        daemon.stop(signal.SIGTERM)
+    events = [
+        json.loads(line)["event"]
+        for line in pinback("audit", "--target", "backend", "-o", "json").stdout.splitlines()
+    ]
+    assert events.count("health_failed") == 1
