@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
-import json
 import os
 import socket
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -43,24 +41,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from daemon.errors import PinbackError
+from daemon.records import GENESIS, HASHED, Entry, Record, digest, digest_row
 from daemon.redact import redact
 
-EVENTS = (
-    "desired_changed",
-    "desired_invalid",
-    "drift_detected",
-    "plan",
-    "apply_started",
-    "apply_succeeded",
-    "apply_failed",
-    "blocked",
-    "health_failed",
-    "suspended",
-    "resumed",
-    "leader_acquired",
-    "leader_lost",
-)
-GENESIS = "0" * 64
 APPEND_LOCK = 0x70696E61756474  # "pinaudt"
 
 metadata = MetaData()
@@ -93,70 +76,6 @@ records = Table(
 
 class AuditUnavailable(PinbackError):
     """The audit store cannot be written: pinback does not change what it cannot record."""
-
-
-@dataclass(frozen=True)
-class Entry:
-    """An event to record; the store adds seq, ts, prev_hash and hash."""
-
-    event: str
-    target: str | None = None
-    kind: str | None = None
-    desired: str | None = None
-    live_before: str | None = None
-    live_after: str | None = None
-    actor: str | None = None
-    pin_commit: str | None = None
-    reason: str | None = None
-    correlation_id: str | None = None
-    duration_s: float | None = None
-    error: str | None = None
-    epoch: int | None = None
-
-
-@dataclass(frozen=True)
-class Record(Entry):
-    seq: int = 0
-    ts: str = ""
-    controller: str | None = None
-    prev_hash: str = GENESIS
-    hash: str = ""
-
-    def as_json(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-HASHED = (
-    "seq",
-    "ts",
-    "event",
-    "target",
-    "kind",
-    "desired",
-    "live_before",
-    "live_after",
-    "actor",
-    "pin_commit",
-    "reason",
-    "correlation_id",
-    "duration_s",
-    "error",
-    "controller",
-    "epoch",
-    "prev_hash",
-)
-
-
-_canonical = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def digest(values: dict[str, Any]) -> str:
-    """SHA-256 of the canonical form: the hashed fields, in a fixed order, as a JSON array."""
-    return _digest_row([values.get(name) for name in HASHED])
-
-
-def _digest_row(row: list[Any]) -> str:
-    return hashlib.sha256(_canonical(row).encode()).hexdigest()
 
 
 def identity() -> str:
@@ -301,7 +220,7 @@ class AuditLog:
                     bad = (seq, f"record {seq} follows {expected_seq - 1}: a record is missing")
                 elif values[-1] != previous_hash:
                     bad = (seq, f"record {seq} does not point at the record before it")
-                elif _digest_row(values) != stored:
+                elif digest_row(values) != stored:
                     bad = (seq, f"record {seq} was changed after it was written")
                 if bad is not None:
                     break

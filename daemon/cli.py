@@ -373,7 +373,7 @@ def audit(
     ctx.obj = config_path
     if ctx.invoked_subcommand is not None:
         return
-    from daemon.audit import EVENTS
+    from daemon.records import EVENTS
     from daemon.spec import load_config
 
     if event_name and event_name not in EVENTS:

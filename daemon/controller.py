@@ -31,11 +31,12 @@ from typing import Any
 
 from daemon import logs
 from daemon.attribution import Attribution
-from daemon.audit import AuditLog, AuditUnavailable, Entry, Record, resolve_url
+from daemon.audit import AuditLog, AuditUnavailable, resolve_url
 from daemon.engine import ApplyContext, Engine, Snapshot
 from daemon.errors import PinbackError, SpecError
 from daemon.metrics import Metrics
 from daemon.model import Action, Outcome, Pin, Plan, Result
+from daemon.records import Entry, Record
 from daemon.sources import GitSource, source_for
 from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
 from daemon.status import status_document

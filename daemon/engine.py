@@ -9,6 +9,7 @@ code). A failing target never stops the independent ones.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,8 +19,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from daemon import health
-from daemon.audit import AuditLog, AuditUnavailable, Entry
+from daemon import freeze, health
+from daemon.audit import AuditLog, AuditUnavailable
 from daemon.aws import AwsClients, error_message
 from daemon.drivers.base import Driver, Progress, fan_out, no_progress
 from daemon.errors import ApplyFailed, ConfigError, PinbackError
@@ -35,6 +36,7 @@ from daemon.model import (
     VersionInfo,
 )
 from daemon.plan import Intent, make_plan
+from daemon.records import Entry
 from daemon.spec import (
     AlembicTarget,
     DesiredState,
@@ -187,6 +189,9 @@ class Engine:
 
     def intents(self, desired: DesiredState, names: Iterable[str]) -> list[Intent]:
         targets = self.config.model.targets
+        frozen = freeze.active(
+            [w.window() for w in self.config.model.freeze], dt.datetime.now(dt.UTC)
+        )
         return [
             Intent(
                 target=name,
@@ -194,6 +199,7 @@ class Engine:
                 pin=desired.pins.get(name),
                 mode=self.config.mode_of(name),
                 after=_after(targets[name].after),
+                frozen=frozen,
             )
             for name in names
         ]

@@ -34,6 +34,7 @@ class Intent:
     pin: Pin | None
     mode: str = "auto"
     after: tuple[str, ...] | None = None
+    frozen: str | None = None  # the freeze window in force now, as a sentence
 
 
 def make_plan(
@@ -96,8 +97,10 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
         destructive=bool(destructive),
         blocked=blocked,
         steps=found.steps if found is not None else (),
-        notes=notes + tuple(destructive),
-        reason=pin.reason,
+        notes=notes + tuple(destructive) + _override_note(intent),
+        reason=f"{pin.reason} [override of {intent.frozen}]"
+        if _override_note(intent)
+        else pin.reason,
     )
 
 
@@ -108,9 +111,18 @@ def _policy_block(intent: Intent, destructive: Sequence[str]) -> str | None:
         return "suspended: the pin has suspend: true"
     if intent.mode == OBSERVE_MODE:
         return "observe mode: drift is reported, not applied"
+    if intent.frozen and not (pin.override and pin.reason):
+        return f"{intent.frozen}; applies wait (a pin with override: true and a reason may pass)"
     if destructive and not pin.allow_destructive:
         return f"{destructive[0]}; set allowDestructive: true on this pin to allow it"
     return None
+
+
+def _override_note(intent: Intent) -> tuple[str, ...]:
+    pin = intent.pin
+    if intent.frozen and pin is not None and pin.override and pin.reason:
+        return (f"passes the {intent.frozen} by override: {pin.reason}",)
+    return ()
 
 
 def _direction(seen: Observed, found: Resolved | None) -> Direction:

@@ -11,8 +11,8 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 
-from daemon.audit import Record
 from daemon.durations import format_duration
+from daemon.records import Record
 
 
 def _time(record: Record) -> dt.datetime:

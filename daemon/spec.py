@@ -28,6 +28,7 @@ from pydantic import (
 
 from daemon.durations import DURATION_FORM, parse_duration
 from daemon.errors import ConfigError, SpecError, SpecIssue
+from daemon.freeze import Window, parse_cron
 from daemon.model import Kind, Pin
 from daemon.yamlfile import Located, load_yaml_bytes, load_yaml_file
 
@@ -94,8 +95,8 @@ class LeadershipSettings(Strict):
 
 
 class FreezeWindow(Strict):
-    start: dt.datetime | None = Field(None, alias="from")
-    end: dt.datetime | None = Field(None, alias="to")
+    start: dt.datetime | None = Field(None, alias="from", strict=False)
+    end: dt.datetime | None = Field(None, alias="to", strict=False)
     cron: str | None = None
     duration: Duration | None = None
 
@@ -105,7 +106,21 @@ class FreezeWindow(Strict):
         recurring = self.cron is not None and self.duration is not None
         if absolute == recurring:
             raise ValueError("a freeze window is either {from, to} or {cron, duration}")
+        for moment in (self.start, self.end):
+            if moment is not None and moment.tzinfo is None:
+                raise ValueError('freeze times need a time zone, e.g. "2026-12-24T00:00:00Z"')
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("a freeze window must end after it starts")
+        if self.cron is not None:
+            parse_cron(self.cron)
         return self
+
+    def window(self) -> Window:
+        if self.cron is not None:
+            return Window(
+                cron=parse_cron(self.cron), cron_text=self.cron, duration_s=self.duration or 0.0
+            )
+        return Window(start=self.start, end=self.end)
 
 
 class GitSource(Strict):

@@ -12,7 +12,8 @@ import psycopg
 import pytest
 import sqlalchemy
 
-from daemon.audit import AuditLog, Entry
+from daemon.audit import AuditLog
+from daemon.records import Entry
 from tests.conftest import COMMITS, Aws, Service, config_copy, pinback
 from tests.stands.daemon_process import Daemon
 from tests.stands.waiting import eventually
