@@ -16,7 +16,7 @@ import contextlib
 import datetime as dt
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -106,6 +106,7 @@ class AuditLog:
         if self.backend == "sqlite":
             _immediate_transactions(self.engine)
         self._ready = False
+        self.listeners: list[Callable[[Record], None]] = []
 
     def _ensure(self) -> None:
         if not self._ready:
@@ -148,6 +149,9 @@ class AuditLog:
                 values["hash"] = prev = digest(values)
                 written.append(Record(**values))
             connection.execute(records.insert(), [r.as_json() for r in written])
+        for record in written:  # committed: now tell whoever listens (notifications)
+            for listener in self.listeners:
+                listener(record)
         return written
 
     def record(self, event_name: str, **values: Any) -> Record:

@@ -196,9 +196,16 @@ def apply(
                 "refusing to apply without --yes: standard input is not a terminal to confirm on"
             )
         click.confirm(f"Apply {len(runnable)} change(s)?", abort=True, err=True)
+    from daemon import logs
+    from daemon.notify import Notifier
+
+    logs.configure(stream=sys.stderr)
+    notifier = Notifier(config, logs.get())
+    engine.audit.listeners.append(notifier.on_record)
     pinned = attribute(desired.path)
     context = ApplyContext(actor=local_actor("apply"), pin_commit=pinned.commit if pinned else None)
     results = engine.apply(plan_, progress_printer(), context) if plan_.actions else []
+    notifier.drain(timeout=10.0)
     if output == "json":
         emit_json({**plan_.as_json(), "results": [r.as_json() for r in results]})
     elif results:

@@ -36,6 +36,7 @@ from daemon.engine import ApplyContext, Engine, Snapshot
 from daemon.errors import PinbackError, SpecError
 from daemon.metrics import Metrics
 from daemon.model import Action, Outcome, Pin, Plan, Result
+from daemon.notify import Notifier
 from daemon.records import Entry, Record
 from daemon.sources import GitSource, source_for
 from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
@@ -96,6 +97,8 @@ class Controller:
         self._lock = threading.RLock()
         self._threads: list[threading.Thread] = []
         self._files: tuple[bytes, bytes] | None = None
+        self.notifier = Notifier(self.config, self.log, self.stopping)
+        self.audit.listeners.append(self.notifier.on_record)
 
     # -- lifecycle -------------------------------------------------------------------
 
