@@ -19,6 +19,10 @@ An invalid file changes nothing: the last valid pins stay in force and
 
 from __future__ import annotations
 
+import collections
+import hashlib
+import hmac
+import os
 import random
 import signal
 import threading
@@ -97,6 +101,7 @@ class Controller:
         self._lock = threading.RLock()
         self._threads: list[threading.Thread] = []
         self._files: tuple[bytes, bytes] | None = None
+        self._deliveries: collections.deque[str] = collections.deque(maxlen=1000)
         self.notifier = Notifier(self.config, self.log, self.stopping)
         self.audit.listeners.append(self.notifier.on_record)
 
@@ -640,6 +645,39 @@ class Controller:
                 self.stopping.wait(1.0)
 
     # -- what the HTTP endpoints serve -------------------------------------------------
+
+    def git_webhook(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """``POST /hooks/git``: a GitHub push signed with X-Hub-Signature-256 starts a fetch
+        and a pass at once. Unsigned or badly signed: 401 and nothing happens; a delivery
+        seen before: 200 and nothing happens again."""
+        git = self.config.model.desired_state.git
+        secret_env = git.webhook_secret_env if git else None
+        secret = os.environ.get(secret_env) if secret_env else None
+        if not isinstance(self.source, GitSource) or not secret:
+            return 404, {
+                "error": "no git webhook is configured (desiredState.git.webhookSecretEnv)"
+            }
+        lowered = {k.lower(): v for k, v in headers.items()}
+        signature = lowered.get("x-hub-signature-256", "")
+        expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
+            self.log.warning("git_webhook_refused", reason="missing or bad X-Hub-Signature-256")
+            return 401, {"error": "bad signature"}
+        delivery = lowered.get("x-github-delivery", "")
+        with self._lock:
+            if delivery and delivery in self._deliveries:
+                return 200, {"duplicate": delivery}
+            if delivery:
+                self._deliveries.append(delivery)
+        threading.Thread(target=self._fetch_now, name="git-webhook", daemon=True).start()
+        return 202, {"fetching": self.source.ref, "delivery": delivery}
+
+    def _fetch_now(self) -> None:
+        try:
+            self.source.refresh()
+        except PinbackError as exc:
+            self.log.error("git_fetch_failed", error=str(exc))
+        self.request_pass()
 
     def metrics_text(self) -> bytes:
         return self.metrics.render()

@@ -2,8 +2,9 @@
 
 ``GET /metrics`` (Prometheus text), ``/healthz`` (the loop is alive), ``/readyz``
 (pins loaded and every target observed once), ``/status`` (the ``pinback status -o
-json`` document), and ``POST /reconcile[?target=T]`` (reset backoff, pass now), the
-only endpoint that changes anything. Standard library server: a handful of
+json`` document), ``POST /reconcile[?target=T]`` (reset backoff, pass now), and
+``POST /hooks/git`` (a signed GitHub push: fetch and pass now). None of them changes
+a pin. Standard library server: a handful of
 requests a minute from Prometheus and people needs nothing more.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -32,6 +34,13 @@ class Served(Protocol):
     def reconcile_now(self, target: str | None = None) -> None: ...
 
     def metrics_text(self) -> bytes: ...
+
+    def git_webhook(
+        self, body: bytes, headers: Mapping[str, str]
+    ) -> tuple[int, dict[str, Any]]: ...
+
+
+MAX_HOOK_BODY = 5 * 1024 * 1024  # GitHub caps push payloads at 25 MB; ours need far less
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -65,6 +74,15 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
 
         def do_POST(self) -> None:
             parts = urlsplit(self.path)
+            if parts.path == "/hooks/git":
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > MAX_HOOK_BODY:
+                    self._json(413, {"error": "payload too large"})
+                    return
+                body = self.rfile.read(length)
+                status, document = controller.git_webhook(body, dict(self.headers.items()))
+                self._json(status, document)
+                return
             if parts.path != "/reconcile":
                 self._json(404, {"error": f"no such endpoint: {parts.path}"})
                 return

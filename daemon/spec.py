@@ -127,6 +127,7 @@ class GitSource(Strict):
     repo: str = "."
     ref: str = "origin/main"
     poll_interval: Duration = Field(15.0, alias="pollInterval")
+    webhook_secret_env: EnvName | None = Field(None, alias="webhookSecretEnv")
 
 
 class DesiredStateSettings(Strict):

@@ -16,6 +16,7 @@ from daemon.audit import AuditLog
 from daemon.records import Entry
 from tests.conftest import COMMITS, Aws, Service, config_copy, pinback
 from tests.stands.daemon_process import Daemon
+from tests.stands.gitrepo import Origin
 from tests.stands.waiting import eventually
 
 
@@ -326,50 +327,28 @@ def test_git_source_applies_what_is_pushed_not_what_is_edited(
 ) -> None:
     """With desiredState.git, the pin at origin/main counts: a local edit changes nothing,
     a pushed commit is fetched, applied and attributed to its author."""
-    origin = tmp_path / "origin.git"
-    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
-    clone = tmp_path / "checkout"
-    subprocess.run(["git", "clone", "-q", str(origin), str(clone)], check=True, capture_output=True)
-    pins = clone / "desired-versions.yaml"
-    pins.write_text(service.current_pins().read_text())
-
-    def push(author: str, message: str) -> str:
-        git(clone, "add", "-A")
-        git(
-            clone,
-            "-c",
-            f"user.name={author}",
-            "-c",
-            f"user.email={author.lower()}@example.com",
-            "commit",
-            "-q",
-            "-m",
-            message,
-        )
-        git(clone, "push", "-q", "origin", "HEAD:main")
-        return git(clone, "rev-parse", "HEAD")
-
-    push("Alice", "initial pins")
-    source = f"  git: {{repo: {clone}, ref: origin/main, pollInterval: 500ms}}\n"
+    origin = Origin(tmp_path)
+    origin.pins.write_text(service.current_pins().read_text())
+    origin.push("Alice", "initial pins")
     config = config_copy(
         tmp_path,
         {
             "resyncInterval: 30s": "resyncInterval: 1s",
-            "  path: ../state/desired-versions.yaml\n": f"  path: {pins}\n{source}",
+            "  path: ../state/desired-versions.yaml\n": origin.source("500ms"),
         },
     )
     daemon = Daemon("--config", str(config), "--listen", "127.0.0.1:0")
     try:
         eventually(daemon.ready, timeout=30, what="ready")
-        pins.write_text(
-            pins.read_text().replace("revision: 4", "revision: 2")
+        origin.pins.write_text(
+            origin.pins.read_text().replace("revision: 4", "revision: 2")
         )  # edited, not pushed
         eventually(
             lambda: len(daemon.events("pass_finished")) >= 4, timeout=30, what="a few passes"
         )
         assert aws.proxy.seen("UpdateService") == 0
-        pins.write_text(pins.read_text().replace("revision: 2", "revision: 3"))
-        commit = push("Carol", "roll back backend")
+        origin.pins.write_text(origin.pins.read_text().replace("revision: 2", "revision: 3"))
+        commit = origin.push("Carol", "roll back backend")
         eventually(
             lambda: daemon.event("apply_succeeded"), timeout=30, what="the pushed pin applied"
         )
