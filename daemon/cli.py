@@ -86,6 +86,30 @@ def audit_for(config: Any) -> Any:
     return AuditLog(resolve_url(config.audit_url(), config.base_dir))
 
 
+def past_durations(config: Any, targets: list[str]) -> dict[str, tuple[float, int]]:
+    """Median duration of each target's last 20 successful applies, and how many there were.
+
+    An estimate is a courtesy: when the audit trail cannot be read, there is none.
+    """
+    import statistics
+
+    from daemon.audit import AuditUnavailable
+
+    if not targets:
+        return {}
+    try:
+        trail = audit_for(config)
+        found = {}
+        for name in targets:
+            recent = trail.query(target=name, event_name="apply_succeeded", limit=20)
+            durations = [r.duration_s for r in recent if r.duration_s is not None]
+            if durations:
+                found[name] = (statistics.median(durations), len(durations))
+        return found
+    except (AuditUnavailable, OSError):
+        return {}
+
+
 def parse_moment(text: str | None) -> dt.datetime | None:
     """``2h`` (that long ago), or an ISO time such as ``2026-11-27T09:00:00Z``."""
     if text is None:
@@ -160,10 +184,16 @@ def plan(config_path: Path, state_path: Path | None, output: str, target: str | 
 
     config, desired = load(config_path, state_path)
     snapshot = engine_for(config).snapshot(desired, target)
+    estimates = past_durations(config, [a.target for a in snapshot.plan.actions])
     if output == "json":
-        emit_json(snapshot.plan.as_json())
+        document = snapshot.plan.as_json()
+        for action in document["actions"]:
+            if action["target"] in estimates:
+                seconds, count = estimates[action["target"]]
+                action["estimate"] = {"seconds": round(seconds, 1), "basedOn": count}
+        emit_json(document)
     else:
-        click.echo(redact(render.plan_text(snapshot.plan)))
+        click.echo(redact(render.plan_text(snapshot.plan, estimates)))
     if snapshot.plan.unobserved:
         raise SystemExit(1)
     raise SystemExit(2 if snapshot.plan.changes else 0)

@@ -22,10 +22,15 @@ def short(version: str | None) -> str:
     return version
 
 
-def plan_text(plan: Plan) -> str:
+def plan_text(plan: Plan, estimates: Mapping[str, tuple[float, int]] | None = None) -> str:
     lines = []
     for index, action in enumerate(plan.actions, 1):
-        lines.append(_action_line(index, action))
+        line = _action_line(index, action)
+        estimate = (estimates or {}).get(action.target)
+        if estimate is not None and action.blocked is None:
+            seconds, count = estimate
+            line += f"  (about {format_duration(seconds)}: median of {count} past applies)"
+        lines.append(line)
         for step in action.steps:
             lines.append(f"      {step}")
         for note in action.notes:

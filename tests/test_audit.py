@@ -14,7 +14,7 @@ import sqlalchemy
 
 from daemon.audit import AuditLog
 from daemon.records import Entry
-from tests.conftest import COMMITS, Aws, Service, config_copy, pinback
+from tests.conftest import COMMITS, TAGS, Aws, Service, config_copy, pinback
 from tests.stands.daemon_process import Daemon
 from tests.stands.gitrepo import Origin
 from tests.stands.waiting import eventually
@@ -377,3 +377,15 @@ def test_no_secret_is_ever_stored(audit_url: str) -> None:
     assert "hunter2" not in json.dumps(stored.as_json())
     assert stored.error == "cannot reach postgresql://app:***@db:5432/app"
     assert log.verify()[1] is None
+
+
+def test_plan_estimates_from_past_applies(service: Service, aws: Aws) -> None:
+    """`plan` shows how long a target's change took before: the median and how many it is from."""
+    assert pinback("apply", "--yes", "--state", str(service.pins(backend=3))).returncode == 0
+    assert pinback("apply", "--yes", "--state", str(service.pins(backend=2))).returncode == 0
+    done = pinback("plan", "-o", "json", "--state", str(service.pins(backend=4, ai_worker=TAGS[1])))
+    actions = {a["target"]: a for a in json.loads(done.stdout)["actions"]}
+    assert actions["backend"]["estimate"]["basedOn"] == 2 and actions["backend"]["estimate"]["seconds"] >= 0
+    assert "estimate" not in actions["ai-worker"]  # never applied: no figure is made up
+    text = pinback("plan", "--state", str(service.pins(backend=4))).stdout
+    assert "median of 2 past applies" in text
