@@ -305,7 +305,7 @@ class Controller:
                     live_before=previous.version if previous else None,
                     actor=who.author if who else None,
                     pin_commit=who.commit if who else None,
-                    reason=pin.reason or (who.message if who else None),
+                    reason=_with_flags(pin, pin.reason or (who.message if who else None)),
                 )
             )
             if pin.suspend != (previous.suspend if previous else False):
@@ -707,6 +707,18 @@ class Controller:
                 row["inSync"] = False
                 row["state"] = f"health failed, held until the pin changes: {held[row['target']]}"
         return document
+
+
+def _with_flags(pin: Pin, reason: str | None) -> str | None:
+    """The pin's reason, plus the permissions it grants, so the audit says who allowed what."""
+    flags = [
+        name
+        for name, on in (("allowDestructive", pin.allow_destructive), ("override", pin.override))
+        if on
+    ]
+    if not flags:
+        return reason
+    return f"{reason or ''} [{', '.join(flags)}]".strip()
 
 
 def _pin_key(pin: Pin | None) -> tuple[str | None, bool, str | None] | None:

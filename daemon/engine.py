@@ -261,7 +261,7 @@ class Engine:
         already made stays, and the next pass observes where it got to.
         """
         try:
-            self.record("apply_started", action, context)
+            self.record("apply_started", self._with_alarm_snapshot(action), context)
         except AuditUnavailable as exc:
             progress(action.target, f"not applied: {exc}")
             return _not_applied(action, f"not applied: {exc}")
@@ -271,6 +271,22 @@ class Engine:
         if result.outcome is Outcome.APPLIED and settings is not None:
             return self._gate(action, result, settings, progress, stop, context)
         return result
+
+    def _with_alarm_snapshot(self, action: Action) -> Action:
+        """Note the health alarms' states before the change, as ROLLBACK.md 7.1 asks."""
+        settings = self.config.model.targets[action.target].health
+        if settings is None or not settings.cloudwatch_alarms:
+            return action
+        try:
+            answer = self.clients.client("cloudwatch").describe_alarms(
+                AlarmNames=list(settings.cloudwatch_alarms)
+            )
+            states = ", ".join(
+                f"{a['AlarmName']}={a['StateValue']}" for a in answer.get("MetricAlarms", [])
+            )
+        except (ClientError, BotoCoreError) as exc:
+            states = f"unreadable ({error_message(exc)})"
+        return replace(action, reason=f"{action.reason or ''} [alarms before: {states}]".strip())
 
     def _record_outcome(
         self, action: Action, context: ApplyContext, result: Result, progress: Progress

@@ -258,11 +258,13 @@ def test_pin_changes_are_attributed_to_their_commit(
     daemon = Daemon("--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0")
     try:
         eventually(daemon.ready, timeout=30, what="ready")
-        pins.write_text(
-            pins.read_text().replace(
-                "revision: 4", 'revision: 3\n    reason: "INC-231 checkout 500s"'
-            )
+        text = pins.read_text().replace(
+            "revision: 4", 'revision: 3\n    reason: "INC-231 checkout 500s"'
         )
+        text = text.replace(
+            'revision: "d92f3a6c8e45"', 'revision: "d92f3a6c8e45"\n    allowDestructive: true'
+        )
+        pins.write_text(text)
         git(
             repo,
             "-c",
@@ -294,6 +296,15 @@ def test_pin_changes_are_attributed_to_their_commit(
     assert committed["actor"] == "Bob <bob@example.com>" and committed["pin_commit"] == commit
     assert committed["reason"] == "INC-231 checkout 500s" and committed["desired"] == "3"
     assert uncommitted["pin_commit"] == "uncommitted" and uncommitted["desired"] == "2"
+    database = [
+        json.loads(line)
+        for line in pinback(
+            "audit", "--event", "desired_changed", "--target", "database", "-o", "json"
+        ).stdout.splitlines()
+    ]
+    assert database[-1]["actor"] == "Bob <bob@example.com>" and database[-1]["reason"].endswith(
+        "[allowDestructive]"
+    )
     applied = [
         json.loads(line)
         for line in pinback("audit", "--event", "apply_succeeded", "-o", "json").stdout.splitlines()
@@ -385,7 +396,10 @@ def test_plan_estimates_from_past_applies(service: Service, aws: Aws) -> None:
     assert pinback("apply", "--yes", "--state", str(service.pins(backend=2))).returncode == 0
     done = pinback("plan", "-o", "json", "--state", str(service.pins(backend=4, ai_worker=TAGS[1])))
     actions = {a["target"]: a for a in json.loads(done.stdout)["actions"]}
-    assert actions["backend"]["estimate"]["basedOn"] == 2 and actions["backend"]["estimate"]["seconds"] >= 0
+    assert (
+        actions["backend"]["estimate"]["basedOn"] == 2
+        and actions["backend"]["estimate"]["seconds"] >= 0
+    )
     assert "estimate" not in actions["ai-worker"]  # never applied: no figure is made up
     text = pinback("plan", "--state", str(service.pins(backend=4))).stdout
     assert "median of 2 past applies" in text

@@ -182,3 +182,29 @@ def test_controller_reverts_once_per_pin(service: Service, aws: Aws, tmp_path: P
         for line in pinback("audit", "--target", "backend", "-o", "json").stdout.splitlines()
     ]
     assert events.count("health_failed") == 1
+
+
+def test_alarm_states_are_written_down_before_the_change(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """apply_started carries the health alarms' states before the change (ROLLBACK.md 7.1)."""
+    aws.client("cloudwatch").put_metric_alarm(  # type: ignore[attr-defined]
+        AlarmName="leh-backend-5xx",
+        MetricName="5xx",
+        Namespace="leh",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+    config = with_health(
+        tmp_path, BACKEND, "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 500ms}"
+    )
+    pins = service.pins(backend={"revision": 3, "reason": "INC-231"})
+    assert pinback("apply", "--yes", "--config", str(config), "--state", str(pins)).returncode == 0
+    (started,) = [
+        json.loads(line)
+        for line in pinback("audit", "--event", "apply_started", "-o", "json").stdout.splitlines()
+    ]
+    assert started["reason"] == "INC-231 [alarms before: leh-backend-5xx=OK]"
