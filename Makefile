@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 PORT   ?= 4566
 
-.PHONY: setup run test lint fmt bench alerts clean
+.PHONY: setup run test lint fmt bench alerts fuzz clean
 
 setup: $(STAMP)
 
@@ -42,3 +42,6 @@ alerts: setup
 
 clean:
 	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+fuzz: setup
+	PINBACK_FUZZ_EXAMPLES=20 $(BIN)/pytest -q tests/test_fuzz.py
