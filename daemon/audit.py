@@ -248,6 +248,9 @@ def _immediate_transactions(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _: Any) -> None:
         dbapi_connection.isolation_level = None
+        # WAL: a commit is one fsync of the log (still durable), and readers never block
+        # the writer.
+        dbapi_connection.execute("PRAGMA journal_mode=WAL")
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:

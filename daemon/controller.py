@@ -42,7 +42,7 @@ from daemon.metrics import Metrics
 from daemon.model import Action, Outcome, Pin, Plan, Result
 from daemon.notify import Notifier
 from daemon.records import Entry, Record
-from daemon.sources import GitSource, source_for
+from daemon.sources import FileSource, GitSource, source_for
 from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
 from daemon.status import status_document
 from daemon.workqueue import ShutDown, WorkQueue
@@ -52,6 +52,8 @@ HEARTBEAT_STALE = 60.0
 # A worker acts on the pass's observation when it is this fresh and no apply of the target
 # has ended since; otherwise it observes the target again itself.
 FRESH_FOR = 2.0
+# A pin file written less than this long ago is not acted on yet (see _reload).
+SETTLE = 0.02  # the same quiet interval the file watcher waits for
 
 
 @dataclass
@@ -102,6 +104,8 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self._files: tuple[bytes, bytes] | None = None
         self._deliveries: collections.deque[str] = collections.deque(maxlen=1000)
+        self._held: list[Entry] | None = None  # audit entries of the pass under way
+        self._to_queue: list[str] = []
         self.notifier = Notifier(self.config, self.log, self.stopping)
         self.audit.listeners.append(self.notifier.on_record)
 
@@ -184,6 +188,15 @@ class Controller:
                 self.log.error("pass_crashed", error=f"{exc.__class__.__name__}: {exc}")
 
     def run_pass(self) -> None:
+        self._held = []
+        try:
+            self._pass()
+        finally:
+            held, self._held = self._held, None
+            if held:  # a pass that ended early still records what it saw
+                self._record(self.log, *held)
+
+    def _pass(self) -> None:
         correlation = uuid.uuid4().hex[:12]
         log = self.log.bind(correlation_id=correlation)
         started = time.monotonic()
@@ -198,8 +211,13 @@ class Controller:
             self.health.passes += 1
         actions = {a.target: a for a in snapshot.plan.actions}
         elapsed = time.monotonic() - started
+        self._to_queue = []
         for name in self.config.model.targets:
             self._after_observe(name, desired, snapshot, actions.get(name), elapsed, log)
+        held, self._held = self._held or [], None
+        self._record(log, *held)
+        for name in self._to_queue:
+            self.queue.add(name)
         self.metrics.queue_depth.set(self.queue.depth())
         log.info(
             "pass_finished",
@@ -220,6 +238,13 @@ class Controller:
             return self._invalid(str(exc), log)
         if raw == self._files and self.desired is not None:
             return self.desired
+        settling = self._settling() if self.desired is not None else 0.0
+        if settling > 0:
+            # Written less than SETTLE ago: a burst may still be going on. Keep the pins in
+            # force and look again once it has stood still, so a storm of writes is applied
+            # once, not once per write.
+            threading.Timer(settling, self.request_pass).start()
+            return self.desired
         try:
             config = load_config(self.config_path)
             path = self.state_override or config.state_path
@@ -239,11 +264,28 @@ class Controller:
         return desired
 
     def _record(self, log: Any, *entries: Entry) -> None:
-        """Append to the audit trail; a failure is logged (applies refuse on their own)."""
+        """Append to the audit trail; a failure is logged (applies refuse on their own).
+
+        During a pass the entries are held and written in one commit at its end, before
+        any target is queued, so a pass costs one durable write, not one per event.
+        """
+        if self._held is not None:
+            self._held.extend(entries)
+            return
         try:
             self.audit.append(entries)
         except AuditUnavailable as exc:
             log.error("audit_unavailable", error=str(exc))
+
+    def _settling(self) -> float:
+        """Seconds until the files have stood still for SETTLE (0 when they have)."""
+        if not isinstance(self.source, FileSource):
+            return 0.0
+        try:
+            written = max(self.source.path.stat().st_mtime, self.config_path.stat().st_mtime)
+        except OSError:
+            return 0.0
+        return max(0.0, SETTLE - (time.time() - written))
 
     def _invalid(self, error: str, log: Any) -> DesiredState | None:
         """Keep the last valid pins in force and say why the files were not taken."""
@@ -447,7 +489,7 @@ class Controller:
 
     def _queue_unless_backing_off(self, name: str) -> None:
         if self.queue.failures(name) == 0:
-            self.queue.add(name)
+            self._to_queue.append(name)
 
     # -- the workers -----------------------------------------------------------------
 
@@ -629,8 +671,8 @@ class Controller:
             try:
                 for changes in watch(
                     *folders,
-                    debounce=30,
-                    step=10,
+                    debounce=1000,
+                    step=20,
                     stop_event=self.stopping,
                     yield_on_timeout=False,
                     rust_timeout=1000,

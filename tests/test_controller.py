@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Aws, Service, config_copy, pinback
-from tests.stands.daemon_process import Daemon
+from tests.stands.daemon_process import Daemon, waiting_on
 from tests.stands.waiting import eventually
 
 
@@ -297,11 +297,11 @@ def test_sigterm_during_a_rollout_stops_at_a_safe_point(
     )
     service.pins(backend=3)
     eventually(
-        lambda: daemon.event("progress", lambda e: "IN_PROGRESS" in e.get("message", "")),
+        lambda: waiting_on(daemon, "3"),
         timeout=20,
         what="the wait to start",
     )
     assert daemon.stop(signal.SIGTERM) == 0
     interrupted = daemon.events("apply_interrupted")
-    assert interrupted and interrupted[0]["reason"] == "controller stopping"
+    assert interrupted and interrupted[-1]["reason"] == "controller stopping", daemon.log()
     assert revision(aws) == "3"  # the update was made; the next controller waits on it

@@ -108,6 +108,8 @@ def wait_until(
         attempt += 1
         if stop is not None:
             if stop.wait(pause):
-                raise WaitTimeout(f"{what} was interrupted by shutdown; last status: {status}")
+                raise WaitTimeout(
+                    f"{what}: stopped waiting (shutdown or a newer pin); last status: {status}"
+                )
         else:
             time.sleep(pause)

@@ -98,3 +98,17 @@ class Daemon:
     def log(self) -> str:
         with self._lock:
             return "\n".join(self.lines)
+
+
+def waiting_on(daemon: Daemon, revision: str) -> bool:
+    """True once the controller is waiting on a rollout to ``revision`` (not an earlier wait)."""
+    events = daemon.events()
+    started = [
+        i
+        for i, e in enumerate(events)
+        if e.get("event") == "apply_started" and e.get("desired") == revision
+    ]
+    return bool(started) and any(
+        e.get("event") == "progress" and "IN_PROGRESS" in e.get("message", "")
+        for e in events[started[-1] :]
+    )

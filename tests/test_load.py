@@ -1,0 +1,69 @@
+"""Load: the pin file rewritten 100 times a second for 10 seconds. The last write wins, and
+pinback applies about as often as the pin stood still, not once per write."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import signal
+import threading
+import time
+from pathlib import Path
+
+from tests.conftest import Aws, Service, config_copy
+from tests.stands.daemon_process import Daemon
+from tests.stands.waiting import eventually
+
+WRITES_PER_S = 100
+SECONDS = 10
+SETTLE = 0.02  # a pin that stood this long may be acted on (daemon.controller.SETTLE)
+
+
+def revision(aws: Aws) -> str:
+    services = aws.client("ecs").describe_services(cluster="leh-cluster", services=["leh-backend"])  # type: ignore[attr-defined]
+    return str(services["services"][0]["taskDefinition"]).rsplit(":", 1)[-1]
+
+
+def test_write_storm_ends_at_the_last_write_without_thrash(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
+    pins = service.current_pins()
+    daemon = Daemon("--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0")
+    try:
+        eventually(daemon.ready, timeout=30, what="ready")
+        aws.proxy.clear()
+        rng = random.Random(7)
+        stamps: list[float] = []
+        last = 4
+        start = time.monotonic()
+        ticker = threading.Event()
+        for index in range(WRITES_PER_S * SECONDS):
+            last = rng.choice([1, 2, 3, 4])
+            text = pins.read_text()
+            pins.write_text(_with_revision(text, last))
+            stamps.append(time.monotonic())
+            ticker.wait(
+                max(0.0, start + (index + 1) / WRITES_PER_S - time.monotonic())
+            )  # pace the writes
+        eventually(lambda: revision(aws) == str(last), timeout=30, what="the last write applied")
+        eventually(
+            lambda: daemon.metric("pinback_target_drift", target="backend") == 0,
+            timeout=30,
+            what="drift settled",
+        )
+    finally:
+        daemon.stop(signal.SIGTERM)
+    stood_still = sum(1 for a, b in itertools.pairwise(stamps) if b - a >= SETTLE)
+    bound = stood_still + 2  # plus the last state, and one apply that may straddle its start
+    updates = aws.proxy.seen("UpdateService")
+    assert updates <= bound, f"{updates} applies for {len(stamps)} writes (bound {bound})"
+    assert len(daemon.events("apply_started")) <= bound
+
+
+def _with_revision(text: str, value: int) -> str:
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip().startswith("revision:") and lines[index - 1].strip() == "backend:":
+            lines[index] = f"    revision: {value}"
+    return "\n".join(lines) + "\n"
