@@ -120,5 +120,6 @@ def error_message(exc: BaseException) -> str:
         error = response.get("Error", {})
         code = error.get("Code", "")
         message = error.get("Message", "")
-        return f"{code}: {message}".strip(": ")
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return f"{code}: {message}".strip(": ") or f"HTTP {status} with no error message"
     return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
