@@ -32,15 +32,8 @@ class Failure(click.ClickException):
     exit_code = 1
 
 
-def common(func: F) -> F:
-    func = click.option(
-        "--state",
-        "state_path",
-        envvar="PINBACK_STATE",
-        type=click.Path(path_type=Path),
-        help="The pin file (default: desiredState.path of the config).",
-    )(func)
-    func = click.option(
+def config_option(func: F) -> F:
+    return click.option(
         "--config",
         "config_path",
         envvar="PINBACK_CONFIG",
@@ -49,7 +42,17 @@ def common(func: F) -> F:
         type=click.Path(path_type=Path),
         help="The config file.",
     )(func)
-    return func
+
+
+def common(func: F) -> F:
+    func = click.option(
+        "--state",
+        "state_path",
+        envvar="PINBACK_STATE",
+        type=click.Path(path_type=Path),
+        help="The pin file (default: desiredState.path of the config).",
+    )(func)
+    return config_option(func)
 
 
 def output_option(func: F) -> F:
@@ -381,14 +384,7 @@ def rollback(
 
 
 @cli.group(invoke_without_command=True)
-@click.option(
-    "--config",
-    "config_path",
-    envvar="PINBACK_CONFIG",
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(path_type=Path),
-)
+@config_option
 @click.option("--target", "-t", help="Only this target.")
 @click.option(
     "--event", "-e", "event_name", help="Only this event (apply_failed, desired_changed, ...)."
@@ -446,14 +442,7 @@ def verify(config_path: Path) -> None:
 
 
 @cli.command()
-@click.option(
-    "--config",
-    "config_path",
-    envvar="PINBACK_CONFIG",
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(path_type=Path),
-)
+@config_option
 @click.option("--since", help="From this long ago (2h) or this time.")
 @click.option("--until", help="Up to this long ago or this time.")
 def report(config_path: Path, since: str | None, until: str | None) -> None:
@@ -488,14 +477,7 @@ def schema(which: str) -> None:
 
 
 @cli.command()
-@click.option(
-    "--config",
-    "config_path",
-    envvar="PINBACK_CONFIG",
-    default=DEFAULT_CONFIG,
-    show_default=True,
-    type=click.Path(path_type=Path),
-)
+@config_option
 @click.option(
     "--port",
     default=4566,

@@ -234,7 +234,7 @@ class Engine:
                         reason = (
                             action.blocked or f"waits on {', '.join(failed)}, which did not apply"
                         )
-                        results[name] = _blocked(action, reason)
+                        results[name] = _unchanged(action, Outcome.BLOCKED, reason)
                         progress(name, f"blocked: {reason}")
                         self.record("blocked", action, context, error=reason)
                         continue
@@ -264,7 +264,7 @@ class Engine:
             self.record("apply_started", self._with_alarm_snapshot(action), context)
         except AuditUnavailable as exc:
             progress(action.target, f"not applied: {exc}")
-            return _not_applied(action, f"not applied: {exc}")
+            return _unchanged(action, Outcome.FAILED, f"not applied: {exc}")
         result = self._apply_one(action, progress, stop)
         self._record_outcome(action, context, result, progress)
         settings = self.config.model.targets[action.target].health
@@ -457,29 +457,11 @@ class Engine:
         )
 
 
-def _not_applied(action: Action, error: str) -> Result:
+def _unchanged(action: Action, outcome: Outcome, error: str) -> Result:
+    """A result for an action that changed nothing: not applied, or blocked."""
+    before = action.from_version
     return Result(
-        action.target,
-        action.kind,
-        Outcome.FAILED,
-        action.to_version,
-        action.from_version,
-        action.from_version,
-        0.0,
-        error=error,
-    )
-
-
-def _blocked(action: Action, reason: str) -> Result:
-    return Result(
-        action.target,
-        action.kind,
-        Outcome.BLOCKED,
-        action.to_version,
-        action.from_version,
-        action.from_version,
-        0.0,
-        error=reason,
+        action.target, action.kind, outcome, action.to_version, before, before, 0.0, error=error
     )
 
 

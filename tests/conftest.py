@@ -213,6 +213,20 @@ def config_copy(folder: Path, replace: dict[str, str] | None = None, append: str
     return path
 
 
+def health_alarm(aws: Aws, name: str = "leh-backend-5xx") -> None:
+    """A CloudWatch alarm for health gates (moto starts it OK)."""
+    aws.client("cloudwatch").put_metric_alarm(  # type: ignore[attr-defined]
+        AlarmName=name,
+        MetricName="5xx",
+        Namespace="leh",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
+    )
+
+
 class Recorder:
     """A ``Progress`` that keeps every line, for tests that check what a person would see."""
 

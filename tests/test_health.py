@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from daemon.model import Outcome
-from tests.conftest import COMMITS, Aws, Service, config_copy, pinback
+from tests.conftest import COMMITS, Aws, Service, config_copy, health_alarm, pinback
 from tests.stands.daemon_process import Daemon
 from tests.stands.waiting import eventually
 
@@ -105,17 +105,8 @@ def test_failed_check_reverts_when_asked(service: Service, aws: Aws, tmp_path: P
 
 def test_alarm_in_alarm_fails_the_gate(service: Service, aws: Aws, tmp_path: Path) -> None:
     """A named CloudWatch alarm in ALARM during the bake time fails the change."""
+    health_alarm(aws)
     cloudwatch = aws.client("cloudwatch")
-    cloudwatch.put_metric_alarm(  # type: ignore[attr-defined]
-        AlarmName="leh-backend-5xx",
-        MetricName="5xx",
-        Namespace="leh",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanThreshold",
-    )
     cloudwatch.set_alarm_state(AlarmName="leh-backend-5xx", StateValue="ALARM", StateReason="test")  # type: ignore[attr-defined]
     config = with_health(tmp_path, BACKEND, "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 1s}")
     engine, desired = service.engine(config, backend=3)
@@ -188,16 +179,7 @@ def test_alarm_states_are_written_down_before_the_change(
     service: Service, aws: Aws, tmp_path: Path
 ) -> None:
     """apply_started carries the health alarms' states before the change (ROLLBACK.md 7.1)."""
-    aws.client("cloudwatch").put_metric_alarm(  # type: ignore[attr-defined]
-        AlarmName="leh-backend-5xx",
-        MetricName="5xx",
-        Namespace="leh",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    health_alarm(aws)
     config = with_health(
         tmp_path, BACKEND, "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 500ms}"
     )

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import COMMITS, REPO, Aws, Service, config_copy, pinback
+from tests.conftest import COMMITS, REPO, Aws, Service, config_copy, health_alarm, pinback
 
 POLICY = json.loads((REPO / "config" / "iam-policy.json").read_text())
 UNENFORCED = ("lambda:", "cloudfront:", "ecr:")  # ECR is read only for the Lambda target
@@ -81,17 +81,7 @@ def enforced(
 ) -> Iterator[tuple[Path, dict[str, dict[str, str]]]]:
     """Users made while moto does not check (admin, pinback, and one per removed action),
     then every request checked until the test ends."""
-    cloudwatch = aws.client("cloudwatch")
-    cloudwatch.put_metric_alarm(  # type: ignore[attr-defined]
-        AlarmName="leh-backend-5xx",
-        MetricName="5xx",
-        Namespace="leh",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanThreshold",
-    )
+    health_alarm(aws)
     # moto rejects signed GETs of Lambda and CloudFront once it enforces IAM, so the Lambda
     # target and the invalidation are left out here; their actions are checked by name below.
     lambda_target = (

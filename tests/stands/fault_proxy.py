@@ -4,7 +4,8 @@ Control endpoint (JSON over HTTP on the proxy itself):
 - ``POST /__faults__/rules`` with ``{"match": "UpdateService", "fault": "throttle",
   "count": 2}`` adds a rule. ``match`` is a substring of ``"<Operation> <METHOD> <path>"``
   (the operation comes from ``X-Amz-Target`` for JSON services); an optional ``body``
-  must also be a substring of the request body. Faults: ``throttle``
+  must also be a substring of the request body; an optional ``probability`` (0-1) makes
+  the rule take only that share of matching requests. Faults: ``throttle``
   (the service's throttling error), ``error500``, ``latency`` (``delay`` seconds, then
   forward), ``reset`` (close the connection with no answer), ``rewrite`` (forward, then
   set fields of the JSON answer: ``"set": {"services.*.deployments.*.rolloutState":
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import random
 import socket
 import threading
 import time
@@ -40,6 +42,7 @@ class FaultProxy:
         self.rules: list[dict[str, Any]] = []
         self.calls: list[str] = []
         self.arrivals: list[tuple[float, str]] = []  # (time.time(), signature), for latency figures
+        self.random = random.Random(1)
         self.lock = threading.Lock()
         proxy = self
 
@@ -129,6 +132,8 @@ class FaultProxy:
             if rule.get("body") and rule["body"].encode() not in body:
                 continue
             if rule["count"] != 0 and rule["match"] in signature:
+                if "probability" in rule and self.random.random() >= rule["probability"]:
+                    continue
                 if rule["count"] > 0:
                     rule["count"] -= 1
                 return rule
