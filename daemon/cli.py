@@ -9,8 +9,10 @@ person as one sentence on stderr with exit 1, never a traceback (set
 from __future__ import annotations
 
 import datetime as dt
+import faulthandler
 import json
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -275,6 +277,7 @@ def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
     from daemon.http import serve
 
     logs.configure()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack to stderr
     controller = Controller(config_path, state_path)
     address = listen or controller.config.model.daemon.listen
     try:

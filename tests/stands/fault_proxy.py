@@ -10,6 +10,9 @@ Control endpoint (JSON over HTTP on the proxy itself):
   forward), ``reset`` (close the connection with no answer), ``rewrite`` (forward, then
   set fields of the JSON answer: ``"set": {"services.*.deployments.*.rolloutState":
   "FAILED"}``, or for XML ``"replace": {"COMPLETED": "InProgress"}``). ``count`` is how many matching requests the rule takes (-1: all).
+- ``hold-before`` keeps the request from AWS and never answers; ``hold-after`` forwards it
+  and keeps the answer: a test kills the controller at that exact point, then
+  ``release()``s.
 - ``DELETE /__faults__/rules`` clears the rules; ``GET /__faults__/calls`` returns the
   requests seen, one ``"<Operation> <METHOD> <path>"`` string each.
 """
@@ -43,6 +46,8 @@ class FaultProxy:
         self.calls: list[str] = []
         self.arrivals: list[tuple[float, str]] = []  # (time.time(), signature), for latency figures
         self.random = random.Random(1)
+        self.holding: list[str] = []
+        self.released = threading.Event()
         self.lock = threading.Lock()
         proxy = self
 
@@ -76,11 +81,23 @@ class FaultProxy:
         with self.lock:
             self.rules.append({"match": match, "fault": fault, "count": count, **extra})
 
+    def _hold(self, signature: str) -> None:
+        with self.lock:
+            self.holding.append(signature)
+        self.released.wait(60)
+
+    def release(self) -> None:
+        """Let go of held requests (their clients are usually gone by then)."""
+        self.released.set()
+
     def clear(self) -> None:
         with self.lock:
             self.rules.clear()
             self.calls.clear()
             self.arrivals.clear()
+            self.holding.clear()
+        self.released.set()
+        self.released = threading.Event()
 
     def seen(self, match: str) -> int:
         with self.lock:
@@ -115,7 +132,15 @@ class FaultProxy:
             elif fault in ("throttle", "error500"):
                 self._fault_answer(request, fault, bool(target))
                 return
+            elif fault == "hold-before":  # the request never reaches AWS
+                self._hold(signature)
+                request.close_connection = True
+                return
         status, headers, answer = self._forward(request, body)
+        if rule is not None and rule["fault"] == "hold-after":  # AWS did it; the answer is held
+            self._hold(signature)
+            request.close_connection = True
+            return
         if rule is not None and rule["fault"] == "rewrite":
             answer = _rewrite(answer, rule.get("set", {}), rule.get("replace", {}))
         request.send_response(status)
