@@ -2,9 +2,8 @@
 
 The fault proxy holds a request so the kill lands at an exact point: before the mutating
 call reaches AWS, after AWS did it but before the answer came back, and during the wait
-that follows. (The frontend's several calls are not covered yet: a kill after
-``index.html`` is stamped but before the stale keys go and the invalidation is made is
-seen at restart as done; that is a known gap.) After a restart every target reaches its pin, the audit chain verifies and
+that follows. The frontend makes several calls; its commit is stamped only when all of
+them are done, so a kill anywhere before leaves the old commit and the restart finishes. After a restart every target reaches its pin, the audit chain verifies and
 shows each start with its observed outcome, and a change that had already taken effect is
 never issued again (the controller observes first).
 """
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon import sandbox
 from tests.conftest import COMMITS, REVISIONS, TAGS, Aws, Service, config_copy, pinback
 from tests.stands.daemon_process import Daemon
 from tests.stands.waiting import eventually
@@ -34,8 +34,11 @@ KINDS = {
 POINTS = ["before-the-call", "call-in-flight", "during-the-wait"]
 
 
+FRONTEND = ({"frontend": COMMITS[-1][:7]}, {"frontend": COMMITS[2][:7]})
+
+
 def pins(service: Service, target: str, after: bool) -> Path:
-    before, later, _, _ = KINDS[target]
+    before, later = FRONTEND if target == "frontend" else KINDS[target][:2]
     chosen = later if after else before
     base = {
         "frontend": COMMITS[-1][:7],
@@ -115,3 +118,63 @@ def test_killed_mid_apply_converges_without_repeating(
     applies = [r["event"] for r in records if r["event"].startswith("apply_")]
     assert applies[0] == "apply_started" and applies[1] in ("apply_succeeded", "apply_failed")
     assert records[[r["event"] for r in records].index(applies[1])]["live_after"] is not None
+
+
+@pytest.mark.parametrize(
+    "held",
+    ["PUT /leh-frontend-prod/index.html", "GET /2020-05-31/distribution/"],
+    ids=["page-written", "during-the-invalidation"],
+)
+def test_frontend_killed_half_way_is_finished_after_restart(
+    service: Service, aws: Aws, tmp_path: Path, held: str
+) -> None:
+    """The commit is stamped only when all of it is live, so a restart finishes the job:
+    stale keys deleted, /* invalidated, then the stamp."""
+    config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
+    first = Daemon(
+        "--config",
+        str(config),
+        "--state",
+        str(pins(service, "frontend", after=False)),
+        "--listen",
+        "127.0.0.1:0",
+    )
+    try:
+        eventually(first.ready, timeout=30, what="ready")
+        aws.proxy.clear()
+        aws.proxy.add(held, "hold-after", count=1)
+        pins(service, "frontend", after=True)
+        eventually(lambda: aws.proxy.holding, timeout=30, what="the held request")
+    finally:
+        first.stop(signal.SIGKILL)
+        aws.proxy.release()
+    marker = aws.client("s3").head_object(Bucket="leh-frontend-prod", Key="index.html")["Metadata"][
+        "git-commit"
+    ]  # type: ignore[attr-defined]
+    assert marker == COMMITS[-1]  # not stamped: the old commit is what is (fully) live
+    invalidations_before = aws.proxy.seen("/invalidation")
+    second = Daemon(
+        "--config",
+        str(config),
+        "--state",
+        str(pins(service, "frontend", after=True)),
+        "--listen",
+        "127.0.0.1:0",
+    )
+    try:
+        eventually(
+            lambda: second.event("apply_succeeded", lambda e: e.get("target") == "frontend"),
+            timeout=60,
+            what="the job finished",
+        )
+    finally:
+        second.stop()
+    s3 = aws.client("s3")
+    assert (
+        s3.head_object(Bucket="leh-frontend-prod", Key="index.html")["Metadata"]["git-commit"]
+        == COMMITS[2]
+    )  # type: ignore[attr-defined]
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket="leh-frontend-prod")["Contents"]}  # type: ignore[attr-defined]
+    assert keys == set(sandbox.build_files(COMMITS[2]))
+    assert aws.proxy.seen("/invalidation") > invalidations_before
+    assert pinback("audit", "--config", str(config), "verify").returncode == 0

@@ -45,7 +45,8 @@ def test_rollback_makes_the_bucket_equal_to_the_build(service: Service, aws: Aws
 
 
 def test_assets_land_before_the_page_and_stale_keys_go_after(service: Service, aws: Aws) -> None:
-    """Visitors never get a page pointing at missing assets: copy assets, then index.html, then delete."""
+    """Visitors never get a page pointing at missing assets: copy assets, then index.html, then
+    delete; the commit is stamped on index.html last of all, once the invalidation is done."""
     engine, desired = service.engine(frontend=COMMITS[0])
     plan = engine.snapshot(desired).plan
     aws.proxy.clear()
@@ -55,7 +56,15 @@ def test_assets_land_before_the_page_and_stale_keys_go_after(service: Service, a
     ]
     index_at = next(i for i, c in enumerate(writes) if "/index.html" in c)
     delete_at = next(i for i, c in enumerate(writes) if "?delete" in c)
-    assert index_at == len(writes) - 2 and delete_at == len(writes) - 1
+    assert (index_at, delete_at) == (len(writes) - 3, len(writes) - 2)
+    assert "/index.html" in writes[-1]  # the stamp
+    invalidated = next(i for i, c in enumerate(aws.proxy.calls) if "/invalidation" in c)
+    stamped = max(
+        i
+        for i, c in enumerate(aws.proxy.calls)
+        if c.startswith(" PUT /leh-frontend-prod/index.html")
+    )
+    assert invalidated < stamped
     assert all("/assets/" in c or "favicon" in c or "version.json" in c for c in writes[:index_at])
 
 
@@ -67,7 +76,7 @@ def test_unchanged_objects_are_not_copied_again(service: Service, aws: Aws) -> N
     engine.apply(plan)
     copied = [c for c in aws.proxy.calls if c.startswith(" PUT /leh-frontend-prod/")]
     assert not any("favicon.ico" in c for c in copied)
-    assert len(copied) == len(sandbox.build_files(COMMITS[2])) - 1
+    assert len(copied) == len(sandbox.build_files(COMMITS[2]))  # all but favicon, plus the stamp
 
 
 def test_missing_artifacts_are_refused(service: Service, aws: Aws) -> None:

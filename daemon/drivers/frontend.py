@@ -3,8 +3,11 @@
 The live version is the ``git-commit`` metadata of ``index.html``. A rollback copies
 the commit's build from the artifact prefix into the bucket server-side
 (``copy_object``, concurrently, skipping objects whose ETag already matches), writes
-``index.html`` last with the commit stamped on it, deletes what the commit lacks
-(``s3 sync --delete``), then invalidates ``/*`` and waits for the invalidation. A
+``index.html`` last, deletes what the commit lacks (``s3 sync --delete``), invalidates
+``/*`` and waits for the invalidation, and only then stamps the commit on
+``index.html``: the marker says a commit is live only when all of it is, so a crash
+half-way leaves the old marker and the next pass finishes the job (every step is safe to
+repeat). A
 visitor never gets a page pointing at assets that are not there yet: the new assets
 land before the page that references them, and old ones go only after it.
 
@@ -231,7 +234,11 @@ class FrontendDriver:
         with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
             for future in [pool.submit(s.put, None) for s in changed]:
                 future.result()
-        index.put({MARKER: commit})
+        # The new page goes up still carrying the old marker: the commit is stamped only
+        # once stale keys are gone and the invalidation has completed (see wait), so a
+        # controller that dies half-way sees the old version and finishes the job.
+        previous = self._observe_one(target).live
+        index.put({MARKER: previous} if previous else {})
         stale = sorted(set(live) - {s.key for s in sources})
         if stale:
             progress(target, f"deleting {len(stale)} objects the build lacks")
@@ -289,8 +296,35 @@ class FrontendDriver:
         stop: threading.Event | None = None,
     ) -> None:
         started = self._invalidations.pop(target, None)
-        if started is None:
-            return
+        if started is not None:
+            self._wait_invalidation(target, started, progress, deadline, stop)
+        self._stamp(target, action.to_version)
+        progress(target, f"index.html stamped {MARKER}: {action.to_version[:12]}")
+
+    def _stamp(self, target: str, commit: str) -> None:
+        """Mark the live page as the commit's, in place (metadata only), as the last step."""
+        bucket = self.targets[target].bucket
+        head = self._s3.head_object(Bucket=bucket, Key=INDEX)
+        extra: dict[str, Any] = {"ContentType": head.get("ContentType") or "text/html"}
+        if head.get("CacheControl"):
+            extra["CacheControl"] = head["CacheControl"]
+        self._s3.copy_object(
+            Bucket=bucket,
+            Key=INDEX,
+            CopySource={"Bucket": bucket, "Key": INDEX},
+            MetadataDirective="REPLACE",
+            Metadata={**head.get("Metadata", {}), MARKER: commit},
+            **extra,
+        )
+
+    def _wait_invalidation(
+        self,
+        target: str,
+        started: tuple[str, str],
+        progress: Progress,
+        deadline: float,
+        stop: threading.Event | None,
+    ) -> None:
         distribution, invalidation = started
         cloudfront = self.clients.client("cloudfront")
 
