@@ -178,3 +178,120 @@ def test_frontend_killed_half_way_is_finished_after_restart(
     assert keys == set(sandbox.build_files(COMMITS[2]))
     assert aws.proxy.seen("/invalidation") > invalidations_before
     assert pinback("audit", "--config", str(config), "verify").returncode == 0
+
+
+SLOW_STEP = '''"""{name}
+
+Revision ID: {revision}
+Revises: {down}
+Create Date: 2026-11-01 10:00:00
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "{revision}"
+down_revision = {down_repr}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("{name}", sa.Column("id", sa.Integer, primary_key=True))
+    {extra}
+
+
+def downgrade() -> None:
+    op.drop_table("{name}")
+'''
+
+
+def test_database_killed_mid_migration_is_rolled_back_and_redone(
+    service: Service, aws: Aws, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a migration killed half-way leaves nothing behind (one transaction, the
+    advisory lock released with the connection); the restart runs it again to the end."""
+    from daemon.sandbox import seed_database
+    from tests.conftest import MIGRATIONS
+
+    scripts = tmp_path / "migrations"
+    (scripts / "versions").mkdir(parents=True)
+    for name in ("env.py", "script.py.mako"):
+        (scripts / name).write_text((MIGRATIONS / name).read_text())
+    steps = [
+        ("cccc00000001", None, "first", ""),
+        ("cccc00000002", "cccc00000001", "second", 'op.execute("SELECT pg_sleep(3)")'),
+    ]
+    for revision, down, name, extra in steps:
+        (scripts / "versions" / f"{revision}.py").write_text(
+            SLOW_STEP.format(
+                name=name, revision=revision, down=down or "", down_repr=repr(down), extra=extra
+            )
+        )
+    seed_database(pg_url, scripts, "cccc00000001")
+    monkeypatch.setenv("DATABASE_URL", pg_url)
+    config = config_copy(
+        tmp_path,
+        {
+            "resyncInterval: 30s": "resyncInterval: 1s",
+            f"scriptLocation: {MIGRATIONS}": f"scriptLocation: {scripts}",
+        },
+    )
+    at = {"frontend": COMMITS[-1][:7], "backend": 4, "ai_worker": TAGS[-1]}
+    first = Daemon(
+        "--config",
+        str(config),
+        "--state",
+        str(service.pins(**at, database="cccc00000001")),
+        "--listen",
+        "127.0.0.1:0",
+    )
+    try:
+        eventually(first.ready, timeout=30, what="ready")
+        service.pins(**at, database="cccc00000002")
+        eventually(
+            lambda: first.event("progress", lambda e: "alembic upgrade" in e.get("message", "")),
+            timeout=30,
+            what="the migration running",
+        )
+    finally:
+        first.stop(signal.SIGKILL)
+    second = Daemon(
+        "--config",
+        str(config),
+        "--state",
+        str(service.folder / "desired-versions.yaml"),
+        "--listen",
+        "127.0.0.1:0",
+    )
+    try:
+        eventually(
+            lambda: second.event("apply_succeeded", lambda e: e.get("target") == "database"),
+            timeout=60,
+            what="the migration redone",
+        )
+    finally:
+        second.stop()
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(pg_url)
+    with engine.connect() as connection:
+        version = connection.execute(
+            sqlalchemy.text("SELECT version_num FROM alembic_version")
+        ).scalar()
+        tables = set(sqlalchemy.inspect(connection).get_table_names())
+    engine.dispose()
+    assert version == "cccc00000002" and {"first", "second"} <= tables
+    assert pinback("audit", "--config", str(config), "verify").returncode == 0
+    records = [
+        json.loads(line)
+        for line in pinback(
+            "audit", "--config", str(config), "--target", "database", "-o", "json"
+        ).stdout.splitlines()
+    ]
+    applies = [(r["event"], r["live_after"]) for r in records if r["event"].startswith("apply_")]
+    assert applies[:2] == [
+        ("apply_started", None),
+        ("apply_failed", "cccc00000001"),
+    ]  # killed: nothing took
+    assert applies[-1] == ("apply_succeeded", "cccc00000002")
