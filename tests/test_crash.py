@@ -19,6 +19,7 @@ import pytest
 from daemon import sandbox
 from tests.conftest import COMMITS, REVISIONS, TAGS, Aws, Service, config_copy, pinback
 from tests.stands.daemon_process import Daemon
+from tests.stands.migrations import two_steps
 from tests.stands.waiting import eventually
 
 # target -> (pins before, pins after, the mutating request, a read made while waiting)
@@ -180,32 +181,6 @@ def test_frontend_killed_half_way_is_finished_after_restart(
     assert pinback("audit", "--config", str(config), "verify").returncode == 0
 
 
-SLOW_STEP = '''"""{name}
-
-Revision ID: {revision}
-Revises: {down}
-Create Date: 2026-11-01 10:00:00
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{revision}"
-down_revision = {down_repr}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_table("{name}", sa.Column("id", sa.Integer, primary_key=True))
-    {extra}
-
-
-def downgrade() -> None:
-    op.drop_table("{name}")
-'''
-
-
 def test_database_killed_mid_migration_is_rolled_back_and_redone(
     service: Service, aws: Aws, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,20 +189,7 @@ def test_database_killed_mid_migration_is_rolled_back_and_redone(
     from daemon.sandbox import seed_database
     from tests.conftest import MIGRATIONS
 
-    scripts = tmp_path / "migrations"
-    (scripts / "versions").mkdir(parents=True)
-    for name in ("env.py", "script.py.mako"):
-        (scripts / name).write_text((MIGRATIONS / name).read_text())
-    steps = [
-        ("cccc00000001", None, "first", ""),
-        ("cccc00000002", "cccc00000001", "second", 'op.execute("SELECT pg_sleep(3)")'),
-    ]
-    for revision, down, name, extra in steps:
-        (scripts / "versions" / f"{revision}.py").write_text(
-            SLOW_STEP.format(
-                name=name, revision=revision, down=down or "", down_repr=repr(down), extra=extra
-            )
-        )
+    scripts = two_steps(tmp_path, MIGRATIONS, "cccc", 'op.execute("SELECT pg_sleep(3)")')
     seed_database(pg_url, scripts, "cccc00000001")
     monkeypatch.setenv("DATABASE_URL", pg_url)
     config = config_copy(

@@ -15,6 +15,7 @@ from daemon.model import Direction, Outcome
 from daemon.sandbox import seed_database
 from daemon.spec import load_config, load_desired
 from tests.conftest import CONFIG, MIGRATIONS, REVISIONS, config_copy
+from tests.stands.migrations import two_steps
 
 HEADER = "apiVersion: pinback/v1\nkind: DesiredVersions\nspec:\n  database:\n"
 
@@ -144,55 +145,11 @@ def test_postgres_migration_waits_for_the_lock(
     assert engine2.snapshot(desired2).plan.in_sync == ("database",)  # still at the newest revision
 
 
-BROKEN_STEP = '''"""{message}
-
-Revision ID: {revision}
-Revises: {down}
-Create Date: 2026-11-01 10:00:00
-"""
-
-import sqlalchemy as sa
-from alembic import op
-
-revision = "{revision}"
-down_revision = {down_repr}
-branch_labels = None
-depends_on = None
-
-
-def upgrade() -> None:
-    op.create_table("{table}", sa.Column("id", sa.Integer, primary_key=True))
-    {extra}
-
-
-def downgrade() -> None:
-    op.drop_table("{table}")
-'''
-
-
 def test_failed_migration_leaves_postgres_where_it_was(
     pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """On PostgreSQL the whole run is one transaction: a failing second step undoes the first."""
-    scripts = tmp_path / "migrations"
-    (scripts / "versions").mkdir(parents=True)
-    (scripts / "env.py").write_text((MIGRATIONS / "env.py").read_text())
-    (scripts / "script.py.mako").write_text((MIGRATIONS / "script.py.mako").read_text())
-    steps = [
-        ("aaaa00000001", None, "first", ""),
-        ("aaaa00000002", "aaaa00000001", "second", 'op.execute("SELECT no_such_function()")'),
-    ]
-    for revision, down, table, extra in steps:
-        (scripts / "versions" / f"{revision}.py").write_text(
-            BROKEN_STEP.format(
-                message=table,
-                revision=revision,
-                down=down or "",
-                down_repr=repr(down),
-                table=table,
-                extra=extra,
-            )
-        )
+    scripts = two_steps(tmp_path, MIGRATIONS, "aaaa", 'op.execute("SELECT no_such_function()")')
     monkeypatch.setenv("DATABASE_URL", pg_url)
     config = config_copy(tmp_path, {f"scriptLocation: {MIGRATIONS}": f"scriptLocation: {scripts}"})
     engine, desired = pin(tmp_path, "    revision: aaaa00000002\n", config)
