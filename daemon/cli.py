@@ -291,8 +291,16 @@ def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
         config=str(config_path),
         pins=str(controller.state_path),
     )
-    controller.run_until_signalled()
+    stuck = controller.run_until_signalled()
     server.shutdown()
+    if stuck:
+        # A call hung past the grace period (a network that stopped answering). Exit anyway,
+        # as a supervisor's SIGKILL would: every step is safe to cut, and waiting on the
+        # thread pools at interpreter exit would leave a controller that never stops.
+        faulthandler.dump_traceback(all_threads=True)  # what hung, for the incident review
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 @cli.command()

@@ -47,7 +47,6 @@ from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
 from daemon.status import status_document
 from daemon.workqueue import ShutDown, WorkQueue
 
-SHUTDOWN_GRACE = 30.0
 HEARTBEAT_STALE = 60.0
 # A worker acts on the pass's observation when it is this fresh and no apply of the target
 # has ended since; otherwise it observes the target again itself.
@@ -135,16 +134,17 @@ class Controller:
         thread.start()
         self._threads.append(thread)
 
-    def run_until_signalled(self) -> None:
-        """Run until SIGTERM or SIGINT, then stop cleanly."""
+    def run_until_signalled(self) -> list[str]:
+        """Run until SIGTERM or SIGINT, then stop; returns the threads still running."""
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
         self.start()
         self.stopping.wait()
-        self.stop()
+        return self.stop()
 
-    def stop(self) -> None:
-        """Take no new work, end the waits of running applies at a safe point, then return.
+    def stop(self) -> list[str]:
+        """Take no new work, end the waits of running applies at a safe point, then return
+        the names of the threads that did not finish within the grace period.
 
         A wait interrupted here leaves the change in AWS to finish by itself; the next
         controller observes it and waits on it, never issuing it again.
@@ -157,11 +157,12 @@ class Controller:
             for state in self.targets.values():
                 if state.stop is not None:
                     state.stop.set()
-        deadline = time.monotonic() + SHUTDOWN_GRACE
+        deadline = time.monotonic() + self.config.model.daemon.shutdown_grace
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         alive = [t.name for t in self._threads if t.is_alive()]
         self.log.info("shutdown_finished", still_running=alive)
+        return alive
 
     def request_pass(self) -> None:
         self._wake.set()

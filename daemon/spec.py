@@ -81,6 +81,9 @@ class DaemonSettings(Strict):
     resync_interval: Duration = Field(30.0, alias="resyncInterval")
     concurrency: int = Field(8, ge=1, le=256)
     listen: str = "127.0.0.1:9464"
+    # How long SIGTERM waits for running steps to reach a safe point before the process
+    # exits anyway; keep it under the supervisor's own kill timeout.
+    shutdown_grace: Duration = Field(30.0, alias="shutdownGrace")
 
 
 class AuditSettings(Strict):

@@ -19,6 +19,7 @@ import pytest
 from daemon import sandbox
 from daemon.engine import Engine
 from daemon.spec import DesiredState, load_config, load_desired
+from tests.stands.daemon_process import Daemon
 from tests.stands.fault_proxy import FaultProxy
 from tests.stands.postgres import postgres_server, throwaway_database
 
@@ -41,6 +42,14 @@ class Aws:
 
     def client(self, service: str) -> object:
         return sandbox.client(self.moto, service)
+
+
+@pytest.fixture(autouse=True)
+def no_controller_outlives_its_test() -> Iterator[None]:
+    """A controller left running by a test that failed half-way would keep reconciling the
+    shared AWS emulator and fail the tests after it; kill it with its test."""
+    yield
+    Daemon.kill_leftovers()
 
 
 @pytest.fixture(scope="session")

@@ -305,3 +305,20 @@ def test_sigterm_during_a_rollout_stops_at_a_safe_point(
     interrupted = daemon.events("apply_interrupted")
     assert interrupted and interrupted[-1]["reason"] == "controller stopping", daemon.log()
     assert revision(aws) == "3"  # the update was made; the next controller waits on it
+
+
+def test_sigterm_with_a_hung_call_exits_after_the_grace_period(
+    start: object, service: Service, aws: Aws
+) -> None:
+    """An AWS call that never answers cannot keep the controller alive past shutdownGrace: it
+    exits 0, names the stuck threads and prints their stacks for the incident review."""
+    daemon: Daemon = start(None, {"shutdownGrace: 30s": "shutdownGrace: 1s"})  # type: ignore[operator]
+    aws.proxy.add("DescribeServices", "hold-before", count=1)
+    assert daemon.get("/reconcile", method="POST")[0] == 202
+    eventually(lambda: aws.proxy.holding, timeout=20, what="the call to hang")
+    with pytest.warns(UserWarning, match="threads still running"):
+        assert daemon.stop(signal.SIGTERM, timeout=20) == 0
+    aws.proxy.release()
+    (finished,) = daemon.events("shutdown_finished")
+    assert finished["still_running"], daemon.log()
+    assert "most recent call first" in daemon.log()

@@ -11,9 +11,10 @@ import sys
 import threading
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from tests.stands.waiting import eventually
 
@@ -21,6 +22,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class Daemon:
+    running: ClassVar[list[Daemon]] = []  # every controller a test started, for ``kill_leftovers``
+
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "daemon", "run", *args],
@@ -30,9 +33,11 @@ class Daemon:
             stderr=subprocess.STDOUT,
             text=True,
         )
+        Daemon.running.append(self)
         self.lines: list[str] = []
         self._lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
         started = eventually(
             lambda: self.event("controller_started"), timeout=60, what="the controller to start"
         )
@@ -91,9 +96,43 @@ class Daemon:
         return self.get("/readyz")[0] == 200
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
+        """Send ``sig`` and wait for the exit. A controller that does not exit in time has
+        every thread's stack dumped into its log (SIGUSR1), is killed, and the test fails
+        with that log: a hung shutdown is a defect to read, not a process to leak into the
+        next test."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
-        return self.process.wait(timeout=timeout)
+        try:
+            code = self.process.wait(timeout=timeout)
+            self._reader.join(timeout=10)
+            finished = self.events("shutdown_finished")
+            if finished and finished[-1].get("still_running"):
+                warnings.warn(
+                    "the controller exited with threads still running after the grace period:\n"
+                    + "\n".join(self.lines[-150:]),
+                    stacklevel=2,
+                )
+            return code
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGUSR1)
+            eventually(lambda: "most recent call first" in self.log(), timeout=10, what="stacks")
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self._reader.join(timeout=10)
+            raise AssertionError(
+                f"the controller did not exit {timeout:.0f}s after signal {sig}; its log:\n"
+                + "\n".join(self.lines[-150:])
+            ) from None
+
+    @classmethod
+    def kill_leftovers(cls) -> list[str]:
+        """Kill the controllers a test left running (a failure half-way); name them."""
+        left = [d for d in cls.running if d.process.poll() is None]
+        for daemon in left:
+            daemon.process.kill()
+            daemon.process.wait(timeout=10)
+        cls.running.clear()
+        return [" ".join(d.process.args[3:]) for d in left]  # type: ignore[index]
 
     def log(self) -> str:
         with self._lock:
