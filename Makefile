@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 PORT   ?= 4566
 
-.PHONY: setup run test lint fmt bench alerts fuzz clean
+.PHONY: setup run test lint fmt bench alerts fuzz chaos clean
 
 setup: $(STAMP)
 
@@ -41,7 +41,14 @@ alerts: setup
 	$(BIN)/python -m daemon.alerts config/pinback.yaml > config/alerts.yml
 
 clean:
-	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .sandbox .chaos-storm.json .pytest_cache .mypy_cache .ruff_cache *.egg-info
 
 fuzz: setup
 	PINBACK_FUZZ_EXAMPLES=20 $(BIN)/pytest -q tests/test_fuzz.py
+
+# The long variants of the reliability tests, each bounded and stopping by itself (~20 min):
+# storms four times as long, 20x the fuzz cases, the write storm and every crash point.
+chaos: setup
+	PINBACK_STORM_SECONDS=60 PINBACK_STORM_REPORT=.chaos-storm.json PINBACK_FUZZ_EXAMPLES=20 \
+	  $(BIN)/pytest -q -s -p no:cacheprovider tests/test_storm.py tests/test_load.py \
+	  tests/test_fuzz.py tests/test_crash.py

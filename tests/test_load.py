@@ -4,6 +4,7 @@ pinback applies about as often as the pin stood still, not once per write."""
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import signal
 import threading
@@ -57,6 +58,11 @@ def test_write_storm_ends_at_the_last_write_without_thrash(
     stood_still = sum(1 for a, b in itertools.pairwise(stamps) if b - a >= SETTLE)
     bound = stood_still + 2  # plus the last state, and one apply that may straddle its start
     updates = aws.proxy.seen("UpdateService")
+    print(  # ``make chaos`` shows it
+        json.dumps(
+            {"writes": len(stamps), "stood_still": stood_still, "applies": updates, "bound": bound}
+        )
+    )
     assert updates <= bound, f"{updates} applies for {len(stamps)} writes (bound {bound})"
     assert len(daemon.events("apply_started")) <= bound
 

@@ -4,17 +4,66 @@ flat, and every target reaches its pin once the storm ends."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 from tests.conftest import COMMITS, REVISIONS, TAGS, Aws, Service, config_copy
 from tests.stands.daemon_process import Daemon
 from tests.stands.waiting import eventually
 
-# A minute of throttling, then 15 s of each other fault (PINBACK_STORM_SECONDS scales all).
+# A minute of throttling, then 15 s of each other fault (PINBACK_STORM_SECONDS scales all);
+# after each, the faults stop and the time until every target is at its pin is measured.
 SCALE = float(os.environ.get("PINBACK_STORM_SECONDS", "15")) / 15
+
+
+# (name, seconds at scale 1, the fault, the pins written as it starts: revision, tag, commit)
+PHASES = [
+    (
+        "throttling",
+        60.0,
+        {"match": "", "fault": "throttle", "count": -1, "probability": 0.5},
+        (2, TAGS[1], COMMITS[1]),
+    ),
+    (
+        "5xx",
+        15.0,
+        {"match": "", "fault": "error500", "count": -1, "probability": 0.3},
+        (3, TAGS[2], COMMITS[2]),
+    ),
+    (
+        "latency",
+        15.0,
+        {"match": "", "fault": "latency", "count": -1, "delay": 2.0},
+        (1, TAGS[0], COMMITS[0]),
+    ),
+    (
+        "reset",
+        15.0,
+        {"match": "", "fault": "reset", "count": -1, "probability": 0.3},
+        (3, TAGS[1], COMMITS[2]),
+    ),
+]
+
+
+def at_pins(daemon: Daemon, pins: dict[str, str]) -> bool:
+    """The controller has loaded these pins and reports every target at them."""
+    return all(
+        daemon.metric("pinback_target_info", target=t, desired=v) == 1
+        and daemon.metric("pinback_target_drift", target=t) == 0
+        for t, v in pins.items()
+    )
+
+
+def report(figures: list[dict[str, object]], rss_before: float, rss_after: float) -> None:
+    """Print the figures (``make chaos`` shows them) and keep them where asked."""
+    document = {"phases": figures, "rss_mib": [round(rss_before), round(rss_after)]}
+    print(json.dumps(document))
+    if path := os.environ.get("PINBACK_STORM_REPORT"):
+        Path(path).write_text(json.dumps(document, indent=2) + "\n")
 
 
 def rss_mib(pid: int) -> float:
@@ -38,42 +87,35 @@ def test_storm(service: Service, aws: Aws, tmp_path: Path) -> None:
             if status != 200:
                 unhealthy.append(status)
 
+    figures: list[dict[str, object]] = []
     try:
         eventually(daemon.ready, timeout=30, what="ready")
         rss_before = rss_mib(daemon.process.pid)
         threading.Thread(target=watch_health, daemon=True).start()
-        phases = [
-            (60.0, {"match": "", "fault": "throttle", "count": -1, "probability": 0.5}),
-            (15.0, {"match": "", "fault": "error500", "count": -1, "probability": 0.3}),
-            (15.0, {"match": "", "fault": "latency", "count": -1, "delay": 2.0}),
-            (15.0, {"match": "", "fault": "reset", "count": -1, "probability": 0.3}),
-        ]
-        pins = [
-            (2, TAGS[1], COMMITS[1]),
-            (3, TAGS[2], COMMITS[2]),
-            (1, TAGS[0], COMMITS[0]),
-            (3, TAGS[1], COMMITS[2]),
-        ]
-        for (seconds, rule), (revision, tag, commit) in zip(phases, pins, strict=True):
+        for name, seconds, rule, (revision, tag, commit) in PHASES:
             aws.proxy.clear()
             aws.proxy.add(**rule)
+            pins = {"frontend": commit[:7], "backend": str(revision), "ai-worker": tag}
             service.pins(
                 frontend=commit[:7], backend=revision, ai_worker=tag, database=REVISIONS[-1]
             )
             stop.wait(seconds * SCALE)  # the storm lasts; /healthz is watched meanwhile
-        aws.proxy.clear()
-        eventually(
-            lambda: (
-                all(
-                    daemon.metric("pinback_target_drift", target=t) == 0
-                    for t in ("frontend", "backend", "ai-worker")
-                )
-                and daemon.metric("pinback_target_info", target="backend", desired="3", live="3")
-                == 1
-            ),
-            timeout=330,  # the backoff cap is 5 minutes
-            what="every target at its last pin after the storm",
-        )
+            calls = aws.proxy.seen("")
+            aws.proxy.clear()
+            calmed = time.monotonic()
+            eventually(
+                lambda pins=pins: at_pins(daemon, pins),  # type: ignore[misc]
+                timeout=330,  # the backoff cap is 5 minutes
+                what=f"every target at its pin after the {name} storm",
+            )
+            figures.append(
+                {
+                    "storm": name,
+                    "seconds": round(seconds * SCALE),
+                    "aws_calls_during": calls,
+                    "converged_after_s": round(time.monotonic() - calmed, 1),
+                }
+            )
         rss_after = rss_mib(daemon.process.pid)
         throttled = sum(
             daemon.metric(
@@ -89,6 +131,7 @@ def test_storm(service: Service, aws: Aws, tmp_path: Path) -> None:
     finally:
         stop.set()
         daemon.stop(signal.SIGTERM)
+    report(figures, rss_before, rss_after)
     assert unhealthy == []
     assert throttled > 0
     assert rss_after - rss_before < 50, f"memory grew from {rss_before:.0f} to {rss_after:.0f} MiB"
