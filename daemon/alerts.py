@@ -103,12 +103,14 @@ def rules(config: LoadedConfig) -> dict[str, Any]:
         },
         {
             "alert": "PinbackNoLeader",
-            "expr": 'sum(pinback_leader) < 1 and sum(up{job="pinback"}) > 0',
+            "expr": (
+                'sum(pinback_leader_shards) < max(pinback_shards) and sum(up{job="pinback"}) > 0'
+            ),
             "for": "1m",
             "labels": {"severity": "page", "urgency": "high"},
             "annotations": {
-                "summary": "pinback replicas are up but none leads",
-                "description": "No replica applies changes; drift is reported but not corrected.",
+                "summary": "pinback replicas are up but no replica leads (all or some shards)",
+                "description": "The targets of a shard without a leader are observed but not corrected. `pinback status` (leadership) shows each shard's holder; check the replicas' access to the lease database (leader_lost in their logs).",
             },
         },
     ]

@@ -18,6 +18,8 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
+from daemon import fencing
+
 CallListener = Callable[[str, str, str], None]
 
 
@@ -77,6 +79,8 @@ class AwsClients:
         )
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        # With leadership on, every mutating request first confirms the apply's fence.
+        self.fenced = False
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -86,8 +90,17 @@ class AwsClients:
                 )
                 client.meta.events.register("after-call.*.*", self._after_call)
                 client.meta.events.register("after-call-error.*.*", self._after_call_error)
+                client.meta.events.register("before-send.*.*", self._before_send)
                 self._clients[service] = client
             return self._clients[service]
+
+    def _before_send(self, event_name: str = "", **_: Any) -> None:
+        # "before-send.<service>.<Operation>", once per attempt: a retry of a change made
+        # after the lease was lost is refused like the first try. Raising here stops the
+        # request before it leaves (botocore does not retry this).
+        operation = event_name.rsplit(".", 1)[-1]
+        if self.fenced and not _is_read(operation):
+            fencing.confirm(required=True)
 
     def _after_call(self, http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
         error = parsed.get("Error", {}) if isinstance(parsed, dict) else {}

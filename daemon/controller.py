@@ -33,11 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daemon import logs
+from daemon import fencing, logs, shards
 from daemon.attribution import Attribution
 from daemon.audit import AuditLog, AuditUnavailable, resolve_url
 from daemon.engine import ApplyContext, Engine, Snapshot
-from daemon.errors import PinbackError, SpecError
+from daemon.errors import ConfigError, Fenced, PinbackError, SpecError
+from daemon.leadership import Leadership, LeaseStore
 from daemon.metrics import Metrics
 from daemon.model import Action, Outcome, Pin, Plan, Result
 from daemon.notify import Notifier
@@ -107,6 +108,30 @@ class Controller:
         self._to_queue: list[str] = []
         self.notifier = Notifier(self.config, self.log, self.stopping)
         self.audit.listeners.append(self.notifier.on_record)
+        self.shard_map: dict[str, int] = {}
+        self.leadership = self._leadership()
+        self._leases_done = threading.Event()
+
+    def _leadership(self) -> Leadership | None:
+        """With ``leadership:`` configured, this replica applies only the shards whose
+        lease it holds; without it, it is the only controller and applies everything."""
+        settings = self.config.model.leadership
+        if settings is None:
+            return None
+        url = os.environ.get(settings.url_env)
+        if not url:
+            raise ConfigError(
+                f"leadership.urlEnv: the environment variable {settings.url_env} is not set"
+            )
+        self.shard_map = shards.assign(self.config.model, settings.shards)
+        self.engine.clients.fenced = True  # every mutating AWS request confirms its epoch
+        self.metrics.leading(0, settings.shards)
+        return Leadership(
+            LeaseStore(url, settings.lease_seconds),
+            settings.shards,
+            self._on_acquired,
+            self._on_lost,
+        )
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -120,6 +145,11 @@ class Controller:
             self._open_starts = self.audit.open_starts()
         except (AuditUnavailable, Exception) as exc:
             self.log.error("audit_unavailable", error=str(exc))
+        if self.leadership is not None:
+            leadership = self.leadership
+            threading.Thread(
+                target=leadership.run, args=(self._leases_done,), name="leadership", daemon=True
+            ).start()
         self._spawn("pass-loop", self._pass_loop)
         self._spawn("resync", self._resync_loop)
         self._spawn("watch", self._watch_loop)
@@ -161,6 +191,9 @@ class Controller:
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         alive = [t.name for t in self._threads if t.is_alive()]
+        self._leases_done.set()
+        if self.leadership is not None:
+            self.leadership.release_all()  # a successor takes over now, not a lease later
         self.log.info("shutdown_finished", still_running=alive)
         return alive
 
@@ -270,6 +303,9 @@ class Controller:
         During a pass the entries are held and written in one commit at its end, before
         any target is queued, so a pass costs one durable write, not one per event.
         """
+        entries = tuple(e for e in entries if self._records(e))
+        if not entries:
+            return
         if self._held is not None:
             self._held.extend(entries)
             return
@@ -305,6 +341,8 @@ class Controller:
             engine = Engine(config, self.engine.clients, self.audit)
             self.engine = engine
             self.source = source_for(config, self.state_override or config.state_path)
+            if self.leadership is not None:
+                self.shard_map = shards.assign(config.model, self.leadership.shards)
             for name, target in config.model.targets.items():
                 self.targets.setdefault(name, TargetState())
                 if name not in self.metrics.targets:
@@ -404,7 +442,7 @@ class Controller:
         kind = self.metrics.targets[name]
         if observed is not None:
             self.metrics.versions(name, pin.version if pin else None, observed.live)
-        opened = self._open_starts.pop(name, None)
+        opened = self._open_starts.pop(name, None) if self._applies(name) else None
         if opened is not None and observed is not None and observed.error is None:
             self._close_open_start(opened, observed.live, log)
         if name in snapshot.plan.unobserved:
@@ -485,11 +523,12 @@ class Controller:
                 reason=note if took else opened.reason,
                 correlation_id=opened.correlation_id,
                 error=None if took else f"interrupted by a restart; live is {live}",
+                epoch=self._fence(opened.target or "")[0],
             ),
         )
 
     def _queue_unless_backing_off(self, name: str) -> None:
-        if self.queue.failures(name) == 0:
+        if self.queue.failures(name) == 0 and self._applies(name):
             self._to_queue.append(name)
 
     # -- the workers -----------------------------------------------------------------
@@ -519,7 +558,12 @@ class Controller:
             desired, engine, snapshot = self.desired, self.engine, self.snapshot
             observed_at, basis = self._snapshot_basis
             state = self.targets.setdefault(name, TargetState())
-        if desired is None or self.stopping.is_set() or name not in engine.config.model.targets:
+        if (
+            desired is None
+            or self.stopping.is_set()
+            or name not in engine.config.model.targets
+            or not self._applies(name)
+        ):
             return
         correlation = uuid.uuid4().hex[:12]
         log = self.log.bind(target=name, correlation_id=correlation)
@@ -575,14 +619,23 @@ class Controller:
             wait_only=action.wait_only,
         )
         who = state.attribution
+        epoch, fence = self._fence(name)
         context = ApplyContext(
             actor=who.author if who else "pinback controller",
             pin_commit=who.commit if who else None,
             correlation_id=correlation,
+            epoch=epoch,
         )
-        result = engine.apply_one(
-            action, lambda target, message: log.info("progress", message=message), stop, context
-        )
+        token = fencing.current.set(fence)
+        try:
+            result = engine.apply_one(
+                action,
+                lambda target, message: log.info("progress", message=message),
+                stop,
+                context,
+            )
+        finally:
+            fencing.current.reset(token)
         with self._lock:
             state.stop = None
             state.last_result = result
@@ -607,8 +660,14 @@ class Controller:
             with self._lock:
                 state.held_pin = desired.pins.get(name)
                 state.held_reason = result.error
-        elif superseded or self.stopping.is_set():
-            why = "superseded by a newer pin" if superseded else "controller stopping"
+        elif superseded or self.stopping.is_set() or not self._applies(name):
+            why = (
+                "superseded by a newer pin"
+                if superseded
+                else "controller stopping"
+                if self.stopping.is_set()
+                else "this replica lost its lease"
+            )
             log.info("apply_interrupted", reason=why, live_after=result.live_after)
             if superseded:
                 self.queue.add(name)
@@ -640,6 +699,77 @@ class Controller:
         with self._lock:
             self.targets[name].failed_pin = desired.pins.get(name)
         self.queue.add_after(name, delay)
+
+    # -- leadership ----------------------------------------------------------------------
+
+    def _applies(self, name: str) -> bool:
+        """May this replica change ``name`` now (it leads the target's shard)?"""
+        if self.leadership is None:
+            return True
+        return self.leadership.epoch(self.shard_map.get(name, 0)) is not None
+
+    def _fence(self, name: str) -> tuple[int | None, fencing.Fence | None]:
+        if self.leadership is None:
+            return None, None
+        shard = self.shard_map.get(name, 0)
+        epoch = self.leadership.epoch(shard)
+        if epoch is None:
+            return None, _Refuse(shard)
+        return epoch, self.leadership.fence(shard, epoch)
+
+    def _records(self, entry: Entry) -> bool:
+        """Whether this replica writes ``entry``: the leader of the target's shard does, so
+        three replicas seeing one drift record it once."""
+        if self.leadership is None or entry.event in ("leader_acquired", "leader_lost"):
+            return True
+        return self._applies(entry.target) if entry.target else self.leadership.leads_any()
+
+    def _on_acquired(self, shard: int, epoch: int) -> None:
+        assert self.leadership is not None
+        log = self.log.bind(shard=shard, epoch=epoch)
+        log.info("leader_acquired", holder=self.leadership.holder)
+        mine = {n for n, s in self.shard_map.items() if s == shard}
+        self._record(
+            log,
+            Entry(
+                event="leader_acquired",
+                epoch=epoch,
+                actor=self.leadership.holder,
+                reason=f"shard {shard} of {self.leadership.shards}: {', '.join(sorted(mine))}",
+            ),
+        )
+        try:  # the applies a dead leader left open are this replica's to close now
+            opened = self.audit.open_starts()
+        except AuditUnavailable as exc:
+            log.error("audit_unavailable", error=str(exc))
+            opened = {}
+        with self._lock:
+            self._open_starts.update({t: r for t, r in opened.items() if t in mine})
+            for name in mine:  # drift seen as a follower is recorded anew by the leader
+                state = self.targets.setdefault(name, TargetState())
+                state.drifting, state.blocked = False, None
+        self._count_shards()
+        self.request_pass()
+
+    def _on_lost(self, shard: int, epoch: int, why: str) -> None:
+        assert self.leadership is not None
+        log = self.log.bind(shard=shard, epoch=epoch)
+        released = why == "released at shutdown"
+        (log.info if released else log.error)("leader_lost", reason=why)
+        with self._lock:  # stop applying at once: end the waits of this shard's applies
+            for name, state in self.targets.items():
+                if self.shard_map.get(name, 0) == shard and state.stop is not None:
+                    state.stop.set()
+        self._record(
+            log,
+            Entry(event="leader_lost", epoch=epoch, actor=self.leadership.holder, reason=why),
+        )
+        self._count_shards()
+
+    def _count_shards(self) -> None:
+        assert self.leadership is not None
+        held = sum(1 for s in range(self.leadership.shards) if self.leadership.epoch(s) is not None)
+        self.metrics.leading(held, self.leadership.shards)
 
     # -- timers and sources ------------------------------------------------------------
 
@@ -744,12 +874,36 @@ class Controller:
         extra: dict[str, Any] = {"desiredStateValid": self.health.desired_error is None}
         if self.health.desired_error:
             extra["desiredStateError"] = self.health.desired_error
+        if self.leadership is not None:
+            extra["leadership"] = self._leadership_status(self.leadership)
         document = status_document(config, desired, observed, actions, in_sync, results, extra)
         for row in document["targets"]:
             if row["target"] in held:
                 row["inSync"] = False
                 row["state"] = f"health failed, held until the pin changes: {held[row['target']]}"
         return document
+
+    def _leadership_status(self, leadership: Leadership) -> dict[str, Any]:
+        found: dict[str, Any] = {"holder": leadership.holder, "error": leadership.last_error}
+        try:
+            found["shards"] = leadership.holders()
+        except Exception as exc:  # the page still shows what this replica knows
+            found["shards"] = [
+                {"shard": s, "mine": leadership.epoch(s) is not None}
+                for s in range(leadership.shards)
+            ]
+            found["error"] = f"cannot read the leases: {exc.__class__.__name__}"
+        return found
+
+
+class _Refuse:
+    """The fence of a shard this replica does not lead: every change is refused."""
+
+    def __init__(self, shard: int) -> None:
+        self.shard = shard
+
+    def confirm(self) -> None:
+        raise Fenced(f"this replica does not lead shard {self.shard}")
 
 
 def _with_flags(pin: Pin, reason: str | None) -> str | None:

@@ -19,11 +19,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from daemon import freeze, health
+from daemon import fencing, freeze, health
 from daemon.audit import AuditLog, AuditUnavailable
 from daemon.aws import AwsClients, error_message
 from daemon.drivers.base import Driver, Progress, fan_out, no_progress
-from daemon.errors import ApplyFailed, ConfigError, PinbackError
+from daemon.errors import ApplyFailed, ConfigError, Fenced, PinbackError
 from daemon.model import (
     Action,
     Direction,
@@ -261,6 +261,11 @@ class Engine:
         already made stays, and the next pass observes where it got to.
         """
         try:
+            fencing.confirm()  # a replica that no longer leads neither records nor changes
+        except Fenced as exc:
+            progress(action.target, f"not applied: {exc}")
+            return _unchanged(action, Outcome.FAILED, f"not applied: {exc}")
+        try:
             self.record("apply_started", self._with_alarm_snapshot(action), context)
         except AuditUnavailable as exc:
             progress(action.target, f"not applied: {exc}")
@@ -422,7 +427,7 @@ class Engine:
                 raise ApplyFailed(
                     f"after the change the live version is {after.live}, not {action.to_version}"
                 )
-        except (ApplyFailed, ConfigError) as exc:
+        except (ApplyFailed, ConfigError, Fenced) as exc:
             return self._failed(action, started, str(exc), progress)
         except (ClientError, BotoCoreError) as exc:
             return self._failed(action, started, error_message(exc), progress)

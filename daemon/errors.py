@@ -57,3 +57,8 @@ class WaitTimeout(ApplyFailed):
 
 class ObserveFailed(PinbackError):
     """Live state could not be read (AWS or database unreachable, resource missing)."""
+
+
+class Fenced(PinbackError):
+    """This replica may no longer change anything: its lease was lost, taken over, or could
+    not be confirmed. The step stops before its call; the new leader finishes the job."""

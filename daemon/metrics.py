@@ -75,6 +75,10 @@ class Metrics:
             "pinback_workqueue_depth", "Targets waiting for a worker", registry=r
         )
         self.leader = Gauge("pinback_leader", "1 on the replica that applies", registry=r)
+        self.leader_shards = Gauge(
+            "pinback_leader_shards", "Shards whose lease this replica holds", registry=r
+        )
+        self.shards = Gauge("pinback_shards", "Shards the targets are spread over", registry=r)
         self.health_failed = Gauge(
             "pinback_target_health_failed",
             "1 while a target is held (or was reverted) after a failed health check, until its pin changes",
@@ -96,7 +100,13 @@ class Metrics:
             for outcome in Outcome:
                 self.reconciles.labels(target, kind, outcome.value)
         self.desired_valid.set(1)
-        self.leader.set(1)
+        self.leading(1, 1)
+
+    def leading(self, held: int, shards: int) -> None:
+        """How many of the shards' leases this replica holds (without leadership: all)."""
+        self.leader.set(1 if held else 0)
+        self.leader_shards.set(held)
+        self.shards.set(shards)
 
     def aws_call(self, service: str, operation: str, outcome: str) -> None:
         """A ``daemon.aws.CallCounter`` listener."""

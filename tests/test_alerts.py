@@ -149,7 +149,8 @@ def unit_tests() -> list[dict[str, Any]]:
                     "values": "1 0 0 0 0",
                 },
                 {"series": 'up{instance="a",job="pinback"}', "values": "1 1 1 0 0 0 0"},
-                {"series": 'pinback_leader{instance="a",job="pinback"}', "values": "0 0 0"},
+                {"series": 'pinback_leader_shards{instance="a",job="pinback"}', "values": "0 0 0"},
+                {"series": 'pinback_shards{instance="a",job="pinback"}', "values": "1 1 1"},
             ],
             "alert_rule_test": [
                 {
@@ -173,6 +174,30 @@ def unit_tests() -> list[dict[str, Any]]:
                     "eval_time": "5m",
                     "alertname": "PinbackDown",
                     "exp_alerts": [expect("PinbackDown", {"severity": "page", "urgency": "high"})],
+                },
+            ],
+        },
+        {  # sharded replicas: quiet while every shard has a leader, a page once one has none
+            "interval": "1m",
+            "input_series": [
+                {"series": 'up{instance="a",job="pinback"}', "values": "1x7"},
+                {"series": 'up{instance="b",job="pinback"}', "values": "1x7"},
+                {"series": 'pinback_shards{instance="a",job="pinback"}', "values": "3x7"},
+                {"series": 'pinback_shards{instance="b",job="pinback"}', "values": "3x7"},
+                {
+                    "series": 'pinback_leader_shards{instance="a",job="pinback"}',
+                    "values": "2 2 2 1 1 1 1 1",
+                },
+                {"series": 'pinback_leader_shards{instance="b",job="pinback"}', "values": "1x7"},
+            ],
+            "alert_rule_test": [
+                {"eval_time": "2m", "alertname": "PinbackNoLeader", "exp_alerts": []},
+                {
+                    "eval_time": "6m",
+                    "alertname": "PinbackNoLeader",
+                    "exp_alerts": [
+                        expect("PinbackNoLeader", {"severity": "page", "urgency": "high"})
+                    ],
                 },
             ],
         },

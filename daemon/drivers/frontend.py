@@ -37,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from daemon.aws import AwsClients, error_code, error_message
 from daemon.drivers.base import Progress, wait_until
 from daemon.errors import ApplyFailed, ConfigError
+from daemon.fencing import in_context
 from daemon.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.spec import FrontendTarget, LoadedConfig
 
@@ -232,7 +233,7 @@ class FrontendDriver:
             target, f"copying {len(changed)} of {len(sources)} objects into s3://{spec.bucket}"
         )
         with ThreadPoolExecutor(max_workers=COPY_WORKERS) as pool:
-            for future in [pool.submit(s.put, None) for s in changed]:
+            for future in [pool.submit(in_context(s.put), None) for s in changed]:
                 future.result()
         # The new page goes up still carrying the old marker: the commit is stamped only
         # once stale keys are gone and the invalidation has completed (see wait), so a

@@ -99,6 +99,17 @@ class FaultProxy:
         self.released.set()
         self.released = threading.Event()
 
+    def drop_rules(self) -> None:
+        """Stop injecting faults, keeping the calls counted so far."""
+        with self.lock:
+            self.rules.clear()
+
+    def mutating_since(self, since: float) -> list[str]:
+        """The requests that change something, arrived after ``since`` (``time.time()``)."""
+        with self.lock:
+            arrivals = list(self.arrivals)
+        return [s for t, s in arrivals if t >= since and _mutating(s)]
+
     def seen(self, match: str) -> int:
         with self.lock:
             return sum(1 for c in self.calls if match in c)
@@ -262,3 +273,12 @@ def _assign(node: Any, parts: list[str], value: Any) -> None:
             child[head] = value
         elif head in child:
             _assign(child[head], rest, value)
+
+
+def _mutating(signature: str) -> bool:
+    """From ``"<X-Amz-Target operation> <method> <path>"``: JSON APIs name the operation,
+    REST APIs (S3, Lambda, CloudFront) change things with PUT, POST and DELETE."""
+    operation, method, _ = signature.split(" ", 2)
+    if operation:
+        return not operation.startswith(("Describe", "Get", "List"))
+    return method in ("PUT", "POST", "DELETE", "PATCH")

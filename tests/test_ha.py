@@ -1,0 +1,169 @@
+"""Several replicas on one PostgreSQL: one leads, a dead leader is replaced, a leader cut off
+from the database stops before anyone else can start, and nothing is changed twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import time
+from pathlib import Path
+
+from tests.conftest import COMMITS, REVISIONS, TAGS, Aws, Service, config_copy, pinback
+from tests.stands.daemon_process import Daemon, waiting_on
+from tests.stands.fault_proxy import FaultProxy
+from tests.stands.tcp_proxy import TcpProxy
+from tests.stands.waiting import eventually
+
+LEASE = 3  # seconds: renew every 1 s, give up after 2 s without a renew
+
+
+def ha_config(folder: Path, shards: int = 1) -> Path:
+    return config_copy(
+        folder,
+        {"resyncInterval: 30s": "resyncInterval: 1s"},
+        append=(
+            f"leadership:\n  urlEnv: PINBACK_LEADER_URL\n  leaseSeconds: {LEASE}\n"
+            f"  shards: {shards}\n"
+        ),
+    )
+
+
+def replica(
+    config: Path, pins: Path, leases: str, audit: str, aws_endpoint: str | None = None
+) -> Daemon:
+    env = {"PINBACK_LEADER_URL": leases, "PINBACK_AUDIT_URL": audit}
+    if aws_endpoint:
+        env["AWS_ENDPOINT_URL"] = aws_endpoint
+    return Daemon("--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0", env=env)
+
+
+def leaders(replicas: list[Daemon]) -> list[Daemon]:
+    return [r for r in replicas if r.process.poll() is None and r.metric("pinback_leader") == 1]
+
+
+def at(timestamp: str) -> float:
+    return dt.datetime.fromisoformat(timestamp.replace("Z", "+00:00")).timestamp()
+
+
+def one(found: list[Daemon]) -> Daemon | None:
+    return found[0] if len(found) == 1 else None
+
+
+def backend_revision(aws: Aws) -> str:
+    services = aws.client("ecs").describe_services(cluster="leh-cluster", services=["leh-backend"])  # type: ignore[attr-defined]
+    return str(services["services"][0]["taskDefinition"]).rsplit(":", 1)[-1]
+
+
+def audit(config: Path, audit_url: str, *args: str) -> list[dict[str, object]]:
+    done = pinback(
+        "audit", "--config", str(config), "-o", "json", *args, env={"PINBACK_AUDIT_URL": audit_url}
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def rollback_pins(service: Service) -> Path:
+    return service.pins(
+        frontend=COMMITS[-1][:7], backend=3, ai_worker=TAGS[-1], database=REVISIONS[-1]
+    )
+
+
+def test_one_leads_and_a_killed_leader_is_replaced_without_repeating(
+    service: Service, aws: Aws, tmp_path: Path, pg_url: str
+) -> None:
+    config = ha_config(tmp_path)
+    pins = service.current_pins()
+    replicas = [replica(config, pins, pg_url, pg_url) for _ in range(3)]
+    try:
+        for r in replicas:
+            eventually(r.ready, timeout=30, what="every replica ready")
+        leader = eventually(lambda: one(leaders(replicas)), timeout=LEASE + 10, what="one leader")
+        assert [r.metric("pinback_leader") for r in replicas].count(0) == 2
+        aws.proxy.clear()
+        aws.proxy.add(
+            "DescribeServices",
+            "rewrite",
+            count=-1,
+            set={"services.*.deployments.*.rolloutState": "IN_PROGRESS"},
+        )
+        rollback_pins(service)
+        eventually(lambda: waiting_on(leader, "3"), timeout=30, what="the leader mid-apply")
+        leader.stop(signal.SIGKILL)
+        aws.proxy.drop_rules()  # the rollout completes while nobody leads
+        survivors = [r for r in replicas if r is not leader]
+        successor = eventually(
+            lambda: one(leaders(survivors)), timeout=LEASE + 5, what="a new leader in time"
+        )
+        eventually(
+            lambda: successor.event("open_apply_closed", lambda e: e.get("target") == "backend"),
+            timeout=30,
+            what="the new leader closing the dead leader's apply",
+        )
+        eventually(
+            lambda: all(r.metric("pinback_target_drift", target="backend") == 0 for r in survivors),
+            timeout=30,
+            what="every replica seeing backend at its pin",
+        )
+    finally:
+        for r in replicas:
+            r.stop()
+    assert backend_revision(aws) == "3"
+    assert aws.proxy.seen("UpdateService") == 1  # issued once, by the first leader only
+    verified = pinback(
+        "audit", "--config", str(config), "verify", env={"PINBACK_AUDIT_URL": pg_url}
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    records = audit(config, pg_url)
+    acquired = [r["epoch"] for r in records if r["event"] == "leader_acquired"]
+    applies = [
+        (r["event"], r["epoch"])
+        for r in records
+        if r.get("target") == "backend" and str(r["event"]).startswith("apply_")
+    ]
+    assert len(set(acquired)) >= 2, acquired
+    (started_epoch,) = [e for ev, e in applies if ev == "apply_started"]
+    assert applies[-1][0] == "apply_succeeded" and applies[-1][1] > started_epoch  # type: ignore[operator]
+
+
+def test_a_leader_cut_off_from_postgres_stops_before_its_lease_can_expire(
+    service: Service, aws: Aws, moto_endpoint: str, tmp_path: Path, pg_url: str
+) -> None:
+    config = ha_config(tmp_path)
+    pins = service.current_pins()
+    host_port = pg_url.split("@", 1)[-1].split("/", 1)[0]
+    host, port = host_port.rsplit(":", 1)
+    link = TcpProxy(host, int(port))
+    own_aws = FaultProxy(moto_endpoint).start()  # the calls the first replica makes, apart
+    first = replica(config, pins, link.url(pg_url), link.url(pg_url), own_aws.url)
+    second: Daemon | None = None
+    try:
+        eventually(lambda: first.metric("pinback_leader") == 1, timeout=LEASE + 10, what="lead")
+        second = replica(config, pins, pg_url, pg_url)
+        eventually(second.ready, timeout=30, what="the second replica ready")
+        assert second.metric("pinback_leader") == 0
+        link.cut()
+        cut_at = time.time()
+        rollback_pins(service)  # a change the cut-off leader must not make
+        lost = eventually(
+            lambda: first.event("leader_lost"), timeout=LEASE, what="leader_lost within the lease"
+        )
+        took_over = eventually(
+            lambda: second.event("leader_acquired") if second else None,
+            timeout=LEASE + 5,
+            what="the second replica leading",
+        )
+        eventually(
+            lambda: backend_revision(aws) == "3", timeout=30, what="the change, by the new leader"
+        )
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+        own_aws.stop()
+        link.close()
+    assert own_aws.mutating_since(cut_at) == []
+    assert aws.proxy.seen("UpdateService") == 1
+    lost_at, took_at = (at(e["timestamp"]) for e in (lost, took_over))
+    assert lost_at < cut_at + LEASE  # it stopped while its lease still stood...
+    assert lost_at <= took_at  # ...so before the other could start
