@@ -109,10 +109,15 @@ class AuditLog:
         self.listeners: list[Callable[[Record], None]] = []
 
     def _ensure(self) -> None:
-        if not self._ready:
-            with self._guard():
-                metadata.create_all(self.engine)
-            self._ready = True
+        if self._ready:
+            return
+        # Replicas (and threads) starting together would race to create the table, and
+        # PostgreSQL answers the loser with a duplicate-key error: create under a lock.
+        with self._guard(), self.engine.begin() as connection:
+            if self.backend == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK})
+            metadata.create_all(connection)
+        self._ready = True
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
@@ -98,14 +99,24 @@ def test_verify_command_names_the_first_bad_record(
 
 
 def test_appends_from_two_writers_keep_one_chain(audit_url: str) -> None:
-    """Two stores on one database (two replicas) interleave into one valid chain."""
+    """Two stores on one database (two replicas), appending at the same time from four
+    threads, interleave into one valid chain: the order is decided in the database."""
     first, second = AuditLog(audit_url, "replica-a"), AuditLog(audit_url, "replica-b")
-    for index in range(20):
-        (first if index % 2 else second).record(
-            "drift_detected", target="backend", desired=str(index)
-        )
+
+    def write(store: AuditLog, offset: int) -> None:
+        for index in range(25):
+            store.record("drift_detected", target="backend", desired=str(offset + index))
+
+    writers = [
+        threading.Thread(target=write, args=(store, 100 * n))
+        for n, store in enumerate([first, second, first, second])
+    ]
+    for thread in writers:
+        thread.start()
+    for thread in writers:
+        thread.join(timeout=60)
     count, bad, _ = first.verify()
-    assert (count, bad) == (20, None)
+    assert (count, bad) == (100, None)
     assert {r.controller for r in first.query()} == {"replica-a", "replica-b"}
 
 
