@@ -62,6 +62,16 @@ SELECT 1 FROM pinback_leases
 RELEASE = """
 UPDATE pinback_leases SET expires_at = clock_timestamp()
  WHERE name = :name AND holder = :holder AND epoch = :epoch"""
+# Replicas say they are alive in rows of their own, so each knows its fair share.
+ANNOUNCE = """
+INSERT INTO pinback_leases AS l (name, holder, epoch, expires_at)
+VALUES (:name, :holder, 0, clock_timestamp() + make_interval(secs => :seconds))
+ON CONFLICT (name) DO UPDATE SET expires_at = EXCLUDED.expires_at"""
+COUNT = """
+SELECT count(*) FROM pinback_leases WHERE name LIKE :members AND expires_at > clock_timestamp()"""
+FORGET = """
+DELETE FROM pinback_leases
+ WHERE name LIKE :members AND expires_at < clock_timestamp() - interval '1 hour'"""
 HOLDERS = """
 SELECT name, holder, epoch, extract(epoch FROM expires_at - clock_timestamp())
   FROM pinback_leases WHERE name LIKE :prefix ORDER BY name"""
@@ -120,6 +130,18 @@ class LeaseStore:
     def release(self, name: str, holder: str, epoch: int) -> None:
         self._one(RELEASE, name=name, holder=holder, epoch=epoch)
 
+    def announce(self, member: str, holder: str, members: str) -> int:
+        """Mark this replica alive for a lease time; returns how many replicas are."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                text(ANNOUNCE), {"name": member, "holder": holder, "seconds": self.lease_seconds}
+            )
+            connection.execute(text(FORGET), {"members": members + "%"})
+            return int(connection.execute(text(COUNT), {"members": members + "%"}).scalar_one())
+
+    def leave(self, member: str) -> None:
+        self._one("DELETE FROM pinback_leases WHERE name = :name", name=member)
+
     def holders(self, prefix: str) -> list[tuple[str, str, int, float]]:
         with self.engine.connect() as connection:
             rows = connection.execute(text(HOLDERS), {"prefix": prefix + "%"}).all()
@@ -167,7 +189,11 @@ class Leadership:
         self._lock = threading.Lock()
 
     def name(self, shard: int) -> str:
-        return f"{self.prefix}{shard}/{self.shards}"
+        return f"{self.prefix}shard:{shard}/{self.shards}"
+
+    @property
+    def member(self) -> str:
+        return f"{self.prefix}member:{self.holder}"
 
     # -- what the controller asks ------------------------------------------------------
 
@@ -205,45 +231,73 @@ class Leadership:
         return max(0.05, min(self.renew_every, due))
 
     def step(self) -> bool:
-        """One round over the shards; True when a database call failed (retry soon)."""
-        failing = False
-        if not self._table_ready:
-            try:
+        """One round: say this replica is alive, renew what it holds, give up what it could
+        not renew in time, then take or hand over shards towards its fair share. True when
+        a database call failed (the loop retries sooner)."""
+        try:
+            if not self._table_ready:
                 self.store.ensure_table()
                 self._table_ready = True
-            except sqlalchemy.exc.SQLAlchemyError as exc:
-                self.last_error = (
-                    f"the lease database at {self.store.where} failed: {_first_line(exc)}"
-                )
-                return True
-        for shard in range(self.shards):
+            replicas = self.store.announce(self.member, self.holder, self.prefix + "member:")
+        except sqlalchemy.exc.SQLAlchemyError as exc:
+            self._failed(exc)
+            replicas = None
+        failing = replicas is None
+        with self._lock:
+            held = dict(self.held)
+        for shard, lease in held.items():
+            sent = time.monotonic()
+            if sent - lease.renewed_at >= self.renew_every - 0.05:
+                try:
+                    if self.store.renew(self.name(shard), self.holder, lease.epoch):
+                        with self._lock:
+                            lease.renewed_at = sent
+                    else:
+                        self._lose(shard, lease, "the lease was taken over or had expired")
+                except sqlalchemy.exc.SQLAlchemyError as exc:
+                    self._failed(exc)
+                    failing = True
+            if time.monotonic() - lease.renewed_at >= self.give_up:
+                self._lose(shard, lease, self.last_error or "no renew succeeded in time")
+        if replicas is not None and not failing:
+            failing = self._balance(-(-self.shards // max(1, replicas)))
+        if not failing:
+            self.last_error = None
+        return failing
+
+    def _balance(self, fair: int) -> bool:
+        """Hold ``fair`` shards (shards / live replicas, rounded up): hand over one above
+        it, take free ones below it. A single shard always has fair share 1."""
+        with self._lock:
+            held = dict(self.held)
+        if len(held) > fair:
+            shard = max(held)
             with self._lock:
-                held = self.held.get(shard)
+                del self.held[shard]
+            with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):  # else it expires
+                self.store.release(self.name(shard), self.holder, held[shard].epoch)
+            self.on_lost(shard, held[shard].epoch, f"handed over: {fair} shards each is fair")
+            return False
+        for shard in range(self.shards):
+            if len(held) >= fair:
+                break
+            if shard in held:
+                continue
             sent = time.monotonic()
             try:
-                if held is None:
-                    epoch = self.store.acquire(self.name(shard), self.holder)
-                    if epoch is not None:
-                        with self._lock:
-                            self.held[shard] = Held(epoch, sent)
-                        self.on_acquired(shard, epoch)
-                elif sent - held.renewed_at >= self.renew_every - 0.05:
-                    if self.store.renew(self.name(shard), self.holder, held.epoch):
-                        with self._lock:
-                            held.renewed_at = sent
-                    else:
-                        self._lose(shard, held, "the lease was taken over or had expired")
-                self.last_error = None
+                epoch = self.store.acquire(self.name(shard), self.holder)
             except sqlalchemy.exc.SQLAlchemyError as exc:
-                failing = True
-                self.last_error = (
-                    f"the lease database at {self.store.where} failed: {_first_line(exc)}"
-                )
-            with self._lock:
-                held = self.held.get(shard)
-            if held is not None and time.monotonic() - held.renewed_at >= self.give_up:
-                self._lose(shard, held, self.last_error or "no renew succeeded in time")
-        return failing
+                self._failed(exc)
+                return True
+            if epoch is not None:
+                held[shard] = Held(epoch, sent)
+                with self._lock:
+                    self.held[shard] = held[shard]
+                self.on_acquired(shard, epoch)
+        return False
+
+    def _failed(self, exc: BaseException) -> None:
+        self.last_error = f"the lease database at {self.store.where} failed: {_first_line(exc)}"
 
     def _lose(self, shard: int, held: Held, why: str) -> None:
         with self._lock:
@@ -261,10 +315,12 @@ class Leadership:
             with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):  # else it expires
                 self.store.release(self.name(shard), self.holder, lease.epoch)
             self.on_lost(shard, lease.epoch, "released at shutdown")
+        with contextlib.suppress(sqlalchemy.exc.SQLAlchemyError):
+            self.store.leave(self.member)
 
     def holders(self) -> list[dict[str, object]]:
         """Every shard's lease as the database has it, for ``/status``."""
-        rows = {n: (h, e, s) for n, h, e, s in self.store.holders(self.prefix)}
+        rows = {n: (h, e, s) for n, h, e, s in self.store.holders(self.prefix + "shard:")}
         found: list[dict[str, object]] = []
         for shard in range(self.shards):
             holder, epoch, left = rows.get(self.name(shard), (None, None, None))

@@ -167,3 +167,86 @@ def test_a_leader_cut_off_from_postgres_stops_before_its_lease_can_expire(
     lost_at, took_at = (at(e["timestamp"]) for e in (lost, took_over))
     assert lost_at < cut_at + LEASE  # it stopped while its lease still stood...
     assert lost_at <= took_at  # ...so before the other could start
+
+
+SERVICES = 300
+SHARDS = 6
+
+
+def seed_fleet(endpoint: str, folder: Path) -> tuple[Path, Path]:
+    """300 ECS services at revision 2 (revision 1 registered too); config and pin file."""
+    from daemon import sandbox
+
+    ecs = sandbox.client(endpoint, "ecs")
+    ecs.create_cluster(clusterName="fleet")
+    targets = []
+    for index in range(SERVICES):
+        family = f"svc-{index:03d}"
+        for _ in range(2):
+            ecs.register_task_definition(
+                family=family, containerDefinitions=[{"name": "a", "image": "a", "memory": 64}]
+            )
+        ecs.create_service(
+            cluster="fleet", serviceName=family, taskDefinition=f"{family}:2", desiredCount=2
+        )
+        targets.append(f"  {family}: {{kind: ecs, cluster: fleet, service: {family}}}")
+    config = folder / "fleet.yaml"
+    config.write_text(
+        "apiVersion: pinback/v1\nkind: Config\naws: {region: ap-northeast-2}\n"
+        "daemon: {resyncInterval: 1s, concurrency: 8}\n"
+        f"leadership: {{urlEnv: PINBACK_LEADER_URL, leaseSeconds: {LEASE}, shards: {SHARDS}}}\n"
+        "targets:\n" + "\n".join(targets) + "\n"
+    )
+    return config, pin_fleet(folder, 2)
+
+
+def pin_fleet(folder: Path, revision: int) -> Path:
+    path = folder / "fleet-pins.yaml"
+    lines = [f"  svc-{i:03d}: {{revision: {revision}}}" for i in range(SERVICES)]
+    path.write_text(
+        "apiVersion: pinback/v1\nkind: DesiredVersions\nspec:\n" + "\n".join(lines) + "\n"
+    )
+    return path
+
+
+def fleet_at(aws: Aws, revision: int) -> bool:
+    ecs = aws.client("ecs")
+    names = [f"svc-{i:03d}" for i in range(SERVICES)]
+    for start in range(0, SERVICES, 10):
+        found = ecs.describe_services(cluster="fleet", services=names[start : start + 10])  # type: ignore[attr-defined]
+        if any(not s["taskDefinition"].endswith(f":{revision}") for s in found["services"]):
+            return False
+    return True
+
+
+def shares(replicas: list[Daemon]) -> list[float]:
+    return sorted(
+        r.metric("pinback_leader_shards") or 0 for r in replicas if r.process.poll() is None
+    )
+
+
+def test_sharded_replicas_split_the_fleet_and_take_over_a_dead_ones_shards(
+    aws: Aws, tmp_path: Path, pg_url: str
+) -> None:
+    config, pins = seed_fleet(aws.moto, tmp_path)
+    replicas = [replica(config, pins, pg_url, pg_url) for _ in range(3)]
+    try:
+        eventually(lambda: shares(replicas) == [2, 2, 2], timeout=60, what="two shards each")
+        aws.proxy.clear()
+        pin_fleet(tmp_path, 1)
+        eventually(lambda: fleet_at(aws, 1), timeout=120, what="the fleet rolled back")
+        first_round = aws.proxy.seen("UpdateService")
+        replicas[0].stop(signal.SIGKILL)
+        survivors = replicas[1:]
+        eventually(lambda: shares(survivors) == [3, 3], timeout=LEASE + 10, what="shards moved")
+        pin_fleet(tmp_path, 2)
+        eventually(lambda: fleet_at(aws, 2), timeout=120, what="the fleet rolled forward")
+    finally:
+        for r in replicas:
+            r.stop()
+    assert first_round == SERVICES  # every target changed once: no shard applied twice
+    assert aws.proxy.seen("UpdateService") == 2 * SERVICES
+    verified = pinback(
+        "audit", "--config", str(config), "verify", env={"PINBACK_AUDIT_URL": pg_url}
+    )
+    assert verified.returncode == 0, verified.stdout + verified.stderr  # one chain, 3 writers
