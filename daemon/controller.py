@@ -673,7 +673,13 @@ class Controller:
                 self.queue.add(name)
         else:
             self._failed(name, desired, result.error or "failed", started, log)
-        self.request_pass()  # dependents and metrics move on from what just happened
+        if result.live_after is not None:
+            pin = desired.pins.get(name)
+            self.metrics.versions(name, pin.version if pin else None, result.live_after)
+        with self._lock:
+            waited_on = any(name in s.waiting_on for s in self.targets.values())
+        if waited_on:
+            self.request_pass()  # the targets ordered after this one move on now
 
     def _waiting(self, name: str, snapshot: Snapshot, log: Any) -> bool:
         """True when a target the plan puts before this one is not at its pin yet."""

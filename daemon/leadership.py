@@ -13,6 +13,10 @@ replica cut off from the database stops applying while its lease still stands, b
 anyone else can take over (the client-go defaults: lease 15 s, renew every 5 s, give up
 after 10 s without a renew).
 
+With shards, each replica also keeps a member row alive (same table, epoch 0) so every
+replica knows how many are up and holds its fair share, ``ceil(shards / replicas)``:
+it hands a surplus shard over (expiring its lease) and takes free ones below it.
+
 The epoch is a fencing token: ``ShardFence.confirm`` asks the database, before every
 mutating step, whether this holder still has this epoch and it has not expired.
 """
@@ -186,6 +190,7 @@ class Leadership:
         self.held: dict[int, Held] = {}
         self.last_error: str | None = None
         self._table_ready = False
+        self._fair = 1  # shards this replica should hold, from the last count of replicas
         self._lock = threading.Lock()
 
     def name(self, shard: int) -> str:
@@ -225,8 +230,8 @@ class Leadership:
     def _next_wait(self) -> float:
         with self._lock:
             renewed = [h.renewed_at for h in self.held.values()]
-        if not renewed:
-            return self.renew_every
+        if len(renewed) < self._fair:  # a standby tries every second, so failover is quick
+            return self.retry_every
         due = min(renewed) + self.renew_every - time.monotonic()
         return max(0.05, min(self.renew_every, due))
 
@@ -268,6 +273,7 @@ class Leadership:
     def _balance(self, fair: int) -> bool:
         """Hold ``fair`` shards (shards / live replicas, rounded up): hand over one above
         it, take free ones below it. A single shard always has fair share 1."""
+        self._fair = fair
         with self._lock:
             held = dict(self.held)
         if len(held) > fair:

@@ -193,7 +193,7 @@ def seed_fleet(endpoint: str, folder: Path) -> tuple[Path, Path]:
     config = folder / "fleet.yaml"
     config.write_text(
         "apiVersion: pinback/v1\nkind: Config\naws: {region: ap-northeast-2}\n"
-        "daemon: {resyncInterval: 1s, concurrency: 8}\n"
+        "daemon: {resyncInterval: 5s, concurrency: 8}\n"
         f"leadership: {{urlEnv: PINBACK_LEADER_URL, leaseSeconds: {LEASE}, shards: {SHARDS}}}\n"
         "targets:\n" + "\n".join(targets) + "\n"
     )

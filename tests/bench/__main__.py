@@ -8,7 +8,7 @@ import platform
 import sys
 
 from daemon import sandbox
-from tests.bench import apply_four, audit, controller, fleet
+from tests.bench import apply_four, audit, controller, fleet, ha
 
 
 def main() -> None:
@@ -30,6 +30,10 @@ def main() -> None:
             results["controller_fleet_resyncs"] = controller.fleet_resyncs(endpoint)
         if not only or "audit" in only:
             results["audit"] = audit.measure()
+        if not only or "ha" in only or "failover" in only:
+            results["failover"] = ha.failover(endpoint)
+        if not only or "ha" in only:
+            results["sharded_fleet"] = ha.sharded_fleet(endpoint)
     finally:
         server.stop()
     print(json.dumps(results, indent=2))
