@@ -20,6 +20,7 @@ An invalid file changes nothing: the last valid pins stay in force and
 from __future__ import annotations
 
 import collections
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -36,6 +37,7 @@ from typing import Any
 from daemon import fencing, logs, shards
 from daemon.attribution import Attribution
 from daemon.audit import AuditLog, AuditUnavailable, resolve_url
+from daemon.durations import format_duration
 from daemon.engine import ApplyContext, Engine, Snapshot
 from daemon.errors import ConfigError, Fenced, PinbackError, SpecError
 from daemon.leadership import Leadership, LeaseStore
@@ -53,6 +55,9 @@ HEARTBEAT_STALE = 60.0
 # has ended since; otherwise it observes the target again itself.
 FRESH_FOR = 2.0
 # A pin file written less than this long ago is not acted on yet (see _reload).
+PAGE_EVENTS = 50  # the status page's timeline
+PAGE_APPLIES = 500  # recent applies drawn as per-target duration charts
+PAGE_VERSIONS = 20
 SETTLE = 0.02  # the same quiet interval the file watcher waits for
 
 
@@ -71,6 +76,9 @@ class TargetState:
     blocked: str | None = None
     held_pin: Pin | None = None
     held_reason: str | None = None
+    applying_since: float | None = None  # time.time() of the running apply's start
+    step: str | None = None  # its last progress message
+    in_sync_at: float | None = None  # time.time() of the last pass that found it at its pin
 
 
 @dataclass
@@ -110,6 +118,9 @@ class Controller:
         self.audit.listeners.append(self.notifier.on_record)
         self.shard_map: dict[str, int] = {}
         self.leadership = self._leadership()
+        self._changes = threading.Condition()
+        self._change_seq = 0
+        self.audit.listeners.append(lambda record: self.changed())
         self._leases_done = threading.Event()
 
     def _leadership(self) -> Leadership | None:
@@ -181,6 +192,7 @@ class Controller:
         """
         self.log.info("shutdown_started")
         self.stopping.set()
+        self.changed()  # ends the /events streams
         self._wake.set()
         self.queue.shut_down()
         with self._lock:
@@ -253,6 +265,7 @@ class Controller:
         for name in self._to_queue:
             self.queue.add(name)
         self.metrics.queue_depth.set(self.queue.depth())
+        self.changed()
         log.info(
             "pass_finished",
             changes=snapshot.plan.changes,
@@ -463,6 +476,7 @@ class Controller:
             return
         if action is None:
             state.drifting, state.blocked = False, None
+            state.in_sync_at = time.time()
             self.metrics.result(name, Outcome.NOOP, seconds, in_sync=True)
             self.queue.forget(name)
             return
@@ -612,6 +626,14 @@ class Controller:
         stop = threading.Event()
         with self._lock:
             state.stop, state.superseded = stop, False
+            state.applying_since, state.step = time.time(), "starting"
+        self.changed()
+
+        def progress(target: str, message: str) -> None:
+            log.info("progress", message=message)
+            state.step = message
+            self.changed()
+
         log.info(
             "apply_started",
             desired=action.to_version,
@@ -628,18 +650,17 @@ class Controller:
         )
         token = fencing.current.set(fence)
         try:
-            result = engine.apply_one(
-                action,
-                lambda target, message: log.info("progress", message=message),
-                stop,
-                context,
-            )
+            result = engine.apply_one(action, progress, stop, context)
         finally:
             fencing.current.reset(token)
         with self._lock:
             state.stop = None
+            state.applying_since = state.step = None
             state.last_result = result
             superseded = state.superseded
+            if result.outcome is Outcome.APPLIED:
+                state.in_sync_at = time.time()
+        self.changed()
         if result.outcome is Outcome.APPLIED:
             log.info(
                 "apply_succeeded",
@@ -861,6 +882,45 @@ class Controller:
     def metrics_text(self) -> bytes:
         return self.metrics.render()
 
+    # -- the status page ---------------------------------------------------------------
+
+    def changed(self) -> None:
+        """Something a person watching would see changed: wake the ``/events`` streams."""
+        with self._changes:
+            self._change_seq += 1
+            self._changes.notify_all()
+
+    def wait_change(self, seen: int, timeout: float) -> int:
+        """Block until the change counter passes ``seen`` (or ``timeout``); return it."""
+        with self._changes:
+            self._changes.wait_for(
+                lambda: self._change_seq != seen or self.stopping.is_set(), timeout
+            )
+            return self._change_seq
+
+    def page_view(self) -> dict[str, Any]:
+        """What ``daemon.page`` draws: the status document and the recent audit records."""
+        view: dict[str, Any] = {
+            "status": self.status(),
+            "now": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        }
+        try:
+            view["events"] = [r.as_json() for r in self.audit.query(limit=PAGE_EVENTS)]
+            applies = self.audit.query(event_name="apply_succeeded", limit=PAGE_APPLIES)
+        except AuditUnavailable as exc:
+            view["events"], applies = [], []
+            self.log.error("audit_unavailable", error=str(exc))
+        durations: dict[str, list[float]] = {}
+        for record in applies:
+            if record.target and record.duration_s is not None:
+                durations.setdefault(record.target, []).append(record.duration_s)
+        view["durations"] = durations
+        return view
+
+    def versions_json(self, target: str) -> dict[str, Any]:
+        found = self.engine.versions(target, PAGE_VERSIONS)
+        return {"target": target, "versions": [v.as_json() for v in found]}
+
     def healthy(self) -> bool:
         return time.monotonic() - self.health.heartbeat < HEARTBEAT_STALE
 
@@ -883,7 +943,14 @@ class Controller:
         if self.leadership is not None:
             extra["leadership"] = self._leadership_status(self.leadership)
         document = status_document(config, desired, observed, actions, in_sync, results, extra)
+        now = time.time()
         for row in document["targets"]:
+            state = self.targets.get(row["target"])
+            if state is not None and state.applying_since is not None:
+                elapsed = format_duration(now - state.applying_since)
+                row["applying"] = {"step": state.step or "starting", "elapsed": elapsed}
+            if state is not None and state.in_sync_at is not None:
+                row["lastInSync"] = _iso(state.in_sync_at)
             if row["target"] in held:
                 row["inSync"] = False
                 row["state"] = f"health failed, held until the pin changes: {held[row['target']]}"
@@ -900,6 +967,10 @@ class Controller:
             ]
             found["error"] = f"cannot read the leases: {exc.__class__.__name__}"
         return found
+
+
+def _iso(moment: float) -> str:
+    return dt.datetime.fromtimestamp(moment, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _Refuse:

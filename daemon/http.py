@@ -1,6 +1,7 @@
 """The controller's HTTP endpoints (DESIGN.md §8) on ``daemon.listen``.
 
-``GET /metrics`` (Prometheus text), ``/healthz`` (the loop is alive), ``/readyz``
+``GET /`` (the status page; ``/events`` streams a line on every change so it follows
+live; ``/versions/T`` is ``pinback versions T -o json``), ``/metrics`` (Prometheus text), ``/healthz`` (the loop is alive), ``/readyz``
 (pins loaded and every target observed once), ``/status`` (the ``pinback status -o
 json`` document), ``POST /reconcile[?target=T]`` (reset backoff, pass now), and
 ``POST /hooks/git`` (a signed GitHub push: fetch and pass now). None of them changes
@@ -15,9 +16,12 @@ import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from prometheus_client import CONTENT_TYPE_LATEST
+
+from daemon import page
+from daemon.errors import PinbackError
 
 
 class Served(Protocol):
@@ -35,11 +39,20 @@ class Served(Protocol):
 
     def metrics_text(self) -> bytes: ...
 
+    def page_view(self) -> dict[str, Any]: ...
+
+    def wait_change(self, seen: int, timeout: float) -> int: ...
+
+    def versions_json(self, target: str) -> dict[str, Any]: ...
+
+    stopping: threading.Event
+
     def git_webhook(
         self, body: bytes, headers: Mapping[str, str]
     ) -> tuple[int, dict[str, Any]]: ...
 
 
+EVENTS_KEEPALIVE = 15.0  # seconds between comments on an idle /events stream
 MAX_HOOK_BODY = 5 * 1024 * 1024  # GitHub caps push payloads at 25 MB; ours need far less
 
 
@@ -58,8 +71,18 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
             pass
 
         def do_GET(self) -> None:
-            path = urlsplit(self.path).path
-            if path == "/metrics":
+            parts = urlsplit(self.path)
+            path = parts.path
+            if path == "/":
+                view = controller.page_view()
+                part = parse_qs(parts.query).get("part") == ["live"]
+                html = page.live(view) if part else page.page(view)
+                self._send(200, html.encode(), "text/html; charset=utf-8")
+            elif path == "/events":
+                self._events()
+            elif path.startswith("/versions/"):
+                self._versions(unquote(path.removeprefix("/versions/")))
+            elif path == "/metrics":
                 self._send(200, controller.metrics_text(), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
                 ok = controller.healthy()
@@ -93,6 +116,38 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
                 return
             controller.reconcile_now(target)
             self._json(202, {"reconciling": target or "all"})
+
+        def _versions(self, target: str) -> None:
+            if target not in controller.targets:
+                self._json(404, {"error": f"no target named {target!r}"})
+                return
+            try:
+                self._json(200, controller.versions_json(target))
+            except PinbackError as exc:
+                self._json(502, {"error": str(exc)})
+
+        def _events(self) -> None:
+            """Server-Sent Events: ``data: N`` on every change, a comment while idle,
+            until the client goes or the controller stops."""
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            seen = controller.wait_change(-1, 0)
+            try:
+                self.wfile.write(b"retry: 2000\n\n")
+                self.wfile.flush()
+                while not controller.stopping.is_set():
+                    now = controller.wait_change(seen, EVENTS_KEEPALIVE)
+                    if now != seen:
+                        seen = now
+                        self.wfile.write(f"data: {now}\n\n".encode())
+                    else:
+                        self.wfile.write(b": idle\n\n")
+                    self.wfile.flush()
+            except OSError:  # the browser went away
+                return
+            self.close_connection = True
 
         def _json(self, status: int, document: object) -> None:
             self._send(status, json.dumps(document, default=str).encode(), "application/json")
