@@ -80,6 +80,10 @@ def test_one_leads_and_a_killed_leader_is_replaced_without_repeating(
             eventually(r.ready, timeout=30, what="every replica ready")
         leader = eventually(lambda: one(leaders(replicas)), timeout=LEASE + 10, what="one leader")
         assert [r.metric("pinback_leader") for r in replicas].count(0) == 2
+        follower = next(r for r in replicas if r is not leader)
+        (lease,) = json.loads(follower.get("/status")[1])["leadership"]["shards"]
+        assert lease["holder"] == leader.event("leader_acquired")["holder"]  # type: ignore[index]
+        assert lease["mine"] is False
         aws.proxy.clear()
         aws.proxy.add(
             "DescribeServices",
