@@ -112,7 +112,7 @@ class Controller:
         self._threads: list[threading.Thread] = []
         self._files: tuple[bytes, bytes] | None = None
         self._deliveries: collections.deque[str] = collections.deque(maxlen=1000)
-        self._held: list[Entry] | None = None  # audit entries of the pass under way
+        self._pass_local = threading.local()  # .held: audit entries of this thread's pass
         self._to_queue: list[str] = []
         self.notifier = Notifier(self.config, self.log, self.stopping)
         self.audit.listeners.append(self.notifier.on_record)
@@ -234,11 +234,11 @@ class Controller:
                 self.log.error("pass_crashed", error=f"{exc.__class__.__name__}: {exc}")
 
     def run_pass(self) -> None:
-        self._held = []
+        self._pass_local.held = []
         try:
             self._pass()
         finally:
-            held, self._held = self._held, None
+            held, self._pass_local.held = self._pass_local.held, None
             if held:  # a pass that ended early still records what it saw
                 self._record(self.log, *held)
 
@@ -260,7 +260,7 @@ class Controller:
         self._to_queue = []
         for name in self.config.model.targets:
             self._after_observe(name, desired, snapshot, actions.get(name), elapsed, log)
-        held, self._held = self._held or [], None
+        held, self._pass_local.held = self._pass_local.held or [], None
         self._record(log, *held)
         for name in self._to_queue:
             self.queue.add(name)
@@ -319,8 +319,9 @@ class Controller:
         entries = tuple(e for e in entries if self._records(e))
         if not entries:
             return
-        if self._held is not None:
-            self._held.extend(entries)
+        held: list[Entry] | None = getattr(self._pass_local, "held", None)
+        if held is not None:  # only the pass's own thread holds; workers and leases write now
+            held.extend(entries)
             return
         try:
             self.audit.append(entries)

@@ -224,7 +224,11 @@ class Leadership:
     def run(self, stopping: threading.Event) -> None:
         """Take and keep leases until ``stopping``; then release the held ones."""
         while not stopping.is_set():
-            failing = self.step()
+            try:
+                failing = self.step()
+            except Exception as exc:  # the loop must outlive any surprise, or leases lapse
+                self.last_error = f"{exc.__class__.__name__}: {exc}"
+                failing = True
             stopping.wait(self.retry_every if failing else self._next_wait())
 
     def _next_wait(self) -> float:
