@@ -1,8 +1,8 @@
 """The controller's HTTP endpoints (DESIGN.md §8) on ``daemon.listen``.
 
 ``GET /`` (the status page; ``/events`` streams a line on every change so it follows
-live; ``/versions/T`` is ``pinback versions T -o json``), ``/metrics`` (Prometheus text), ``/healthz`` (the loop is alive), ``/readyz``
-(pins loaded and every target observed once), ``/status`` (the ``pinback status -o
+live; ``/versions/T`` is ``pinback versions T -o json``), ``/metrics`` (Prometheus
+text), ``/healthz`` (the loop is alive), ``/readyz`` (pins loaded and every target observed once), ``/status`` (the ``pinback status -o
 json`` document), ``POST /reconcile[?target=T]`` (reset backoff, pass now), and
 ``POST /hooks/git`` (a signed GitHub push: fetch and pass now). None of them changes
 a pin. Standard library server: a handful of
@@ -77,7 +77,7 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
                 view = controller.page_view()
                 part = parse_qs(parts.query).get("part") == ["live"]
                 html = page.live(view) if part else page.page(view)
-                self._send(200, html.encode(), "text/html; charset=utf-8")
+                self._send(200, html.encode(), "text/html; charset=utf-8", page.POLICY)
             elif path == "/events":
                 self._events()
             elif path.startswith("/versions/"):
@@ -152,9 +152,13 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
         def _json(self, status: int, document: object) -> None:
             self._send(status, json.dumps(document, default=str).encode(), "application/json")
 
-        def _send(self, status: int, body: bytes, content_type: str) -> None:
+        def _send(
+            self, status: int, body: bytes, content_type: str, policy: str | None = None
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
+            if policy:
+                self.send_header("Content-Security-Policy", policy)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

@@ -222,7 +222,8 @@ class Leadership:
     # -- the loop ------------------------------------------------------------------------
 
     def run(self, stopping: threading.Event) -> None:
-        """Take and keep leases until ``stopping``; then release the held ones."""
+        """Take and keep leases until ``stopping`` (the controller releases them after
+        its applies have ended: ``release_all``)."""
         while not stopping.is_set():
             try:
                 failing = self.step()
