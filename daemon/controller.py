@@ -250,7 +250,8 @@ class Controller:
         if desired is None:
             return
         observed_at = time.monotonic()
-        snapshot = self.engine.snapshot(desired)
+        mine = self._observed_here()
+        snapshot = self.engine.snapshot(desired, among=mine)
         with self._lock:
             self.snapshot = snapshot
             self._snapshot_basis = (observed_at, desired)
@@ -259,7 +260,10 @@ class Controller:
         elapsed = time.monotonic() - started
         self._to_queue = []
         for name in self.config.model.targets:
-            self._after_observe(name, desired, snapshot, actions.get(name), elapsed, log)
+            if mine is None or name in mine:
+                self._after_observe(name, desired, snapshot, actions.get(name), elapsed, log)
+            else:  # another replica's: its drift is reported by the replica that leads it
+                self.metrics.drift.labels(name, self.metrics.targets[name]).set(0)
         held, self._pass_local.held = self._pass_local.held or [], None
         self._record(log, *held)
         for name in self._to_queue:
@@ -745,6 +749,20 @@ class Controller:
             return None, _Refuse(shard)
         return epoch, self.leadership.fence(shard, epoch)
 
+    def _observed_here(self) -> set[str] | None:
+        """The targets this replica observes each pass; None for all of them.
+
+        With one shard every replica observes everything (a follower reports drift and
+        is ready to take over). With several, a replica that leads shards observes only
+        theirs, so N replicas split the observing as well as the applying; one that
+        leads none observes everything, as a standby. Prometheus takes the maximum over
+        replicas, so each target's drift comes from whoever leads it.
+        """
+        if self.leadership is None or self.leadership.shards == 1:
+            return None
+        mine = {n for n in self.config.model.targets if self._applies(n)}
+        return mine or None
+
     def _records(self, entry: Entry) -> bool:
         """Whether this replica writes ``entry``: the leader of the target's shard does, so
         three replicas seeing one drift record it once."""
@@ -945,7 +963,11 @@ class Controller:
             extra["leadership"] = self._leadership_status(self.leadership)
         document = status_document(config, desired, observed, actions, in_sync, results, extra)
         now = time.time()
+        mine = self._observed_here()
         for row in document["targets"]:
+            if mine is not None and row["target"] not in mine:
+                shard = self.shard_map.get(row["target"], 0)
+                row["state"] = f"observed by the replica that leads shard {shard}"
             state = self.targets.get(row["target"])
             if state is not None and state.applying_since is not None:
                 elapsed = format_duration(now - state.applying_since)

@@ -154,9 +154,13 @@ class Engine:
         except PinbackError as exc:
             return {n: Observed(n, kind, None, error=str(exc)) for n in names}
 
-    def snapshot(self, desired: DesiredState, only: str | None = None) -> Snapshot:
-        """Observe, check every drifted pin against what exists, and plan."""
-        names = self.names(only)
+    def snapshot(
+        self, desired: DesiredState, only: str | None = None, among: Iterable[str] | None = None
+    ) -> Snapshot:
+        """Observe, check every drifted pin against what exists, and plan; ``only`` one
+        target, or ``among`` some (a replica's shards), else all."""
+        chosen = set(among) if among is not None else None
+        names = self.names(only) if chosen is None else [n for n in self.names() if n in chosen]
         observed = self.observe(names)
         checkable = [
             n

@@ -84,6 +84,8 @@ def classify(row: Mapping[str, Any]) -> tuple[str, str, str | None]:
         return "failed", "FAILED", str(last.get("error") or "the last apply failed")
     if state.startswith("rolling out"):
         return "applying", "ROLLING OUT", state.removeprefix("rolling out:").strip()
+    if state.startswith("observed by the replica"):
+        return "observed", "LED ELSEWHERE", state
     if state.startswith("observed only"):
         return "observed", "OBSERVED ONLY", "no pin for this target"
     if state == "not observed yet":

@@ -172,6 +172,7 @@ def test_markup_in_any_field_is_escaped() -> None:
         ),
         ({"inSync": False, "state": "rolling out: IN_PROGRESS"}, "ROLLING OUT"),
         ({"inSync": False, "state": "unknown: x", "error": "x"}, "UNKNOWN"),
+        ({"inSync": False, "state": "observed by the replica that leads shard 2"}, "LED ELSEWHERE"),
     ],
 )
 def test_every_state_has_a_text_label(row: dict[str, object], label: str) -> None:
