@@ -1,11 +1,13 @@
 """Crash points: the controller is killed with SIGKILL at each step boundary of an apply.
 
 The fault proxy holds a request so the kill lands at an exact point: before the mutating
-call reaches AWS, after AWS did it but before the answer came back, and during the wait
-that follows. The frontend makes several calls; its commit is stamped only when all of
-them are done, so a kill anywhere before leaves the old commit and the restart finishes. After a restart every target reaches its pin, the audit chain verifies and
-shows each start with its observed outcome, and a change that had already taken effect is
-never issued again (the controller observes first).
+call reaches AWS, after AWS did it but before the answer came back, during the wait that
+follows, and after the verification but before the outcome is in the audit trail. The
+frontend makes several calls; its commit is stamped only when all of them are done, so a
+kill anywhere before leaves the old commit and the restart finishes. After a restart
+every target reaches its pin, the audit chain verifies and shows each start with its
+observed outcome, and a change that had already taken effect is never issued again (the
+controller observes first).
 """
 
 from __future__ import annotations
@@ -22,17 +24,26 @@ from tests.stands.daemon_process import Daemon
 from tests.stands.migrations import two_steps
 from tests.stands.waiting import eventually
 
-# target -> (pins before, pins after, the mutating request, a read made while waiting)
+# target -> (pins before, pins after, the mutating request, a read made while waiting,
+#            the read of the verification after it: (match, how many to let through first))
 KINDS = {
-    "backend": ({"backend": 4}, {"backend": 3}, "UpdateService", "DescribeServices"),
+    "backend": (
+        {"backend": 4},
+        {"backend": 3},
+        "UpdateService",
+        "DescribeServices",
+        ("DescribeServices", 1),  # the wait's read, then the verify's
+    ),
     "ai-worker": (
         {"ai_worker": TAGS[-1]},
         {"ai_worker": TAGS[2]},
         "PUT /2015-03-31/functions/leh-ai-worker/code",
         "GET /2015-03-31/functions/leh-ai-worker/configuration",
+        ("DescribeImages", 0),  # only the verify reads the repository afresh
     ),
 }
-POINTS = ["before-the-call", "call-in-flight", "during-the-wait"]
+# The change has taken and been verified, but its outcome is not yet in the audit trail.
+POINTS = ["before-the-call", "call-in-flight", "during-the-wait", "before-the-outcome-record"]
 
 
 FRONTEND = ({"frontend": COMMITS[-1][:7]}, {"frontend": COMMITS[2][:7]})
@@ -55,7 +66,7 @@ def pins(service: Service, target: str, after: bool) -> Path:
 def test_killed_mid_apply_converges_without_repeating(
     service: Service, aws: Aws, tmp_path: Path, target: str, point: str
 ) -> None:
-    _, _, mutating, waiting_read = KINDS[target]
+    _, _, mutating, waiting_read, (verify_read, skip) = KINDS[target]
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
     first = Daemon(
         "--config",
@@ -72,6 +83,8 @@ def test_killed_mid_apply_converges_without_repeating(
             aws.proxy.add(mutating, "hold-before", count=1)
         elif point == "call-in-flight":
             aws.proxy.add(mutating, "hold-after", count=1)
+        elif point == "before-the-outcome-record":
+            aws.proxy.add(verify_read, "hold-after", count=1, skip=skip, after=mutating)
         pins(service, target, after=True)
         if point == "during-the-wait":
             eventually(lambda: aws.proxy.seen(mutating) >= 1, timeout=30, what="the mutating call")

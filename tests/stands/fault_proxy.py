@@ -9,7 +9,9 @@ Control endpoint (JSON over HTTP on the proxy itself):
   (the service's throttling error), ``error500``, ``latency`` (``delay`` seconds, then
   forward), ``reset`` (close the connection with no answer), ``rewrite`` (forward, then
   set fields of the JSON answer: ``"set": {"services.*.deployments.*.rolloutState":
-  "FAILED"}``, or for XML ``"replace": {"COMPLETED": "InProgress"}``). ``count`` is how many matching requests the rule takes (-1: all).
+  "FAILED"}``, or for XML ``"replace": {"COMPLETED": "InProgress"}``). ``count`` is how
+  many matching requests the rule takes (-1: all); ``skip`` lets that many through first;
+  ``after`` arms the rule only once a request matching it has been seen.
 - ``hold-before`` keeps the request from AWS and never answers; ``hold-after`` forwards it
   and keeps the answer: a test kills the controller at that exact point, then
   ``release()``s.
@@ -165,9 +167,18 @@ class FaultProxy:
 
     def _take(self, signature: str, body: bytes) -> dict[str, Any] | None:
         for rule in self.rules:
+            if rule.get("after") and rule["after"] in signature:
+                rule["armed"] = True  # from the next request on
+                continue
+        for rule in self.rules:
             if rule.get("body") and rule["body"].encode() not in body:
                 continue
+            if rule.get("after") and not rule.get("armed"):
+                continue
             if rule["count"] != 0 and rule["match"] in signature:
+                if rule.get("skip", 0) > 0:  # let this many matching requests through first
+                    rule["skip"] -= 1
+                    continue
                 if "probability" in rule and self.random.random() >= rule["probability"]:
                     continue
                 if rule["count"] > 0:
