@@ -50,5 +50,5 @@ fuzz: setup
 # storms four times as long, 20x the fuzz cases, the write storm and every crash point.
 chaos: setup
 	PINBACK_STORM_SECONDS=60 PINBACK_STORM_REPORT=.chaos-storm.json PINBACK_FUZZ_EXAMPLES=20 \
-	  $(BIN)/pytest -q -s -p no:cacheprovider tests/test_storm.py tests/test_load.py \
+	  $(BIN)/pytest -q -s -p no:cacheprovider --timeout 1800 tests/test_storm.py tests/test_load.py \
 	  tests/test_fuzz.py tests/test_crash.py

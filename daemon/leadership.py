@@ -230,7 +230,17 @@ class Leadership:
             except Exception as exc:  # the loop must outlive any surprise, or leases lapse
                 self.last_error = f"{exc.__class__.__name__}: {exc}"
                 failing = True
-            stopping.wait(self.retry_every if failing else self._next_wait())
+            wait = self.retry_every if failing else self._next_wait()
+            stopping.wait(min(wait, self._until_give_up()))
+
+    def _until_give_up(self) -> float:
+        """Seconds until the first held lease must be given up, so losing one is noticed
+        on time rather than at the next round."""
+        with self._lock:
+            renewed = [h.renewed_at for h in self.held.values()]
+        if not renewed:
+            return self.renew_every
+        return max(0.01, min(renewed) + self.give_up - time.monotonic())
 
     def _next_wait(self) -> float:
         with self._lock:

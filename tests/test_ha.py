@@ -15,7 +15,7 @@ from tests.stands.fault_proxy import FaultProxy
 from tests.stands.tcp_proxy import TcpProxy
 from tests.stands.waiting import eventually
 
-LEASE = 3  # seconds: renew every 1 s, give up after 2 s without a renew
+LEASE = 6  # seconds: renew every 2 s, give up after 4 s without a renew
 
 
 def ha_config(folder: Path, shards: int = 1) -> Path:

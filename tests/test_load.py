@@ -39,8 +39,10 @@ def test_write_storm_ends_at_the_last_write_without_thrash(
         last = 4
         start = time.monotonic()
         ticker = threading.Event()
-        for index in range(WRITES_PER_S * SECONDS):
-            last = rng.choice([1, 2, 3, 4])
+        writes = WRITES_PER_S * SECONDS
+        for index in range(writes):
+            # The storm ends away from where it started (4), so its end takes a real apply.
+            last = rng.choice([1, 2, 3, 4] if index < writes - 1 else [1, 2, 3])
             text = pins.read_text()
             pins.write_text(_with_revision(text, last))
             stamps.append(time.monotonic())
@@ -63,7 +65,7 @@ def test_write_storm_ends_at_the_last_write_without_thrash(
             {"writes": len(stamps), "stood_still": stood_still, "applies": updates, "bound": bound}
         )
     )
-    assert updates <= bound, f"{updates} applies for {len(stamps)} writes (bound {bound})"
+    assert 1 <= updates <= bound, f"{updates} applies for {len(stamps)} writes (bound {bound})"
     assert len(daemon.events("apply_started")) <= bound
 
 
