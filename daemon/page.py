@@ -66,6 +66,8 @@ def classify(row: Mapping[str, Any]) -> tuple[str, str, str | None]:
     state = str(row.get("state", ""))
     last = row.get("lastResult") or {}
     applying = row.get("applying")
+    if state.startswith("observed by the replica"):  # sharded: another replica's target
+        return "observed", "LED ELSEWHERE", state
     if row.get("suspended"):
         return "suspended", "SUSPENDED", "the pin says suspend: true; observed, not changed"
     if applying:
@@ -84,8 +86,6 @@ def classify(row: Mapping[str, Any]) -> tuple[str, str, str | None]:
         return "failed", "FAILED", str(last.get("error") or "the last apply failed")
     if state.startswith("rolling out"):
         return "applying", "ROLLING OUT", state.removeprefix("rolling out:").strip()
-    if state.startswith("observed by the replica"):
-        return "observed", "LED ELSEWHERE", state
     if state.startswith("observed only"):
         return "observed", "OBSERVED ONLY", "no pin for this target"
     if state == "not observed yet":

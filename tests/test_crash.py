@@ -68,14 +68,7 @@ def test_killed_mid_apply_converges_without_repeating(
 ) -> None:
     _, _, mutating, waiting_read, (verify_read, skip) = KINDS[target]
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
-    first = Daemon(
-        "--config",
-        str(config),
-        "--state",
-        str(pins(service, target, after=False)),
-        "--listen",
-        "127.0.0.1:0",
-    )
+    first = Daemon.on(config, pins(service, target, after=False))
     try:
         eventually(first.ready, timeout=30, what="ready")
         aws.proxy.clear()
@@ -95,14 +88,7 @@ def test_killed_mid_apply_converges_without_repeating(
         aws.proxy.release()
     reached_aws = point != "before-the-call"
     calls_before_restart = aws.proxy.seen(mutating)
-    second = Daemon(
-        "--config",
-        str(config),
-        "--state",
-        str(pins(service, target, after=True)),
-        "--listen",
-        "127.0.0.1:0",
-    )
+    second = Daemon.on(config, pins(service, target, after=True))
     try:
         eventually(second.ready, timeout=30, what="the restarted controller ready")
         eventually(
@@ -145,14 +131,7 @@ def test_frontend_killed_half_way_is_finished_after_restart(
     """The commit is stamped only when all of it is live, so a restart finishes the job:
     stale keys deleted, /* invalidated, then the stamp."""
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
-    first = Daemon(
-        "--config",
-        str(config),
-        "--state",
-        str(pins(service, "frontend", after=False)),
-        "--listen",
-        "127.0.0.1:0",
-    )
+    first = Daemon.on(config, pins(service, "frontend", after=False))
     try:
         eventually(first.ready, timeout=30, what="ready")
         aws.proxy.clear()
@@ -167,14 +146,7 @@ def test_frontend_killed_half_way_is_finished_after_restart(
     ]  # type: ignore[attr-defined]
     assert marker == COMMITS[-1]  # not stamped: the old commit is what is (fully) live
     invalidations_before = aws.proxy.seen("/invalidation")
-    second = Daemon(
-        "--config",
-        str(config),
-        "--state",
-        str(pins(service, "frontend", after=True)),
-        "--listen",
-        "127.0.0.1:0",
-    )
+    second = Daemon.on(config, pins(service, "frontend", after=True))
     try:
         eventually(
             lambda: second.event("apply_succeeded", lambda e: e.get("target") == "frontend"),
@@ -213,14 +185,7 @@ def test_database_killed_mid_migration_is_rolled_back_and_redone(
         },
     )
     at = {"frontend": COMMITS[-1][:7], "backend": 4, "ai_worker": TAGS[-1]}
-    first = Daemon(
-        "--config",
-        str(config),
-        "--state",
-        str(service.pins(**at, database="cccc00000001")),
-        "--listen",
-        "127.0.0.1:0",
-    )
+    first = Daemon.on(config, service.pins(**at, database="cccc00000001"))
     try:
         eventually(first.ready, timeout=30, what="ready")
         service.pins(**at, database="cccc00000002")
@@ -231,14 +196,7 @@ def test_database_killed_mid_migration_is_rolled_back_and_redone(
         )
     finally:
         first.stop(signal.SIGKILL)
-    second = Daemon(
-        "--config",
-        str(config),
-        "--state",
-        str(service.folder / "desired-versions.yaml"),
-        "--listen",
-        "127.0.0.1:0",
-    )
+    second = Daemon.on(config, service.folder / "desired-versions.yaml")
     try:
         eventually(
             lambda: second.event("apply_succeeded", lambda e: e.get("target") == "database"),

@@ -35,7 +35,7 @@ def replica(
     env = {"PINBACK_LEADER_URL": leases, "PINBACK_AUDIT_URL": audit}
     if aws_endpoint:
         env["AWS_ENDPOINT_URL"] = aws_endpoint
-    return Daemon("--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0", env=env)
+    return Daemon.on(config, pins, env=env)
 
 
 def leaders(replicas: list[Daemon]) -> list[Daemon]:

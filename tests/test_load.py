@@ -30,7 +30,7 @@ def test_write_storm_ends_at_the_last_write_without_thrash(
 ) -> None:
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
     pins = service.current_pins()
-    daemon = Daemon("--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0")
+    daemon = Daemon.on(config, pins)
     try:
         eventually(daemon.ready, timeout=30, what="ready")
         aws.proxy.clear()

@@ -44,7 +44,7 @@ def test_the_page_follows_the_controller_live(
 ) -> None:
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
     pins = service.current_pins()
-    daemon = Daemon("--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0")
+    daemon = Daemon.on(config, pins)
     try:
         eventually(daemon.ready, timeout=30, what="ready")
         browser.open(daemon.url + "/")
@@ -117,9 +117,7 @@ def test_the_page_follows_the_controller_live(
 
 def test_versions_link_serves_the_versions_as_json(service: Service, tmp_path: Path) -> None:
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
-    daemon = Daemon(
-        "--config", str(config), "--state", str(service.current_pins()), "--listen", "127.0.0.1:0"
-    )
+    daemon = Daemon.on(config, service.current_pins())
     try:
         eventually(daemon.ready, timeout=30, what="ready")
         status, body = daemon.get("/versions/backend")

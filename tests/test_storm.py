@@ -75,9 +75,7 @@ def rss_mib(pid: int) -> float:
 
 def test_storm(service: Service, aws: Aws, tmp_path: Path) -> None:
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
-    daemon = Daemon(
-        "--config", str(config), "--state", str(service.current_pins()), "--listen", "127.0.0.1:0"
-    )
+    daemon = Daemon.on(config, service.current_pins())
     unhealthy: list[int] = []
     stop = threading.Event()
 

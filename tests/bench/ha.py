@@ -34,7 +34,7 @@ def at(event: dict[str, Any]) -> float:
 
 
 def replica(config: Path, pins: Path, env: dict[str, str]) -> Daemon:
-    return Daemon("--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0", env=env)
+    return Daemon.on(config, pins, env)
 
 
 def failover(endpoint: str) -> dict[str, Any]:

@@ -43,6 +43,13 @@ class Daemon:
         )
         self.url = f"http://{started['listen']}"
 
+    @classmethod
+    def on(cls, config: Path, pins: Path, env: dict[str, str] | None = None) -> Daemon:
+        """``pinback run --config CONFIG --state PINS`` on a free port."""
+        return cls(
+            "--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0", env=env
+        )
+
     def _read(self) -> None:
         assert self.process.stdout is not None
         for line in self.process.stdout:
