@@ -16,7 +16,7 @@ import contextlib
 import datetime as dt
 import os
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -202,6 +202,34 @@ class AuditLog:
         with self._guard(), self.engine.connect() as connection:
             found = [Record(**row._mapping) for row in connection.execute(query)]
         return {r.target: r for r in found if r.target}
+
+    def recent_durations(
+        self, targets: Iterable[str] | None = None, per_target: int = 20
+    ) -> dict[str, list[float]]:
+        """Per target, the durations of its last ``per_target`` successful applies, oldest
+        first: one query (a window over each target's applies), whatever the fleet size."""
+        self._ensure()
+        ranked = select(
+            records.c.target,
+            records.c.seq,
+            records.c.duration_s,
+            func.row_number()
+            .over(partition_by=records.c.target, order_by=records.c.seq.desc())
+            .label("recent"),
+        ).where(records.c.event == "apply_succeeded", records.c.duration_s.is_not(None))
+        if targets is not None:
+            ranked = ranked.where(records.c.target.in_(list(targets)))
+        inner = ranked.subquery()
+        query = (
+            select(inner.c.target, inner.c.duration_s)
+            .where(inner.c.recent <= per_target)
+            .order_by(inner.c.seq)
+        )
+        found: dict[str, list[float]] = {}
+        with self._guard(), self.engine.connect() as connection:
+            for target, seconds in connection.execute(query):
+                found.setdefault(str(target), []).append(float(seconds))
+        return found
 
     def open_starts(self) -> dict[str, Record]:
         """Targets whose last apply record is ``apply_started``: a controller died mid-apply."""

@@ -103,16 +103,10 @@ def past_durations(config: Any, targets: list[str]) -> dict[str, tuple[float, in
     if not targets:
         return {}
     try:
-        trail = audit_for(config)
-        found = {}
-        for name in targets:
-            recent = trail.query(target=name, event_name="apply_succeeded", limit=20)
-            durations = [r.duration_s for r in recent if r.duration_s is not None]
-            if durations:
-                found[name] = (statistics.median(durations), len(durations))
-        return found
+        recent = audit_for(config).recent_durations(targets)
     except (AuditUnavailable, OSError):
         return {}
+    return {name: (statistics.median(found), len(found)) for name, found in recent.items()}
 
 
 def parse_moment(text: str | None) -> dt.datetime | None:

@@ -56,7 +56,7 @@ HEARTBEAT_STALE = 60.0
 FRESH_FOR = 2.0
 # A pin file written less than this long ago is not acted on yet (see _reload).
 PAGE_EVENTS = 50  # the status page's timeline
-PAGE_APPLIES = 500  # recent applies drawn as per-target duration charts
+PAGE_APPLIES = 20  # recent applies per target, drawn as its duration chart
 PAGE_VERSIONS = 20
 SETTLE = 0.02  # the same quiet interval the file watcher waits for
 
@@ -925,15 +925,10 @@ class Controller:
         }
         try:
             view["events"] = [r.as_json() for r in self.audit.query(limit=PAGE_EVENTS)]
-            applies = self.audit.query(event_name="apply_succeeded", limit=PAGE_APPLIES)
+            view["durations"] = self.audit.recent_durations(per_target=PAGE_APPLIES)
         except AuditUnavailable as exc:
-            view["events"], applies = [], []
+            view["events"], view["durations"] = [], {}
             self.log.error("audit_unavailable", error=str(exc))
-        durations: dict[str, list[float]] = {}
-        for record in applies:
-            if record.target and record.duration_s is not None:
-                durations.setdefault(record.target, []).append(record.duration_s)
-        view["durations"] = durations
         return view
 
     def versions_json(self, target: str) -> dict[str, Any]:
