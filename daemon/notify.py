@@ -18,6 +18,7 @@ import json
 import os
 import queue
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -139,7 +140,10 @@ class Notifier:
                 body = hook.inbox.get(timeout=0.5)
             except queue.Empty:
                 continue
-            self._deliver(hook, body)
+            try:
+                self._deliver(hook, body)
+            finally:
+                hook.inbox.task_done()
 
     def _deliver(self, hook: _Hook, body: bytes) -> None:
         headers = {"Content-Type": "application/json", "User-Agent": "pinback"}
@@ -168,13 +172,10 @@ class Notifier:
             delay *= 2
 
     def drain(self, timeout: float) -> None:
-        """Give queued deliveries up to ``timeout`` seconds (the one-shot CLI before it exits)."""
-        deadline = threading.Event()
-        timer = threading.Timer(timeout, deadline.set)
-        timer.start()
-        try:
-            for hook in self.hooks:
-                while not hook.inbox.empty() and not deadline.wait(0.05):
-                    pass
-        finally:
-            timer.cancel()
+        """Give queued deliveries, including the one being sent, up to ``timeout`` seconds
+        (the one-shot CLI before it exits: an empty queue alone would cut the last one)."""
+        deadline = time.monotonic() + timeout
+        for hook in self.hooks:
+            while hook.inbox.unfinished_tasks and time.monotonic() < deadline:
+                if self.stop.wait(0.05):
+                    return
