@@ -88,6 +88,7 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
     if found is None and blocked is None:
         blocked = "the pin was not checked against what exists (preflight did not run)"
     notes = (f"in progress: {seen.in_progress}",) if seen.in_progress else ()
+    override = _override_note(intent)
     return Action(
         target=intent.target,
         kind=intent.kind,
@@ -97,10 +98,8 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
         destructive=bool(destructive),
         blocked=blocked,
         steps=found.steps if found is not None else (),
-        notes=notes + tuple(destructive) + _override_note(intent),
-        reason=f"{pin.reason} [override of {intent.frozen}]"
-        if _override_note(intent)
-        else pin.reason,
+        notes=notes + tuple(destructive) + override,
+        reason=f"{pin.reason} [override of {intent.frozen}]" if override else pin.reason,
     )
 
 
