@@ -7,16 +7,15 @@ import os
 import platform
 import sys
 
-from daemon import sandbox
 from tests.bench import apply_four, audit, controller, fleet, ha
+from tests.bench.common import moto_elsewhere
 
 
 def main() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
-    server, endpoint = sandbox.start_moto(0)
     only = set(sys.argv[1:])
-    try:
+    with moto_elsewhere() as endpoint:
         results: dict[str, object] = {
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         }
@@ -34,8 +33,6 @@ def main() -> None:
             results["failover"] = ha.failover(endpoint)
         if not only or "ha" in only:
             results["sharded_fleet"] = ha.sharded_fleet(endpoint)
-    finally:
-        server.stop()
     print(json.dumps(results, indent=2))
 
 

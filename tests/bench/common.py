@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +19,38 @@ REPO = Path(__file__).resolve().parents[2]
 
 def log(message: str) -> None:
     print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+MOTO_CHILD = """
+import signal
+from daemon import sandbox
+_, endpoint = sandbox.start_moto(0)
+print(endpoint, flush=True)
+signal.pause()
+"""
+
+
+@contextlib.contextmanager
+def moto_elsewhere() -> Iterator[str]:
+    """moto server in a process of its own; yields its endpoint.
+
+    AWS is not in the measured process, so neither is its stand-in: a moto in the
+    benchmark's own process would take the GIL from the threads being measured (the
+    in-process apply) while the AWS CLI commands, in processes of their own, would not
+    pay for it.
+    """
+    child = subprocess.Popen(
+        [sys.executable, "-c", MOTO_CHILD], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None
+        endpoint = child.stdout.readline().strip()
+        if not endpoint.startswith("http"):
+            raise RuntimeError("moto server did not start")
+        yield endpoint
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
 
 
 def reset_moto(endpoint: str) -> None:
