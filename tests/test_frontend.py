@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from daemon import sandbox
 from daemon.model import Outcome
@@ -33,6 +34,8 @@ def test_rollback_makes_the_bucket_equal_to_the_build(service: Service, aws: Aws
     assert result.outcome is Outcome.APPLIED and result.live_after == old
     assert live_keys(aws) == set(sandbox.build_files(old))
     assert live_marker(aws) == old
+    head = aws.client("s3").head_object(Bucket=BUCKET, Key="index.html")  # type: ignore[attr-defined]
+    assert head["ContentType"] == "text/html"  # the stamp kept the page's headers
     body = aws.client("s3").get_object(Bucket=BUCKET, Key="index.html")["Body"].read()  # type: ignore[attr-defined]
     assert body == sandbox.build_files(old)["index.html"]
     distribution = aws.client("cloudfront").list_distributions()["DistributionList"]["Items"][0][
@@ -99,6 +102,25 @@ def test_ambiguous_short_commit_is_refused(service: Service, aws: Aws) -> None:
     engine, desired = service.engine(frontend=COMMITS[1][:7])
     (action,) = engine.snapshot(desired).plan.actions
     assert action.blocked is not None and "ambiguous" in action.blocked and twin in action.blocked
+
+
+def test_preflight_lists_only_the_pinned_and_the_live_build(service: Service, aws: Aws) -> None:
+    """The artifact bucket keeps every build ever made; a preflight reads the two it needs."""
+    s3 = aws.client("s3")
+    for n in range(30):
+        s3.put_object(Bucket="leh-frontend-artifacts", Key=f"builds/{n:040x}/index.html", Body=b"x")  # type: ignore[attr-defined]
+    engine, desired = service.engine(frontend=COMMITS[1][:7])
+    aws.proxy.clear()
+    snapshot = engine.snapshot(desired)
+    (action,) = snapshot.plan.actions
+    assert action.to_version == COMMITS[1] and action.blocked is None
+    listed = [
+        parse_qs(urlsplit(c.split(" ", 2)[2]).query)["prefix"][0]
+        for c in aws.proxy.calls
+        if "list-type=2" in c
+    ]
+    live = snapshot.observed["frontend"].live
+    assert sorted(listed) == sorted([f"builds/{COMMITS[1][:7]}", f"builds/{live}"])
 
 
 def test_invalidation_in_progress_is_waited_on(service: Service, aws: Aws) -> None:

@@ -35,7 +35,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.aws import AwsClients, error_code, error_message
-from daemon.drivers.base import Progress, wait_until
+from daemon.drivers.base import Progress, fan_out, wait_until
 from daemon.errors import ApplyFailed, ConfigError
 from daemon.fencing import in_context
 from daemon.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
@@ -68,7 +68,9 @@ class SourceObject:
 
     key: str
     etag: str | None
-    put: Callable[[dict[str, str] | None], None]
+    put: Callable[[dict[str, str] | None], dict[str, Any]]
+    """Writes the object, with ``metadata`` in place of its own when given; returns the
+    headers it set (empty when the object kept its own)."""
 
 
 class FrontendDriver:
@@ -81,6 +83,7 @@ class FrontendDriver:
         self.clients = clients
         self.config = config
         self._invalidations: dict[str, tuple[str, str]] = {}
+        self._index_headers: dict[str, dict[str, Any]] = {}  # what each page went up with
 
     @property
     def _s3(self) -> Any:
@@ -114,8 +117,16 @@ class FrontendDriver:
         if observed.live and observed.live.startswith(pin.version):
             return Resolved(target, observed.live, rank=observed.rank)
         spec = self.targets[target]
-        commits = self._artifact_commits(spec)
-        matches = sorted(c for c in commits if c.startswith(pin.version))
+        # Only the builds the pin can name and the live one are listed, both at once: an
+        # artifact bucket keeps every build ever made, and listing all of it on every
+        # preflight would grow with the site's history.
+        pinned, live = fan_out(
+            lambda start: self._artifact_commits(spec, start) if start else {},
+            [pin.version, observed.live],
+            2,
+        )
+        commits = {**live, **pinned}
+        matches = sorted(pinned)
         if len(matches) > 1:
             return Resolved(
                 target,
@@ -148,12 +159,13 @@ class FrontendDriver:
             refused=f"no build artifacts for commit {pin.version} under {artifacts}",
         )
 
-    def _artifact_commits(self, spec: FrontendTarget) -> dict[str, float | None]:
-        """Commits with artifacts, with the time of their newest object."""
+    def _artifact_commits(self, spec: FrontendTarget, start: str = "") -> dict[str, float | None]:
+        """Commits with artifacts (those starting with ``start``), with the time of their
+        newest object."""
         artifacts = Artifacts.parse(spec.artifacts)
         commits: dict[str, float | None] = {}
         for page in self._s3.get_paginator("list_objects_v2").paginate(
-            Bucket=artifacts.bucket, Prefix=artifacts.prefix
+            Bucket=artifacts.bucket, Prefix=artifacts.prefix + start
         ):
             for item in page.get("Contents", []):
                 commit = item["Key"][len(artifacts.prefix) :].split("/", 1)[0]
@@ -165,14 +177,16 @@ class FrontendDriver:
         spec = self.targets[target]
         commit = action.to_version
         artifacts = Artifacts.parse(spec.artifacts)
-        sources = list(self._artifact_sources(spec, artifacts, commit))
-        if sources:
-            self._sync(target, spec, commit, sources, progress)
-        elif spec.build is not None:
-            with self._built(target, spec, commit, progress) as built:
-                self._sync(target, spec, commit, built, progress)
-        else:
-            raise ApplyFailed(f"no build artifacts for commit {commit}")
+        with ThreadPoolExecutor(max_workers=1) as pool:  # both listings at once
+            live = pool.submit(in_context(self._live_objects), spec.bucket)
+            sources = list(self._artifact_sources(spec, artifacts, commit))
+            if sources:
+                self._sync(target, action, sources, live.result(), progress)
+            elif spec.build is not None:
+                with self._built(target, spec, commit, progress) as built:
+                    self._sync(target, action, built, live.result(), progress)
+            else:
+                raise ApplyFailed(f"no build artifacts for commit {commit}")
         self._invalidate(target, spec, commit, progress)
 
     def _artifact_sources(
@@ -193,8 +207,8 @@ class FrontendDriver:
 
     def _copier(
         self, spec: FrontendTarget, bucket: str, source_key: str, key: str
-    ) -> Callable[[dict[str, str] | None], None]:
-        def put(metadata: dict[str, str] | None) -> None:
+    ) -> Callable[[dict[str, str] | None], dict[str, Any]]:
+        def put(metadata: dict[str, str] | None) -> dict[str, Any]:
             extra: dict[str, Any] = {}
             if metadata is not None:
                 head = self._s3.head_object(Bucket=bucket, Key=source_key)
@@ -211,18 +225,19 @@ class FrontendDriver:
                 CopySource={"Bucket": bucket, "Key": source_key},
                 **extra,
             )
+            return extra
 
         return put
 
     def _sync(
         self,
         target: str,
-        spec: FrontendTarget,
-        commit: str,
+        action: Action,
         sources: Sequence[SourceObject],
+        live: Mapping[str, str | None],
         progress: Progress,
     ) -> None:
-        live = self._live_objects(spec.bucket)
+        spec, commit = self.targets[target], action.to_version
         index = next((s for s in sources if s.key == INDEX), None)
         if index is None:
             raise ApplyFailed(f"the build of {commit[:12]} has no {INDEX}")
@@ -238,8 +253,8 @@ class FrontendDriver:
         # The new page goes up still carrying the old marker: the commit is stamped only
         # once stale keys are gone and the invalidation has completed (see wait), so a
         # controller that dies half-way sees the old version and finishes the job.
-        previous = self._observe_one(target).live
-        index.put({MARKER: previous} if previous else {})
+        previous = action.from_version
+        self._index_headers[target] = index.put({MARKER: previous} if previous else {})
         stale = sorted(set(live) - {s.key for s in sources})
         if stale:
             progress(target, f"deleting {len(stale)} objects the build lacks")
@@ -303,9 +318,15 @@ class FrontendDriver:
         progress(target, f"index.html stamped {MARKER}: {action.to_version[:12]}")
 
     def _stamp(self, target: str, commit: str) -> None:
-        """Mark the live page as the commit's, in place (metadata only), as the last step."""
+        """Mark the live page as the commit's, in place (metadata only), as the last step.
+
+        The headers the page went up with are reused when this process put it up; after
+        a restart (a wait picked up from live state) they are read back first.
+        """
         bucket = self.targets[target].bucket
-        head = self._s3.head_object(Bucket=bucket, Key=INDEX)
+        head = self._index_headers.pop(target, None)
+        if not head or "ContentType" not in head:
+            head = self._s3.head_object(Bucket=bucket, Key=INDEX)
         extra: dict[str, Any] = {"ContentType": head.get("ContentType") or "text/html"}
         if head.get("CacheControl"):
             extra["CacheControl"] = head["CacheControl"]
@@ -437,12 +458,13 @@ class _Build:
         s3 = self.driver._s3
         bucket = self.spec.bucket
 
-        def put(metadata: dict[str, str] | None) -> None:
+        def put(metadata: dict[str, str] | None) -> dict[str, Any]:
             extra: dict[str, Any] = {"ContentType": _content_type(key)}
             if metadata:
                 extra["Metadata"] = metadata
             with path.open("rb") as body:
                 s3.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+            return extra
 
         return SourceObject(key, None, put)
 
