@@ -13,6 +13,7 @@ import psycopg
 import pytest
 import sqlalchemy
 
+from daemon import audit, chain, records
 from daemon.audit import AuditLog
 from daemon.records import Entry
 from tests.conftest import COMMITS, TAGS, Aws, Service, config_copy, pinback
@@ -69,16 +70,51 @@ def run_sql(url: str, statements: str) -> None:
     ],
     ids=["edited", "deleted", "swapped"],
 )
+@pytest.mark.parametrize("workers", [1, 3], ids=["one-walk", "three-processes"])
 def test_tampering_is_found(
-    audit_url: str, tamper: str, first_bad: int, checked: int, why: str
+    audit_url: str,
+    tamper: str,
+    first_bad: int,
+    checked: int,
+    why: str,
+    workers: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Editing, deleting or reordering a record breaks the chain at that record."""
+    """Editing, deleting or reordering a record breaks the chain at that record; checked in
+    spans by three processes (as a long trail is), the answer is the same."""
+    monkeypatch.setattr(audit, "SPAN_MIN", 0)  # spans of 1, 2 and 2 records
     log = filled(audit_url)
-    assert log.verify() == (5, None, "")
+    assert log.verify(workers) == (5, None, "")
     run_sql(audit_url, tamper)
-    count, bad, reason = log.verify()
+    count, bad, reason = log.verify(workers)
     assert bad is not None and bad.seq == first_bad and why in reason
     assert count == checked  # the records before it still verify
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "parts", "ranges"),
+    [
+        (1, 5, 3, [(1, 1), (2, 3), (4, 5)]),
+        (1, 2, 8, [(1, 1), (2, 2)]),
+        (7, 7, 2, [(7, 7)]),
+        (1, 1_000_000, 2, [(1, 500_000), (500_001, 1_000_000)]),
+    ],
+)
+def test_a_trail_splits_into_contiguous_spans(
+    low: int, high: int, parts: int, ranges: list[tuple[int, int]]
+) -> None:
+    assert chain.split(low, high, parts) == ranges
+
+
+def test_reading_the_trail_does_not_hold_up_appends(tmp_path: Path) -> None:
+    """SQLite: a long read (`audit verify` of a big trail) while the controller records. The
+    read used to take the write lock, and the controller's append failed after 5 s."""
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    reader, writer = filled(url), AuditLog(url, "controller")
+    with reader._reading() as connection:
+        assert connection.execute(sqlalchemy.text("SELECT count(*) FROM pinback_audit")).scalar()
+        writer.record("drift_detected", target="backend", desired="3")  # raised before
+    assert reader.verify() == (6, None, "")
 
 
 def test_verify_command_names_the_first_bad_record(
@@ -416,3 +452,33 @@ def test_plan_estimates_from_past_applies(service: Service, aws: Aws) -> None:
     assert "estimate" not in actions["ai-worker"]  # never applied: no figure is made up
     text = pinback("plan", "--state", str(service.pins(backend=4))).stdout
     assert "median of 2 past applies" in text
+
+
+def test_the_hash_rule_never_changes() -> None:
+    """Trails written by earlier releases must still verify: the canonical form (a compact JSON
+    array, UTF-8 kept) and its SHA-256 are fixed, whichever JSON encoder computes them."""
+    row = [
+        7,
+        "2026-11-27T15:06:05.123456Z",
+        "apply_succeeded",
+        "백엔드",
+        "ecs",
+        "3",
+        '4"\\',
+        None,
+        "Ålice 🚀 <a@e>",
+        "x\n\t\u0001",
+        "",
+        "c1",
+        0.1,
+        None,
+        "host",
+        2**40,
+        "0" * 64,
+    ]
+    assert records.digest_row(row) == (
+        "38c33932b12530bc1582c3b2b25659d5035a291f0ee625235d8286bb97e89f11"
+    )
+    reference = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+    for value in (1e22, 1e-7, 123.0, -0.0, 2**70, "\u2028", "\ud7a3", "\x7f"):
+        assert records._canonical([value]) == reference([value])
