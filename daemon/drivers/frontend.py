@@ -177,16 +177,19 @@ class FrontendDriver:
         spec = self.targets[target]
         commit = action.to_version
         artifacts = Artifacts.parse(spec.artifacts)
+        self._index_headers.pop(target, None)
         with ThreadPoolExecutor(max_workers=1) as pool:  # both listings at once
-            live = pool.submit(in_context(self._live_objects), spec.bucket)
+            listing = pool.submit(in_context(self._live_objects), spec.bucket)
             sources = list(self._artifact_sources(spec, artifacts, commit))
-            if sources:
-                self._sync(target, action, sources, live.result(), progress)
-            elif spec.build is not None:
-                with self._built(target, spec, commit, progress) as built:
-                    self._sync(target, action, built, live.result(), progress)
-            else:
-                raise ApplyFailed(f"no build artifacts for commit {commit}")
+            live = listing.result()
+        if sources:
+            self._sync(target, action, sources, live, progress)
+        elif spec.build is not None:
+            with self._built(target, spec, commit, progress) as built:
+                # A build takes minutes: the bucket is listed again as it is now.
+                self._sync(target, action, built, self._live_objects(spec.bucket), progress)
+        else:
+            raise ApplyFailed(f"no build artifacts for commit {commit}")
         self._invalidate(target, spec, commit, progress)
 
     def _artifact_sources(
