@@ -49,6 +49,7 @@ from daemon.redact import redact
 
 APPEND_LOCK = 0x70696E61756474  # "pinaudt"
 SPAN_MIN = 200_000  # below this many records one process verifies sooner than starting more
+VERIFY_WORKERS = 8  # at most; each one imports SQLAlchemy and holds a database connection
 
 metadata = MetaData()
 records = Table(
@@ -262,7 +263,7 @@ class AuditLog:
             ).one()
         if low is None:
             return 0, None, ""
-        parts = workers if workers is not None else (os.cpu_count() or 1)
+        parts = workers if workers is not None else min(os.cpu_count() or 1, VERIFY_WORKERS)
         ranges = chain.split(int(low), int(high), parts if high - low >= SPAN_MIN else 1)
         if len(ranges) == 1:
             spans = [check_span(self.url, *ranges[0])]
