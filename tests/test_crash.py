@@ -76,12 +76,11 @@ def test_killed_mid_apply_converges_without_repeating(
             aws.proxy.add(mutating, "hold-before", count=1)
         elif point == "call-in-flight":
             aws.proxy.add(mutating, "hold-after", count=1)
+        elif point == "during-the-wait":  # armed by the mutating call: its first read after
+            aws.proxy.add(waiting_read, "hold-after", count=1, after=mutating)
         elif point == "before-the-outcome-record":
             aws.proxy.add(verify_read, "hold-after", count=1, skip=skip, after=mutating)
         pins(service, target, after=True)
-        if point == "during-the-wait":
-            eventually(lambda: aws.proxy.seen(mutating) >= 1, timeout=30, what="the mutating call")
-            aws.proxy.add(waiting_read, "hold-after", count=1)
         eventually(lambda: aws.proxy.holding, timeout=30, what="the held request")
     finally:
         first.stop(signal.SIGKILL)
