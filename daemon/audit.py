@@ -266,7 +266,7 @@ class AuditLog:
         parts = workers if workers is not None else min(os.cpu_count() or 1, VERIFY_WORKERS)
         ranges = chain.split(int(low), int(high), parts if high - low >= SPAN_MIN else 1)
         if len(ranges) == 1:
-            spans = [check_span(self.url, *ranges[0])]
+            spans = [self._check_span(*ranges[0])]
         else:
             spawn = multiprocessing.get_context("spawn")  # no fork of a threaded caller
             with ProcessPoolExecutor(len(ranges), mp_context=spawn) as pool:
@@ -276,6 +276,16 @@ class AuditLog:
         if problem is None:
             return count, None, ""
         return count, self._one(problem[0]), problem[1]
+
+    def _check_span(self, low: int, high: int) -> chain.Span:
+        """Check the records ``low..high`` among themselves, streaming them."""
+        with self._reading() as connection:
+            rows = connection.execution_options(stream_results=True, yield_per=20_000).execute(
+                select(records.c.hash, *[records.c[name] for name in HASHED])
+                .where(records.c.seq.between(low, high))
+                .order_by(records.c.seq)
+            )
+            return chain.check_rows(row for part in rows.partitions() for row in part)
 
     def _one(self, seq: int) -> Record:
         with self._reading() as connection:
@@ -287,17 +297,12 @@ class AuditLog:
 
 
 def check_span(url: str, low: int, high: int) -> chain.Span:
-    """Check the records ``low..high`` among themselves (in a worker process, or here)."""
+    """``AuditLog._check_span`` in a worker process, which has only the URL."""
     trail = AuditLog(url)
-    with trail._reading() as connection:
-        rows = connection.execution_options(stream_results=True, yield_per=20_000).execute(
-            select(records.c.hash, *[records.c[name] for name in HASHED])
-            .where(records.c.seq.between(low, high))
-            .order_by(records.c.seq)
-        )
-        span = chain.check_rows(row for part in rows.partitions() for row in part)
-    trail.close()
-    return span
+    try:
+        return trail._check_span(low, high)
+    finally:
+        trail.close()
 
 
 def _immediate_transactions(engine: Engine) -> None:
