@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -102,6 +103,7 @@ class FreezeWindow(Strict):
     end: dt.datetime | None = Field(None, alias="to", strict=False)
     cron: str | None = None
     duration: Duration | None = None
+    timezone: str | None = None  # IANA name for the cron's clock; UTC when absent
 
     @model_validator(mode="after")
     def _one_form(self) -> FreezeWindow:
@@ -116,14 +118,30 @@ class FreezeWindow(Strict):
             raise ValueError("a freeze window must end after it starts")
         if self.cron is not None:
             parse_cron(self.cron)
+        if self.timezone is not None:
+            if self.cron is None:
+                raise ValueError("timezone goes with a cron window; from/to carry their own offset")
+            _zone(self.timezone)
         return self
 
     def window(self) -> Window:
         if self.cron is not None:
             return Window(
-                cron=parse_cron(self.cron), cron_text=self.cron, duration_s=self.duration or 0.0
+                cron=parse_cron(self.cron),
+                cron_text=self.cron,
+                duration_s=self.duration or 0.0,
+                zone=_zone(self.timezone) if self.timezone else None,
             )
         return Window(start=self.start, end=self.end)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone {name!r}; expected an IANA name such as Asia/Seoul or UTC"
+        ) from None
 
 
 class GitSource(Strict):

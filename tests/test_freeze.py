@@ -100,3 +100,64 @@ def test_apply_waits_in_a_freeze_unless_overridden(
     assert records[-1]["reason"].startswith(
         "INC-231 checkout 500s [override of freeze window until"
     )
+
+
+@pytest.mark.parametrize(
+    ("moment", "frozen"),
+    [
+        ("2026-11-13 18:00", True),  # Friday the 13th: both fields match
+        ("2026-11-20 18:00", True),  # a Friday that is not the 13th: day-of-week matches
+        ("2026-10-13 18:00", True),  # a Tuesday the 13th: day-of-month matches
+        ("2026-11-19 18:00", False),  # Thursday the 19th: neither
+    ],
+)
+def test_day_fields_combine_with_or_when_both_are_restricted(moment: str, frozen: bool) -> None:
+    """``0 18 13 * FRI`` is every 13th and every Friday, as cron reads it (man 5 crontab)."""
+    window = Window(cron=parse_cron("0 18 13 * FRI"), cron_text="0 18 13 * FRI", duration_s=60)
+    assert (active([window], at(moment)) is not None) is frozen
+
+
+def test_a_star_day_field_leaves_the_other_one_alone() -> None:
+    """``0 18 */2 * FRI``: a starred day-of-month keeps cron's AND, so only Fridays count."""
+    window = Window(cron=parse_cron("0 18 */2 * FRI"), cron_text="x", duration_s=60)
+    assert active([window], at("2026-11-27 18:00")) is not None  # Friday the 27th
+    assert active([window], at("2026-11-25 18:00")) is None  # Wednesday the 25th
+
+
+def test_a_window_reads_its_cron_on_its_own_time_zone(tmp_path: Path) -> None:
+    """Friday 18:00 in Seoul is 09:00 UTC; the sentence names the zone and local end."""
+    path = config_copy(
+        tmp_path,
+        append='freeze:\n  - {cron: "0 18 * * FRI", duration: 2h, timezone: Asia/Seoul}\n',
+    )
+    (window,) = [w.window() for w in load_config(path).model.freeze]
+    assert active([window], at("2026-11-27 08:59")) is None
+    sentence = active([window], at("2026-11-27 09:00"))
+    assert sentence == 'freeze window "0 18 * * FRI" Asia/Seoul until 2026-11-27T20:00:00+09:00'
+    assert active([window], at("2026-11-27 18:00")) is None  # 18:00 UTC is 03:00 Saturday there
+
+
+def test_daylight_saving_keeps_a_local_window_on_local_time() -> None:
+    """``0 9 * * MON`` in New York is 13:00 UTC in summer and 14:00 UTC in winter."""
+    from zoneinfo import ZoneInfo
+
+    window = Window(
+        cron=parse_cron("0 9 * * MON"),
+        cron_text="x",
+        duration_s=600,
+        zone=ZoneInfo("America/New_York"),
+    )
+    assert active([window], at("2026-07-06 13:05")) is not None
+    assert active([window], at("2026-11-30 13:05")) is None
+    assert active([window], at("2026-11-30 14:05")) is not None
+
+
+def test_an_unknown_time_zone_is_a_positioned_config_error(tmp_path: Path) -> None:
+    path = config_copy(
+        tmp_path,
+        append='freeze:\n  - {cron: "0 18 * * FRI", duration: 1h, timezone: Mars/Olympus}\n',
+    )
+    with pytest.raises(SpecError) as caught:
+        load_config(path)
+    assert "pinback.yaml:" in str(caught.value) and "Mars/Olympus" in str(caught.value)
+    assert "IANA" in str(caught.value)
