@@ -23,7 +23,7 @@ from daemon import fencing, freeze, health
 from daemon.audit import AuditLog, AuditUnavailable
 from daemon.aws import AwsClients, error_message
 from daemon.drivers.base import Driver, Progress, fan_out, no_progress
-from daemon.errors import ApplyFailed, ConfigError, Fenced, PinbackError
+from daemon.errors import ApplyFailed, Fenced, PinbackError
 from daemon.model import (
     Action,
     Direction,
@@ -431,7 +431,7 @@ class Engine:
                 raise ApplyFailed(
                     f"after the change the live version is {after.live}, not {action.to_version}"
                 )
-        except (ApplyFailed, ConfigError, Fenced) as exc:
+        except PinbackError as exc:  # every pinback error ends this apply, recorded
             return self._failed(action, started, str(exc), progress)
         except (ClientError, BotoCoreError) as exc:
             return self._failed(action, started, error_message(exc), progress)

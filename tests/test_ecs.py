@@ -133,3 +133,23 @@ def test_missing_service_is_reported_not_crashed(service: Service, aws: Aws) -> 
     plan = engine.snapshot(desired).plan
     assert "not found" in plan.unobserved["backend"]
     assert [a.target for a in plan.actions] == ["ai-worker"]
+
+
+def test_an_unreadable_service_during_apply_closes_the_record(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """ECS answering 500 to DescribeServices while the driver looks up the family (ObserveFailed
+    from the apply path) fails the target, and the ``apply_started`` record gets its outcome."""
+    from daemon.audit import AuditLog
+
+    engine, desired = service.engine(backend=3)
+    (action,) = engine.snapshot(desired).plan.actions
+    audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    fresh = Engine(engine.config, audit=audit)  # a driver that has not seen the service yet
+    aws.proxy.add("DescribeServices", "error500", count=-1)
+    result = fresh.apply_one(action)
+    assert result.outcome is Outcome.FAILED
+    assert "task-definition family" in (result.error or "")
+    assert audit.open_starts() == {}
+    assert sorted(r.event for r in audit.query(limit=10)) == ["apply_failed", "apply_started"]
+    assert aws.proxy.seen("UpdateService") == 0
