@@ -244,9 +244,24 @@ class AuditLog:
                 found.setdefault(str(target), []).append(float(seconds))
         return found
 
+    def history(self, target: str, events: Sequence[str], limit: int = 200) -> list[Record]:
+        """One target's newest ``limit`` records among ``events``, newest first."""
+        self._ensure()
+        query = (
+            select(records)
+            .where(records.c.target == target, records.c.event.in_(events))
+            .order_by(records.c.seq.desc())
+            .limit(limit)
+        )
+        with self._reading() as connection:
+            return [Record(**row._mapping) for row in connection.execute(query)]
+
     def open_starts(self) -> dict[str, Record]:
-        """Targets whose last apply record is ``apply_started``: a controller died mid-apply."""
-        last = self.latest(("apply_started", "apply_succeeded", "apply_failed"))
+        """Targets whose last apply record is ``apply_started``: a controller died mid-apply.
+
+        A change whose gate failed ends in ``health_failed`` rather than ``apply_succeeded``.
+        """
+        last = self.latest(("apply_started", "apply_succeeded", "apply_failed", "health_failed"))
         return {target: r for target, r in last.items() if r.event == "apply_started"}
 
     def verify(self, workers: int | None = None) -> tuple[int, Record | None, str]:

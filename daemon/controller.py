@@ -678,9 +678,10 @@ class Controller:
             with self._lock:
                 state.failed_pin = None
             self.queue.forget(name)
-        elif result.detail.get("health") == "failed":
+        elif result.held:
             # Held (or reverted) until the pin changes: retrying the same pin would loop.
-            log.error("health_failed", error=result.error, live_after=result.live_after)
+            event = "health_failed" if result.detail.get("health") == "failed" else "held"
+            log.error(event, error=result.error, live_after=result.live_after)
             self.metrics.result(name, Outcome.FAILED, time.monotonic() - started, in_sync=False)
             self.metrics.health_failed.labels(name).set(1)
             with self._lock:

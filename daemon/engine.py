@@ -19,7 +19,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from daemon import fencing, freeze, health
+from daemon import fencing, freeze, gates, health
 from daemon.audit import AuditLog, AuditUnavailable
 from daemon.aws import AwsClients, error_message
 from daemon.drivers.base import Driver, Progress, fan_out, no_progress
@@ -257,10 +257,12 @@ class Engine:
         stop: threading.Event | None = None,
         context: ApplyContext = ApplyContext(),
     ) -> Result:
-        """Apply one action, wait until it has taken, verify. Never raises for target errors.
+        """Apply one action, wait until it has taken, verify, run its gates. Never raises
+        for target errors.
 
         With an audit trail, ``apply_started`` is committed before the first mutating
-        call, and an apply whose start cannot be recorded is not made. Setting ``stop``
+        call, and an apply whose start cannot be recorded is not made; it ends in exactly
+        one of ``apply_succeeded``, ``apply_failed`` or ``health_failed``. Setting ``stop``
         ends the wait early (shutdown, or a newer pin superseding this one); the change
         already made stays, and the next pass observes where it got to.
         """
@@ -269,33 +271,32 @@ class Engine:
         except Fenced as exc:
             progress(action.target, f"not applied: {exc}")
             return _unchanged(action, Outcome.FAILED, f"not applied: {exc}")
+        settings = self.config.model.targets[action.target].health
+        alarms_before, seen = self._alarm_states(settings)
         try:
-            self.record("apply_started", self._with_alarm_snapshot(action), context)
+            self.record("apply_started", _noted(action, f"alarms before: {seen}", seen), context)
         except AuditUnavailable as exc:
             progress(action.target, f"not applied: {exc}")
             return _unchanged(action, Outcome.FAILED, f"not applied: {exc}")
         result = self._apply_one(action, progress, stop)
-        self._record_outcome(action, context, result, progress)
-        settings = self.config.model.targets[action.target].health
-        if result.outcome is Outcome.APPLIED and settings is not None:
-            return self._gate(action, result, settings, progress, stop, context)
-        return result
+        if result.outcome is not Outcome.APPLIED or settings is None:
+            self._record_outcome(action, context, result, progress)
+            return result
+        return self._gate(action, result, settings, alarms_before, progress, stop, context)
 
-    def _with_alarm_snapshot(self, action: Action) -> Action:
-        """Note the health alarms' states before the change, as ROLLBACK.md 7.1 asks."""
-        settings = self.config.model.targets[action.target].health
+    def _alarm_states(self, settings: HealthSettings | None) -> tuple[dict[str, str], str]:
+        """The health alarms' states just before the change (ROLLBACK.md 7.1): what the
+        gate judges the change against, and the same as a note for the audit trail."""
         if settings is None or not settings.cloudwatch_alarms:
-            return action
+            return {}, ""
         try:
             answer = self.clients.client("cloudwatch").describe_alarms(
                 AlarmNames=list(settings.cloudwatch_alarms)
             )
-            states = ", ".join(
-                f"{a['AlarmName']}={a['StateValue']}" for a in answer.get("MetricAlarms", [])
-            )
         except (ClientError, BotoCoreError) as exc:
-            states = f"unreadable ({error_message(exc)})"
-        return replace(action, reason=f"{action.reason or ''} [alarms before: {states}]".strip())
+            return {}, f"unreadable ({error_message(exc)})"
+        states = {a["AlarmName"]: a["StateValue"] for a in answer.get("MetricAlarms", [])}
+        return states, ", ".join(f"{name}={state}" for name, state in states.items())
 
     def _record_outcome(
         self, action: Action, context: ApplyContext, result: Result, progress: Progress
@@ -311,76 +312,96 @@ class Engine:
         action: Action,
         result: Result,
         settings: HealthSettings,
+        alarms_before: Mapping[str, str],
         progress: Progress,
         stop: threading.Event | None,
         context: ApplyContext,
     ) -> Result:
-        """Health gates after a change took: pass, or hold there, or revert once."""
+        """Health gates after a change took: pass, or hold there, or revert once to the last
+        version that passed its gates (``daemon.gates``)."""
         progress(action.target, "health checks")
         cloudwatch = self.clients.client("cloudwatch") if settings.cloudwatch_alarms else None
         verdict = health.check(
-            action.target, settings, result.live_after or action.to_version, cloudwatch, stop
+            action.target,
+            settings,
+            result.live_after or action.to_version,
+            cloudwatch,
+            stop,
+            alarms_before,
         )
         if verdict.ok:
             progress(action.target, "healthy")
+            passed = _noted(action, f"alarms: {verdict.alarms}", verdict.alarms)
+            self._record_outcome(passed, context, result, progress)
             return result
         progress(action.target, f"unhealthy: {verdict.reason}")
-        try:
+        try:  # the outcome of this apply: the change took, its gate failed
             self.record("health_failed", action, context, result=result, error=verdict.reason)
         except AuditUnavailable as exc:
             progress(action.target, f"the health failure was not recorded: {exc}")
-        revertible = action.from_version is not None and action.kind is not Kind.ALEMBIC
-        if settings.on_failure == "revert" and revertible:
-            assert action.from_version is not None
-            back = replace(
-                action,
-                from_version=action.to_version,
-                to_version=action.from_version,
-                direction=Direction.BACK
-                if action.direction is Direction.FORWARD
-                else Direction.FORWARD,
-                wait_only=False,
-                after=(),
-                reason=f"revert: health check failed for {action.to_version}",
-            )
-            progress(action.target, f"reverting to {back.to_version}")
-            try:
-                self.record("apply_started", back, context)
-            except AuditUnavailable as exc:
-                error = f"{verdict.reason}; not reverted: {exc}; held at {result.live_after}"
-                return replace(
-                    result,
-                    outcome=Outcome.FAILED,
-                    error=error,
-                    detail={"health": "failed", "held": "yes"},
-                )
-            reverted = self._apply_one(back, progress, stop)
-            self._record_outcome(back, context, reverted, progress)
-            outcome = (
-                "reverted to" if reverted.outcome is Outcome.APPLIED else "revert failed, live is"
-            )
-            error = f"{verdict.reason}; {outcome} {reverted.live_after}"
-            detail = {
-                "health": "failed",
-                "reverted": "yes" if reverted.outcome is Outcome.APPLIED else "failed",
-            }
+        failed = replace(result, outcome=Outcome.FAILED, held=True)
+        at = result.live_after
+        if settings.on_failure != "revert":
             return replace(
-                result,
-                outcome=Outcome.FAILED,
-                live_after=reverted.live_after,
-                error=error,
-                detail=detail,
+                failed,
+                error=f"{verdict.reason}; held at {at}",
+                detail={"health": "failed", "held": "yes"},
             )
-        held = (
-            "held"
-            if settings.on_failure == "hold"
-            else "held (a database change is never reverted automatically)"
+        if action.kind is Kind.ALEMBIC:
+            error = f"{verdict.reason}; held at {at} (a database change is never reverted automatically)"
+            return replace(failed, error=error, detail={"health": "failed", "held": "yes"})
+        good = self._last_passed(action.target, action.to_version)
+        if good is None:
+            error = f"{verdict.reason}; held at {at}: no earlier version of {action.target} is known to have passed its gates"
+            return replace(failed, error=error, detail={"health": "failed", "held": "yes"})
+        return self._revert(action, failed, good, verdict.reason, progress, stop, context)
+
+    def _last_passed(self, target: str, failing: str) -> str | None:
+        """The last version of ``target`` that passed its gates, from the audit trail."""
+        if self.audit is None:
+            return None
+        try:
+            history = self.audit.history(target, ("apply_succeeded", "health_failed"))
+        except AuditUnavailable:
+            return None
+        return gates.revert_to(history, failing)
+
+    def _revert(
+        self,
+        action: Action,
+        failed: Result,
+        good: str,
+        why: str,
+        progress: Progress,
+        stop: threading.Event | None,
+        context: ApplyContext,
+    ) -> Result:
+        """Apply ``good`` over the version whose gate just failed, once, recorded."""
+        flipped = Direction.BACK if action.direction is Direction.FORWARD else Direction.FORWARD
+        back = replace(
+            action,
+            from_version=action.to_version,
+            to_version=good,
+            direction=flipped if good == action.from_version else Direction.BACK,
+            wait_only=False,
+            after=(),
+            reason=f"revert: health check failed for {action.to_version}",
         )
+        progress(action.target, f"reverting to {good}, the last version that passed its gates")
+        try:
+            self.record("apply_started", back, context)
+        except AuditUnavailable as exc:
+            error = f"{why}; not reverted: {exc}; held at {failed.live_after}"
+            return replace(failed, error=error, detail={"health": "failed", "held": "yes"})
+        reverted = self._apply_one(back, progress, stop)
+        self._record_outcome(back, context, reverted, progress)
+        took = reverted.outcome is Outcome.APPLIED
+        outcome = "reverted to" if took else "revert failed, live is"
         return replace(
-            result,
-            outcome=Outcome.FAILED,
-            error=f"{verdict.reason}; {held} at {result.live_after}",
-            detail={"health": "failed", "held": "yes"},
+            failed,
+            live_after=reverted.live_after,
+            error=f"{why}; {outcome} {reverted.live_after}",
+            detail={"health": "failed", "reverted": "yes" if took else "failed"},
         )
 
     def record(
@@ -472,6 +493,13 @@ def _unchanged(action: Action, outcome: Outcome, error: str) -> Result:
     return Result(
         action.target, action.kind, outcome, action.to_version, before, before, 0.0, error=error
     )
+
+
+def _noted(action: Action, note: str, when: str) -> Action:
+    """``action`` with ``[note]`` added to its reason for the audit trail, when ``when``."""
+    if not when:
+        return action
+    return replace(action, reason=f"{action.reason or ''} [{note}]".strip())
 
 
 def _after(names: list[str] | None) -> tuple[str, ...] | None:

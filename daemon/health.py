@@ -6,7 +6,9 @@ target counts as in sync:
 
 - an HTTP check: the URL answers the expected status (and text, with ``{commit}``,
   ``{tag}``, ``{revision}`` or ``{version}`` filled in), retried until ``timeout``;
-- CloudWatch alarms: none of the named alarms is in ``ALARM`` during ``bakeTime``;
+- CloudWatch alarms: judged against their states just before the change over
+  ``bakeTime`` (``daemon.gates``: one that was firing must come back to ``OK``, one that
+  was not must stay out of ``ALARM``);
 - a smoke command: exits 0 within ``timeout`` (``PINBACK_TARGET`` and
   ``PINBACK_VERSION`` in its environment).
 
@@ -21,9 +23,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
+from daemon.gates import AlarmWatch
 from daemon.spec import HealthSettings
 
 POLL = 1.0
@@ -33,6 +37,7 @@ POLL = 1.0
 class Verdict:
     ok: bool
     reason: str = ""
+    alarms: str = ""  # each alarm's state before the change and after: "a: ALARM -> OK"
 
 
 def fill(template: str, version: str) -> str:
@@ -47,22 +52,29 @@ def check(
     version: str,
     cloudwatch: Any | None,
     stop: threading.Event | None = None,
+    alarms_before: Mapping[str, str] | None = None,
 ) -> Verdict:
-    """Run the configured gates for ``target`` now at ``version``; never raises."""
+    """Run the configured gates for ``target`` now at ``version``; never raises.
+
+    ``alarms_before`` holds each alarm's state just before the change; an alarm missing
+    from it is taken to have been ``OK``.
+    """
     stop = stop or threading.Event()
+    alarms = ""
     if settings.url:
         verdict = _http(settings, version, stop)
         if not verdict.ok:
             return verdict
     if settings.cloudwatch_alarms:
-        verdict = _alarms(settings, cloudwatch, stop)
+        verdict = _alarms(settings, cloudwatch, stop, alarms_before or {})
         if not verdict.ok:
             return verdict
+        alarms = verdict.alarms
     if settings.command:
         verdict = _command(target, settings, version)
         if not verdict.ok:
-            return verdict
-    return Verdict(True)
+            return replace(verdict, alarms=alarms)
+    return Verdict(True, alarms=alarms)
 
 
 def _http(settings: HealthSettings, version: str, stop: threading.Event) -> Verdict:
@@ -91,24 +103,34 @@ def _http(settings: HealthSettings, version: str, stop: threading.Event) -> Verd
             return Verdict(False, f"HTTP check failed: {last}")
 
 
-def _alarms(settings: HealthSettings, cloudwatch: Any, stop: threading.Event) -> Verdict:
-    """No named alarm may be in ALARM at any look during the bake time (at least one look)."""
+def _alarms(
+    settings: HealthSettings,
+    cloudwatch: Any,
+    stop: threading.Event,
+    before: Mapping[str, str],
+) -> Verdict:
+    """Watch the alarms for the bake time (at least one look), judged against ``before``
+    as ``daemon.gates`` says."""
     deadline = time.monotonic() + settings.bake_time
     names = list(settings.cloudwatch_alarms)
+    watch = AlarmWatch(before, settings.bake_time)
     while True:
         try:
             answer = cloudwatch.describe_alarms(AlarmNames=names)
         except Exception as exc:  # an unreadable alarm is not a healthy one
-            return Verdict(False, f"CloudWatch alarms could not be read: {exc}")
+            return Verdict(False, f"CloudWatch alarms could not be read: {exc}", watch.note())
         found = {a["AlarmName"]: a["StateValue"] for a in answer.get("MetricAlarms", [])}
         missing = [n for n in names if n not in found]
         if missing:
             return Verdict(False, f"CloudWatch alarm(s) not found: {', '.join(missing)}")
-        firing = sorted(n for n, state in found.items() if state == "ALARM")
-        if firing:
-            return Verdict(False, f"CloudWatch alarm(s) in ALARM: {', '.join(firing)}")
-        if time.monotonic() >= deadline or stop.wait(POLL):
-            return Verdict(True)
+        failed = watch.look(found)
+        if failed is not None:
+            return Verdict(False, failed, watch.note())
+        if time.monotonic() >= deadline:
+            failed = watch.end()
+            return Verdict(failed is None, failed or "", watch.note())
+        if stop.wait(POLL):  # stopped (shutdown, newer pin): the next pass judges again
+            return Verdict(True, "", watch.note())
 
 
 def _command(target: str, settings: HealthSettings, version: str) -> Verdict:

@@ -161,6 +161,7 @@ class Result:
     duration_s: float
     error: str | None = None
     detail: Mapping[str, str] = field(default_factory=dict)
+    held: bool = False  # failed in a way retrying cannot fix: leave it until the pin changes
 
     def as_json(self) -> dict[str, object]:
         return {
@@ -172,6 +173,7 @@ class Result:
             "liveAfter": self.live_after,
             "durationSeconds": round(self.duration_s, 3),
             "error": self.error,
+            **({"held": True} if self.held else {}),
             **({"detail": dict(self.detail)} if self.detail else {}),
         }
 

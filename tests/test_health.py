@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from daemon.audit import AuditLog
 from daemon.model import Outcome
 from tests.conftest import COMMITS, Aws, Service, config_copy, health_alarm, pinback
 from tests.stands.daemon_process import Daemon
@@ -90,7 +92,10 @@ def test_failed_check_reverts_when_asked(service: Service, aws: Aws, tmp_path: P
         BACKEND,
         "{command: 'test \"$PINBACK_VERSION\" = 4', timeout: 5s, onFailure: revert}",
     )
+    audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    audit.record("apply_succeeded", target="backend", kind="ecs", desired="4")  # 4 passed
     engine, desired = service.engine(config, backend=3)
+    engine.audit = audit
     (result,) = engine.apply(engine.snapshot(desired).plan)
     assert result.outcome is Outcome.FAILED and result.detail["reverted"] == "yes"
     assert (
@@ -129,6 +134,10 @@ def test_controller_reverts_once_per_pin(service: Service, aws: Aws, tmp_path: P
         "{command: 'test \"$PINBACK_VERSION\" != 3', timeout: 5s, onFailure: revert}",
     )
     config.write_text(config.read_text().replace("resyncInterval: 30s", "resyncInterval: 1s"))
+    # Revision 4 passed its gates before (a revert goes only to such a version).
+    AuditLog(os.environ["PINBACK_AUDIT_URL"]).record(
+        "apply_succeeded", target="backend", kind="ecs", desired="4"
+    )
     daemon = Daemon(
         "--config", str(config), "--state", str(service.current_pins()), "--listen", "127.0.0.1:0"
     )
@@ -190,3 +199,103 @@ def test_alarm_states_are_written_down_before_the_change(
         for line in pinback("audit", "--event", "apply_started", "-o", "json").stdout.splitlines()
     ]
     assert started["reason"] == "INC-231 [alarms before: leh-backend-5xx=OK]"
+
+
+def alarm_state(aws: Aws, state: str, name: str = "leh-backend-5xx") -> None:
+    aws.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")  # type: ignore[attr-defined]
+
+
+def test_a_rollback_made_while_the_alarm_fires_passes_once_it_clears(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """The incident's alarm is in ALARM when the rollback lands and returns to OK during the
+    bake: the rollback passes, is not reverted, and the record names ALARM -> OK.
+
+    Stands in for CloudWatch re-evaluating an alarm after the fix (moto never evaluates
+    alarms; ``SetAlarmState`` sets what evaluation would:
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_SetAlarmState.html).
+    """
+    health_alarm(aws)
+    alarm_state(aws, "ALARM")
+    config = with_health(
+        tmp_path, BACKEND, "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 3s, onFailure: revert}"
+    )
+    engine, desired = service.engine(config, backend=3)
+    engine.audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    plan = engine.snapshot(desired).plan
+
+    def clear_after_the_change() -> None:
+        eventually(lambda: aws.proxy.seen("UpdateService"), timeout=30, what="the change")
+        alarm_state(aws, "OK")
+
+    clearing = threading.Thread(target=clear_after_the_change)
+    clearing.start()
+    (result,) = engine.apply(plan)
+    clearing.join()
+    assert result.outcome is Outcome.APPLIED, result.error
+    assert aws.proxy.seen("UpdateService") == 1  # no revert
+    (succeeded,) = engine.audit.query(event_name="apply_succeeded")
+    assert succeeded.reason is not None and "leh-backend-5xx: ALARM -> OK" in succeeded.reason
+
+
+def test_an_alarm_that_starts_firing_during_the_bake_fails_the_change(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """An alarm that was OK before the change and goes into ALARM during the bake is the
+    change's doing: the gate fails, naming OK -> ALARM."""
+    health_alarm(aws)
+    config = with_health(tmp_path, BACKEND, "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 60s}")
+    engine, desired = service.engine(config, backend=3)
+    plan = engine.snapshot(desired).plan
+
+    def fire_after_the_change() -> None:
+        eventually(lambda: aws.proxy.seen("UpdateService"), timeout=30, what="the change")
+        alarm_state(aws, "ALARM")
+
+    firing = threading.Thread(target=fire_after_the_change)
+    firing.start()
+    (result,) = engine.apply(plan)
+    firing.join()
+    assert result.outcome is Outcome.FAILED and result.held
+    assert result.error is not None and "leh-backend-5xx: OK -> ALARM" in result.error
+
+
+def test_revert_goes_to_the_last_version_that_passed_not_the_failing_one(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """Live is 4, the bad version of the incident (its gate failed); 2 passed before it. The
+    rollback to 3 fails its gate too: the revert goes to 2, never back to 4."""
+    audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    audit.record("apply_succeeded", target="backend", kind="ecs", desired="2")
+    audit.record("health_failed", target="backend", kind="ecs", desired="4", error="5xx")
+    config = with_health(
+        tmp_path,
+        BACKEND,
+        "{command: 'test \"$PINBACK_VERSION\" = 2', timeout: 5s, onFailure: revert}",
+    )
+    engine, desired = service.engine(config, backend=3)
+    engine.audit = audit
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.detail["reverted"] == "yes" and result.live_after == "2", result.error
+    live = aws.client("ecs").describe_services(cluster="leh-cluster", services=["leh-backend"])  # type: ignore[attr-defined]
+    assert live["services"][0]["taskDefinition"].endswith(":2")
+    events = [(r.event, r.desired) for r in audit.query()][2:]
+    assert events == [
+        ("apply_started", "3"),
+        ("health_failed", "3"),
+        ("apply_started", "2"),
+        ("apply_succeeded", "2"),
+    ]
+
+
+def test_revert_with_no_known_good_version_holds(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """No version of the target is known to have passed its gates: held where it is."""
+    config = with_health(tmp_path, BACKEND, "{command: 'false', timeout: 5s, onFailure: revert}")
+    engine, desired = service.engine(config, backend=3)
+    engine.audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.held and result.detail["held"] == "yes" and result.live_after == "3"
+    assert result.error is not None and "no earlier version of backend is known" in result.error
+    assert aws.proxy.seen("UpdateService") == 1
