@@ -23,7 +23,7 @@ from daemon import fencing, freeze, gates, health
 from daemon.audit import AuditLog, AuditUnavailable
 from daemon.aws import AwsClients, error_message
 from daemon.drivers.base import Driver, Progress, fan_out, no_progress
-from daemon.errors import ApplyFailed, Fenced, PinbackError
+from daemon.errors import ApplyFailed, Fenced, Held, PinbackError
 from daemon.model import (
     Action,
     Direction,
@@ -453,7 +453,7 @@ class Engine:
                     f"after the change the live version is {after.live}, not {action.to_version}"
                 )
         except PinbackError as exc:  # every pinback error ends this apply, recorded
-            return self._failed(action, started, str(exc), progress)
+            return self._failed(action, started, str(exc), progress, held=isinstance(exc, Held))
         except (ClientError, BotoCoreError) as exc:
             return self._failed(action, started, error_message(exc), progress)
         duration = time.monotonic() - started
@@ -469,8 +469,10 @@ class Engine:
             detail=after.detail,
         )
 
-    def _failed(self, action: Action, started: float, error: str, progress: Progress) -> Result:
-        progress(action.target, f"failed: {error}")
+    def _failed(
+        self, action: Action, started: float, error: str, progress: Progress, held: bool = False
+    ) -> Result:
+        progress(action.target, f"{'held' if held else 'failed'}: {error}")
         try:
             live_after = self.driver(action.target).observe([action.target])[action.target].live
         except Exception:  # the failure being reported matters more than this read
@@ -484,6 +486,7 @@ class Engine:
             live_after,
             time.monotonic() - started,
             error=error,
+            held=held,
         )
 
 

@@ -51,6 +51,12 @@ class ApplyFailed(PinbackError):
     """A change was made but did not take: a failed deployment, an update that failed, a timeout."""
 
 
+class Held(ApplyFailed):
+    """A change failed in a way that retrying the same pin cannot fix: AWS's own safety net
+    undid it (the ECS deployment circuit breaker), or CodeDeploy rejected it. The target is
+    held, recorded once, and left alone until its pin changes."""
+
+
 class WaitTimeout(ApplyFailed):
     """The change did not reach its done state before the target's deadline."""
 

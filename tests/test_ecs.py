@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from daemon.engine import Engine
 from daemon.model import Outcome
 from daemon.spec import load_config
-from tests.conftest import Aws, Recorder, Service, config_copy
+from tests.conftest import (
+    COMMITS,
+    REVISIONS,
+    TAGS,
+    Aws,
+    Recorder,
+    Service,
+    config_copy,
+    pinback,
+)
+from tests.stands.aws_behaviours import CIRCUIT_BREAKER_REASON, circuit_breaker_rollback
+from tests.stands.daemon_process import Daemon
+from tests.stands.waiting import eventually
 
 
 def test_rollback_updates_the_service_and_waits_for_the_rollout(service: Service, aws: Aws) -> None:
@@ -153,3 +166,65 @@ def test_an_unreadable_service_during_apply_closes_the_record(
     assert audit.open_starts() == {}
     assert sorted(r.event for r in audit.query(limit=10)) == ["apply_failed", "apply_started"]
     assert aws.proxy.seen("UpdateService") == 0
+
+
+def test_a_deployment_ecs_rolls_back_itself_is_held_not_fought(service: Service, aws: Aws) -> None:
+    """The deployment circuit breaker undoes the move to revision 3 (the service is back on 4,
+    the failed deployment FAILED with AWS's reason): held with that reason, not a failure to
+    retry; the plan then refuses the same pin while ECS shows the rollback.
+
+    https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html
+    """
+    engine, desired = service.engine(backend=3)
+    plan = engine.snapshot(desired).plan
+    circuit_breaker_rollback(aws.proxy, "leh-backend", failed=3, back_to=4)
+    (result,) = engine.apply(plan)
+    assert result.outcome is Outcome.FAILED and result.held
+    assert result.error == (
+        "ECS rolled the deployment of revision 3 back to revision 4 by itself: "
+        + CIRCUIT_BREAKER_REASON
+    )
+    (again,) = engine.snapshot(desired).plan.actions
+    assert again.blocked is not None and "ECS rolled leh-backend:3 back by itself" in again.blocked
+    assert aws.proxy.seen("UpdateService") == 1
+
+
+def test_the_controller_holds_a_pin_ecs_rolled_back(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """A running controller records the circuit breaker's rollback once and never deploys the
+    revision again while the pin stays; a new pin is applied."""
+    config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
+    daemon = Daemon.on(config, service.current_pins())
+    try:
+        eventually(daemon.ready, timeout=30, what="ready")
+        circuit_breaker_rollback(aws.proxy, "leh-backend", failed=3, back_to=4)
+        service.pins(
+            frontend=COMMITS[-1][:7], backend=3, ai_worker=TAGS[-1], database=REVISIONS[-1]
+        )
+        eventually(lambda: daemon.event("held"), timeout=30, what="the hold")
+        passes = len(daemon.events("pass_finished"))
+        eventually(
+            lambda: len(daemon.events("pass_finished")) >= passes + 4,
+            timeout=30,
+            what="four more passes",
+        )
+        assert aws.proxy.seen("UpdateService") == 1
+        aws.proxy.drop_rules()
+        service.pins(
+            frontend=COMMITS[-1][:7], backend=2, ai_worker=TAGS[-1], database=REVISIONS[-1]
+        )
+        eventually(
+            lambda: daemon.event("apply_succeeded", lambda e: e.get("desired") == "2"),
+            timeout=30,
+            what="the new pin applied",
+        )
+    finally:
+        daemon.stop()
+    failures = [
+        json.loads(line)
+        for line in pinback(
+            "audit", "--target", "backend", "--event", "apply_failed", "-o", "json"
+        ).stdout.splitlines()
+    ]
+    assert len(failures) == 1 and CIRCUIT_BREAKER_REASON in failures[0]["error"]

@@ -11,13 +11,14 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.aws import AwsClients, error_code, error_message
 from daemon.drivers.base import Progress, fan_out, wait_until
-from daemon.errors import ApplyFailed, ObserveFailed
+from daemon.errors import ApplyFailed, Held, ObserveFailed
 from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.spec import EcsTarget
 
@@ -82,14 +83,20 @@ class EcsDriver:
             return _unobserved(name, f"ECS service {spec.service} not found in cluster {cluster}")
         family, revision = family_revision(service["taskDefinition"])
         self._family[name] = spec.family or family
-        status, rolling, failed = _rollout(service)
+        rollout = _rollout(service)
+        detail = {"family": family, "rollout": rollout.status}
+        if rollout.failed:
+            detail["failed"] = rollout.failed
+        if rollout.rolled_back is not None and rollout.rolled_back != revision:
+            detail["rolledBack"] = str(rollout.rolled_back)
+            detail["rolledBackReason"] = rollout.rolled_back_reason
         return Observed(
             target=name,
             kind=Kind.ECS,
             live=str(revision),
             rank=float(revision),
-            in_progress=status if rolling else None,
-            detail={"family": family, "rollout": status, **({"failed": failed} if failed else {})},
+            in_progress=rollout.status if rollout.rolling else None,
+            detail=detail,
         )
 
     def preflight(self, target: str, pin: Pin, observed: Observed) -> Resolved:
@@ -99,6 +106,14 @@ class EcsDriver:
             return Resolved(target, pin.version, rank=float(revision))
         family = self._family.get(target) or self.targets[target].family or target
         name = f"{family}:{revision}"
+        if observed.detail.get("rolledBack") == pin.version:
+            why = observed.detail.get("rolledBackReason", "")
+            return Resolved(
+                target,
+                pin.version,
+                float(revision),
+                refused=f"ECS rolled {name} back by itself ({why}); held: pin another revision",
+            )
         try:
             found = self._ecs.describe_task_definition(taskDefinition=name)["taskDefinition"]
         except ClientError as exc:
@@ -143,14 +158,19 @@ class EcsDriver:
             if service is None:
                 raise ApplyFailed(f"ECS service {spec.service} disappeared during the rollout")
             _, revision = family_revision(service["taskDefinition"])
-            status, rolling, failed = _rollout(service)
-            if failed:
-                raise ApplyFailed(f"ECS deployment failed: {failed}")
+            rollout = _rollout(service)
+            if rollout.rolled_back == want and revision != want:
+                raise Held(
+                    f"ECS rolled the deployment of revision {want} back to revision {revision} "
+                    f"by itself: {rollout.rolled_back_reason}"
+                )
+            if rollout.failed:
+                raise ApplyFailed(f"ECS deployment failed: {rollout.failed}")
             if revision != want:
                 raise ApplyFailed(
                     f"the service moved to revision {revision} while pinback waited for {want}"
                 )
-            return (not rolling), status
+            return (not rollout.rolling), rollout.status
 
         wait_until(
             check,
@@ -198,24 +218,47 @@ class EcsDriver:
         return family
 
 
-def _rollout(service: dict[str, Any]) -> tuple[str, bool, str | None]:
-    """(status line, still rolling?, failure reason) from the service's deployments."""
+@dataclass(frozen=True)
+class Rollout:
+    """Where a service's deployments stand, read from one ``describe_services`` answer."""
+
+    status: str  # one line for progress: "COMPLETED, running 2/2"
+    rolling: bool
+    failed: str | None = None  # the primary deployment FAILED: AWS's reason
+    rolled_back: int | None = None  # a revision ECS itself rolled back (circuit breaker)
+    rolled_back_reason: str = ""
+
+
+def _rollout(service: dict[str, Any]) -> Rollout:
+    """The service's rollout, including a deployment ECS rolled back by itself.
+
+    With the deployment circuit breaker's rollback on, a failed deployment keeps
+    ``rolloutState: FAILED`` while a new PRIMARY deployment takes the service back to the
+    last completed revision (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html).
+    """
     deployments = service.get("deployments", [])
     primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
+    undone = next(
+        (d for d in deployments if d is not primary and d.get("rolloutState") == "FAILED"), None
+    )
+    rolled_back = family_revision(undone["taskDefinition"])[1] if undone else None
+    why = (undone or {}).get("rolloutStateReason") or "rolled back by ECS"
     running, desired = service.get("runningCount", 0), service.get("desiredCount", 0)
     if primary is None:
-        return f"no primary deployment, running {running}/{desired}", True, None
+        status = f"no primary deployment, running {running}/{desired}"
+        return Rollout(status, True, None, rolled_back, why)
     state = primary.get("rolloutState")
     running = primary.get("runningCount", running)
     desired = primary.get("desiredCount", desired)
     status = f"{state or 'rolling'}, running {running}/{desired}"
     if state == "FAILED":
-        return status, False, primary.get("rolloutStateReason") or "rollout FAILED"
+        reason = primary.get("rolloutStateReason") or "rollout FAILED"
+        return Rollout(status, False, reason, rolled_back, why)
     if state is not None:
         rolling = state != "COMPLETED" or running != desired
     else:
         rolling = len(deployments) > 1 or running != desired
-    return status, rolling, None
+    return Rollout(status, rolling, None, rolled_back, why)
 
 
 def _unobserved(name: str, error: str) -> Observed:
