@@ -59,6 +59,7 @@ PAGE_EVENTS = 50  # the status page's timeline
 PAGE_APPLIES = 20  # recent applies per target, drawn as its duration chart
 PAGE_VERSIONS = 20
 SETTLE = 0.02  # the same quiet interval the file watcher waits for
+WATCH_TICK = 1.0  # the file watcher wakes at least this often (and first, once armed)
 
 
 @dataclass
@@ -122,6 +123,8 @@ class Controller:
         self._change_seq = 0
         self.audit.listeners.append(lambda record: self.changed())
         self._leases_done = threading.Event()
+        self.watching = threading.Event()  # the file watcher is armed
+        self._armed_at_pass = 0
 
     def _leadership(self) -> Leadership | None:
         """With ``leadership:`` configured, this replica applies only the shards whose
@@ -840,26 +843,39 @@ class Controller:
                 return
 
     def _watch_loop(self) -> None:
-        """Wake a pass when either file changes; editors that replace files are handled."""
+        """Wake a pass when the bytes of either file change, however they were changed.
+
+        The folders of both the paths as configured and the files they lead to are
+        watched, and any event there is checked by reading the two files: an editor that
+        replaces a file, a ConfigMap volume or git-sync swapping a ``..data`` symlink to a
+        new folder, and a plain write all show as new bytes. The first yield (an empty
+        one, ``WATCH_TICK`` after the watcher is armed) marks the controller as watching
+        and asks for a pass, so an edit saved before the watcher was armed is still read.
+        """
         from watchfiles import watch
 
         while not self.stopping.is_set():
-            watched = {self.config_path.resolve(), self.state_path.resolve()}
-            folders = sorted({str(p.parent) for p in watched})
+            paths = (self.config_path, self.state_path)
+            folders = _folders(paths)
+            seen = _contents(paths)
             try:
                 for changes in watch(
                     *folders,
                     debounce=1000,
                     step=20,
                     stop_event=self.stopping,
-                    yield_on_timeout=False,
-                    rust_timeout=1000,
+                    yield_on_timeout=True,
+                    rust_timeout=int(WATCH_TICK * 1000),
                 ):
-                    if any(Path(path).resolve() in watched for _, path in changes):
+                    if not self.watching.is_set():
+                        self._armed_at_pass = self.health.passes
+                        self.watching.set()
                         self.request_pass()
-                    current = {self.config_path.resolve(), self.state_path.resolve()}
-                    if current != watched:
-                        break  # the config moved the pin file: watch the new place
+                    if changes and (now := _contents(paths)) != seen:
+                        seen = now
+                        self.request_pass()
+                    if (self.config_path, self.state_path) != paths or _folders(paths) != folders:
+                        break  # the config moved the pin file, or a link now leads elsewhere
             except (OSError, RuntimeError) as exc:
                 self.log.error("watch_failed", error=str(exc))
                 self.stopping.wait(1.0)
@@ -940,7 +956,13 @@ class Controller:
         return time.monotonic() - self.health.heartbeat < HEARTBEAT_STALE
 
     def ready(self) -> bool:
-        return self.desired is not None and self.health.passes > 0
+        """Pins loaded, every target observed, and the file watcher armed with a pass run
+        since: from the moment this is true, an edit saved is seen at once."""
+        return (
+            self.desired is not None
+            and self.watching.is_set()
+            and self.health.passes > self._armed_at_pass
+        )
 
     def status(self) -> dict[str, Any]:
         with self._lock:
@@ -952,7 +974,10 @@ class Controller:
         actions = {a.target: a for a in snapshot.plan.actions} if snapshot else {}
         in_sync = set(snapshot.plan.in_sync) if snapshot else set()
         held = {n: s.held_reason for n, s in self.targets.items() if s.held_pin is not None}
-        extra: dict[str, Any] = {"desiredStateValid": self.health.desired_error is None}
+        extra: dict[str, Any] = {
+            "desiredStateValid": self.health.desired_error is None,
+            "watching": self.watching.is_set(),
+        }
         if self.health.desired_error:
             extra["desiredStateError"] = self.health.desired_error
         if self.leadership is not None:
@@ -986,6 +1011,22 @@ class Controller:
             ]
             found["error"] = f"cannot read the leases: {exc.__class__.__name__}"
         return found
+
+
+def _folders(paths: tuple[Path, ...]) -> list[str]:
+    """The folders to watch for ``paths``: where each is, and where its links lead."""
+    return sorted({str(p.parent) for p in paths} | {str(p.resolve().parent) for p in paths})
+
+
+def _contents(paths: tuple[Path, ...]) -> tuple[bytes | None, ...]:
+    """The files' bytes now, read through their links; None for one that cannot be read."""
+    found: list[bytes | None] = []
+    for path in paths:
+        try:
+            found.append(path.read_bytes())
+        except OSError:
+            found.append(None)
+    return tuple(found)
 
 
 def _iso(moment: float) -> str:

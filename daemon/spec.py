@@ -346,8 +346,8 @@ class LoadedConfig:
         return self.path.parent
 
     def resolve(self, relative: str) -> Path:
-        candidate = Path(relative)
-        return candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve()
+        """``relative`` against the config's folder, symlinks kept (see ``absolute``)."""
+        return absolute(self.base_dir / relative)
 
     def kind_of(self, target: str) -> Kind:
         return Kind(self.model.targets[target].kind)
@@ -383,6 +383,17 @@ class DesiredState:
     raw: Mapping[str, PinBase]
 
 
+def absolute(path: Path) -> Path:
+    """``path`` made absolute without following symlinks.
+
+    A Kubernetes ConfigMap volume or a git-sync checkout swaps a ``..data`` symlink to a
+    new folder and deletes the old one; a path resolved through the links at start would
+    point into the deleted folder for good. Kept as configured, every read follows the
+    links as they are then.
+    """
+    return Path(os.path.abspath(path))
+
+
 def load_config(path: Path) -> LoadedConfig:
     """Load and validate the config; raises ``SpecError`` listing every problem."""
     located = load_yaml_file(path, _display(path))
@@ -393,7 +404,7 @@ def load_config(path: Path) -> LoadedConfig:
     issues = _check_targets(located, model)
     if issues:
         raise SpecError(issues)
-    return LoadedConfig(path.resolve(), model)
+    return LoadedConfig(absolute(path), model)
 
 
 def load_desired(
@@ -453,7 +464,7 @@ def load_desired(
     if issues:
         raise SpecError(issues)
     environment = document.metadata.environment if document else None
-    return DesiredState(path.resolve(), environment, pins, raw)
+    return DesiredState(absolute(path), environment, pins, raw)
 
 
 def _pin(kind: Kind, model: PinBase) -> Pin:
