@@ -228,3 +228,20 @@ def test_the_controller_holds_a_pin_ecs_rolled_back(
         ).stdout.splitlines()
     ]
     assert len(failures) == 1 and CIRCUIT_BREAKER_REASON in failures[0]["error"]
+
+
+def test_a_revision_whose_image_ecr_deleted_is_refused(service: Service, aws: Aws) -> None:
+    """An ECR lifecycle policy deleted the image revision 3 runs: the pin is blocked at
+    preflight naming the image, instead of failing mid-incident with
+    CannotPullContainerError (https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html;
+    ``BatchDeleteImage`` removes it in moto as a lifecycle policy does)."""
+    aws.client("ecr").batch_delete_image(  # type: ignore[attr-defined]
+        repositoryName="leh-backend", imageIds=[{"imageTag": "v2.1.1"}]
+    )
+    engine, desired = service.engine(backend=3)
+    (action,) = engine.snapshot(desired).plan.actions
+    assert action.blocked is not None
+    assert "leh-backend:v2.1.1" in action.blocked and "no longer in ECR" in action.blocked
+    engine, desired = service.engine(backend=2)  # its image is still there
+    (action,) = engine.snapshot(desired).plan.actions
+    assert action.blocked is None

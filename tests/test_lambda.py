@@ -120,3 +120,15 @@ def test_many_functions_are_listed_not_read_one_by_one(aws: Aws, tmp_path: Path)
     assert {o.live for o in observed.values()} == {"v2"}
     assert [c for c in aws.proxy.calls if "/functions" in c] == [" GET /2015-03-31/functions"]
     assert aws.proxy.seen("DescribeImages") == 3
+
+
+def test_a_tag_whose_image_ecr_deleted_is_refused(service: Service, aws: Aws) -> None:
+    """An ECR lifecycle policy deleted the image of v1.8.0: the pin is blocked at preflight
+    naming the tag (https://docs.aws.amazon.com/AmazonECR/latest/userguide/LifecyclePolicies.html)."""
+    aws.client("ecr").batch_delete_image(  # type: ignore[attr-defined]
+        repositoryName="leh-ai-worker", imageIds=[{"imageTag": "v1.8.0"}]
+    )
+    engine, desired = service.engine(ai_worker="v1.8.0")
+    (action,) = engine.snapshot(desired).plan.actions
+    assert action.blocked == "tag v1.8.0 does not exist in ECR repository leh-ai-worker"
+    assert aws.proxy.seen("UpdateFunctionCode") == 0

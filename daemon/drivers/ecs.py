@@ -8,6 +8,7 @@ ARN; both are normalised to family and revision.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -23,6 +24,10 @@ from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.spec import EcsTarget
 
 BATCH = 10
+ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
+    r"(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+)
 
 
 def family_revision(task_definition: str) -> tuple[str, int]:
@@ -46,6 +51,10 @@ class EcsDriver:
     @property
     def _ecs(self) -> Any:
         return self.clients.client("ecs")
+
+    @property
+    def _ecr(self) -> Any:
+        return self.clients.client("ecr")
 
     def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
         by_cluster: dict[str, list[str]] = defaultdict(list)
@@ -132,7 +141,39 @@ class EcsDriver:
                 float(revision),
                 refused=f"task definition {name} is {found.get('status')} (deregistered); register it again first",
             )
+        for container in found.get("containerDefinitions", []):
+            gone = self._gone_from_ecr(container.get("image", ""))
+            if gone is not None:
+                refused = f"task definition {name} runs {container.get('image')}, but {gone}"
+                return Resolved(target, pin.version, float(revision), refused=refused)
         return Resolved(target, pin.version, rank=float(revision))
+
+    def _gone_from_ecr(self, image: str) -> str | None:
+        """Why an image of this account's and region's ECR can no longer be pulled, or None.
+
+        A lifecycle policy deletes old images, and a rollback to a revision that runs one
+        fails mid-incident with ``CannotPullContainerError``; this finds it first. Images
+        from elsewhere (Docker Hub, another region) are not checked.
+        """
+        match = ECR_IMAGE.match(image)
+        if match is None or match["region"] != self.clients.region:
+            return None
+        repository = match["repository"]
+        wanted = {"imageDigest": match["digest"]} if match["digest"] else {}
+        if not wanted:
+            wanted = {"imageTag": match["tag"] or "latest"}
+        try:
+            self._ecr.describe_images(
+                registryId=match["account"], repositoryName=repository, imageIds=[wanted]
+            )
+        except ClientError as exc:
+            code = error_code(exc)
+            if code == "ImageNotFoundException":
+                return f"that image is no longer in ECR repository {repository} (a lifecycle policy may have deleted it)"
+            if code == "RepositoryNotFoundException":
+                return f"ECR repository {repository} does not exist"
+            raise
+        return None
 
     def apply(self, target: str, action: Action, progress: Progress) -> None:
         spec = self.targets[target]
