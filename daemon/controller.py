@@ -59,6 +59,7 @@ PAGE_EVENTS = 50  # the status page's timeline
 PAGE_APPLIES = 20  # recent applies per target, drawn as its duration chart
 PAGE_VERSIONS = 20
 SETTLE = 0.02  # the same quiet interval the file watcher waits for
+SIGNAL_CHECK = 0.2  # how often the main thread wakes to run signal handlers
 WATCH_TICK = 1.0  # the file watcher wakes at least this often (and first, once armed)
 
 
@@ -183,7 +184,10 @@ class Controller:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.stopping.set())
         self.start()
-        self.stopping.wait()
+        # With a timeout: a signal the kernel hands to another thread runs its Python handler
+        # only once the main thread runs bytecode again, and a wait with no timeout never does.
+        while not self.stopping.wait(SIGNAL_CHECK):
+            pass
         return self.stop()
 
     def stop(self) -> list[str]:

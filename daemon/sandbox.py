@@ -271,7 +271,8 @@ def run_sandbox(folder: Path, port: int, script_location: Path, out: Any) -> Non
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.2):  # see Controller.run_until_signalled: moto's threads get signals too
+        pass
     server.stop()
     (folder / "env").unlink(missing_ok=True)
 

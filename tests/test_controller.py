@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
 import json
+import os
+import platform
 import signal
 import socket
 from collections.abc import Iterator
@@ -13,6 +16,9 @@ import pytest
 from tests.conftest import Aws, Service, config_copy, pinback
 from tests.stands.daemon_process import Daemon, waiting_on
 from tests.stands.waiting import eventually
+
+# tgkill(2): a signal to one thread of a process, which os.kill cannot aim.
+SYS_TGKILL = {"x86_64": 234, "aarch64": 131}[platform.machine()]
 
 
 def free_port() -> int:
@@ -281,6 +287,21 @@ def test_sigterm_stops_cleanly(start: object) -> None:
     """SIGTERM: the controller finishes, logs it, and exits 0."""
     daemon: Daemon = start()  # type: ignore[operator]
     assert daemon.stop(signal.SIGTERM) == 0
+    assert daemon.events("shutdown_finished")
+
+
+def test_sigterm_delivered_to_a_worker_thread_stops_it(start: object) -> None:
+    """The kernel hands a process-directed SIGTERM to any thread that does not block it;
+    Python runs the handler only when the main thread next runs bytecode. Sent to a worker
+    thread here (tgkill), as ECS or the kubelet may happen to, it must still stop the
+    controller within the grace period, not leave it reconciling until SIGKILL."""
+    daemon: Daemon = start()  # type: ignore[operator]
+    pid = daemon.process.pid
+    threads = [int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(SYS_TGKILL, pid, threads[-1], signal.SIGTERM) == 0
+    eventually(lambda: daemon.process.poll() is not None, timeout=30, what="the controller to exit")
+    assert daemon.process.returncode == 0
     assert daemon.events("shutdown_finished")
 
 
