@@ -977,7 +977,9 @@ class Controller:
         observed = snapshot.observed if snapshot else {}
         actions = {a.target: a for a in snapshot.plan.actions} if snapshot else {}
         in_sync = set(snapshot.plan.in_sync) if snapshot else set()
-        held = {n: s.held_reason for n, s in self.targets.items() if s.held_pin is not None}
+        held = {
+            n: s.held_reason or "held" for n, s in self.targets.items() if s.held_pin is not None
+        }
         extra: dict[str, Any] = {
             "desiredStateValid": self.health.desired_error is None,
             "watching": self.watching.is_set(),
@@ -986,7 +988,11 @@ class Controller:
             extra["desiredStateError"] = self.health.desired_error
         if self.leadership is not None:
             extra["leadership"] = self._leadership_status(self.leadership)
-        document = status_document(config, desired, observed, actions, in_sync, results, extra)
+        with self._lock:
+            applying = {n for n, s in self.targets.items() if s.applying_since is not None}
+        document = status_document(
+            config, desired, observed, actions, in_sync, results, extra, held, applying
+        )
         now = time.time()
         mine = self._observed_here()
         for row in document["targets"]:
@@ -1000,8 +1006,9 @@ class Controller:
             if state is not None and state.in_sync_at is not None:
                 row["lastInSync"] = _iso(state.in_sync_at)
             if row["target"] in held:
-                row["inSync"] = False
-                row["state"] = f"health failed, held until the pin changes: {held[row['target']]}"
+                last = results.get(row["target"])
+                cause = "health failed, " if last and last.detail.get("health") else ""
+                row["state"] = f"{cause}held until the pin changes: {held[row['target']]}"
         return document
 
     def _leadership_status(self, leadership: Leadership) -> dict[str, Any]:

@@ -35,6 +35,21 @@ class Outcome(StrEnum):
     BLOCKED = "blocked"
 
 
+class Phase(StrEnum):
+    """Where one target stands, in the words of ``/status`` and the page (DESIGN section 9)."""
+
+    IN_SYNC = "InSync"
+    DRIFTING = "Drifting"  # live differs from the pin; the controller is on it
+    APPLYING = "Applying"  # an apply of this controller is running
+    ROLLING_OUT = "RollingOut"  # live is the pin, its rollout is still going on
+    BLOCKED = "Blocked"  # preflight or policy refuses the pin (sentence in the row)
+    FROZEN = "Frozen"  # a freeze window holds the apply back
+    FAILED = "Failed"  # the last apply of this pin failed; retried with backoff
+    HELD = "Held"  # failed in a way retrying cannot fix; left alone until the pin changes
+    SUSPENDED = "Suspended"  # the pin says suspend: true
+    UNKNOWN = "Unknown"  # live state could not be read (or not yet)
+
+
 @dataclass(frozen=True)
 class Pin:
     """What people asked for one target, as plain values (from the pin file)."""
@@ -101,6 +116,7 @@ class Action:
     wait_only: bool = False
     notes: tuple[str, ...] = ()
     reason: str | None = None
+    frozen: bool = False  # blocked by a freeze window (``blocked`` names it)
 
     def as_json(self) -> dict[str, object]:
         document: dict[str, object] = {

@@ -62,34 +62,37 @@ CHART_APPLIES = 20
 
 
 def classify(row: Mapping[str, Any]) -> tuple[str, str, str | None]:
-    """(css class, text label, detail) for one target's row of the status document."""
+    """(css class, text label, detail) for one target's row of the status document, from
+    its ``phase`` (DESIGN section 9); the words beside it come from the row's fields."""
     state = str(row.get("state", ""))
     last = row.get("lastResult") or {}
     applying = row.get("applying")
+    phase = row.get("phase")
     if state.startswith("observed by the replica"):  # sharded: another replica's target
         return "observed", "LED ELSEWHERE", state
-    if row.get("suspended"):
+    if phase == "Suspended":
         return "suspended", "SUSPENDED", "the pin says suspend: true; observed, not changed"
-    if applying:
+    if phase == "Applying" and applying:
         return "applying", "APPLYING", f"{applying['step']} ({applying['elapsed']})"
-    if row.get("error"):
-        return "unknown", "UNKNOWN", str(row["error"])
-    if state.startswith("health failed"):
-        return "failed", "HEALTH FAILED", state
-    if row.get("inSync"):
+    if phase == "Unknown":
+        detail = row.get("error")
+        return "unknown", "UNKNOWN" if detail else "NOT OBSERVED YET", detail and str(detail)
+    if phase == "Held":
+        label = "HEALTH FAILED" if state.startswith("health failed") else "HELD"
+        return "failed", label, str(row.get("heldReason") or state)
+    if phase == "InSync":
+        if row.get("desired") is None:
+            return "observed", "OBSERVED ONLY", "no pin for this target"
         return "ok", "IN SYNC", None
-    if state.startswith("drift, blocked:"):
-        reason = state.removeprefix("drift, blocked:").strip()
-        frozen = "freeze" in reason.lower()
-        return ("frozen", "FROZEN", reason) if frozen else ("blocked", "BLOCKED", reason)
-    if last.get("result") == "failed":
+    blocked = state.removeprefix("drift, blocked:").strip()
+    if phase == "Frozen":
+        return "frozen", "FROZEN", blocked
+    if phase == "Blocked":
+        return "blocked", "BLOCKED", blocked
+    if phase == "Failed":
         return "failed", "FAILED", str(last.get("error") or "the last apply failed")
-    if state.startswith("rolling out"):
+    if phase == "RollingOut":
         return "applying", "ROLLING OUT", state.removeprefix("rolling out:").strip()
-    if state.startswith("observed only"):
-        return "observed", "OBSERVED ONLY", "no pin for this target"
-    if state == "not observed yet":
-        return "unknown", "NOT OBSERVED YET", None
     return "drift", "DRIFTING", "live differs from the pin; pinback is on it"
 
 

@@ -89,6 +89,7 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
         blocked = "the pin was not checked against what exists (preflight did not run)"
     notes = (f"in progress: {seen.in_progress}",) if seen.in_progress else ()
     override = _override_note(intent)
+    frozen = blocked is not None and intent.frozen is not None and blocked.startswith(intent.frozen)
     return Action(
         target=intent.target,
         kind=intent.kind,
@@ -100,6 +101,7 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
         steps=found.steps if found is not None else (),
         notes=notes + tuple(destructive) + override,
         reason=f"{pin.reason} [override of {intent.frozen}]" if override else pin.reason,
+        frozen=frozen,
     )
 
 

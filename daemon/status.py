@@ -6,10 +6,10 @@ controller's ``GET /status`` (from its last pass), so the two never disagree in 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from typing import Any
 
-from daemon.model import Action, Observed, Result
+from daemon.model import Action, Observed, Outcome, Phase, Pin, Result
 from daemon.spec import DesiredState, LoadedConfig
 
 
@@ -27,6 +27,36 @@ def state_word(observed: Observed, action: Action | None, pinned: bool) -> str:
     return "drift"
 
 
+def phase_of(
+    observed: Observed | None,
+    action: Action | None,
+    pin: Pin | None,
+    last: Result | None = None,
+    applying: bool = False,
+    held: bool = False,
+) -> Phase:
+    """One target's phase, from what was observed and planned and what the controller knows
+    (an apply running, a hold, the last result); the order of the checks is the order of
+    what a person must know first."""
+    if pin is not None and pin.suspend:
+        return Phase.SUSPENDED
+    if applying:
+        return Phase.APPLYING
+    if observed is None or observed.error:
+        return Phase.UNKNOWN
+    if held:
+        return Phase.HELD
+    if action is None or pin is None or pin.version is None:
+        return Phase.IN_SYNC
+    if action.wait_only:
+        return Phase.ROLLING_OUT
+    if action.blocked is not None:
+        return Phase.FROZEN if action.frozen else Phase.BLOCKED
+    if last is not None and last.outcome is Outcome.FAILED and last.desired == action.to_version:
+        return Phase.FAILED
+    return Phase.DRIFTING
+
+
 def status_document(
     config: LoadedConfig,
     desired: DesiredState | None,
@@ -35,8 +65,12 @@ def status_document(
     in_sync: set[str],
     results: Mapping[str, Result] | None = None,
     extra: Mapping[str, Any] | None = None,
+    held: Mapping[str, str] | None = None,
+    applying: Set[str] = frozenset(),
 ) -> dict[str, Any]:
+    """``held`` maps a held target to why; ``applying`` names targets with an apply running."""
     rows = []
+    held = held or {}
     for name, target in config.model.targets.items():
         seen = observed.get(name)
         pin = desired.pins.get(name) if desired else None
@@ -62,5 +96,10 @@ def status_document(
         last = (results or {}).get(name)
         if last is not None:
             row["lastResult"] = last.as_json()
+        phase = phase_of(seen, actions.get(name), pin, last, name in applying, name in held)
+        row["phase"] = phase.value
+        if phase is Phase.HELD:
+            row["inSync"] = False
+            row["heldReason"] = held[name]
         rows.append(row)
     return {"targets": rows, **(extra or {})}

@@ -210,6 +210,9 @@ def test_the_controller_holds_a_pin_ecs_rolled_back(
             what="four more passes",
         )
         assert aws.proxy.seen("UpdateService") == 1
+        rows = json.loads(daemon.get("/status")[1])["targets"]
+        backend = next(r for r in rows if r["target"] == "backend")
+        assert backend["phase"] == "Held" and CIRCUIT_BREAKER_REASON in backend["heldReason"]
         aws.proxy.drop_rules()
         service.pins(
             frontend=COMMITS[-1][:7], backend=2, ai_worker=TAGS[-1], database=REVISIONS[-1]

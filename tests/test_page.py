@@ -155,22 +155,32 @@ def test_markup_in_any_field_is_escaped() -> None:
 @pytest.mark.parametrize(
     ("row", "label"),
     [
-        ({"inSync": True, "state": "in sync"}, "IN SYNC"),
-        ({"inSync": False, "state": "drift"}, "DRIFTING"),
-        ({"inSync": False, "state": "drift, blocked: freeze window until 2026-12-26"}, "FROZEN"),
-        ({"inSync": False, "state": "drift, blocked: suspended"}, "BLOCKED"),
-        ({"inSync": False, "state": "drift", "suspended": True}, "SUSPENDED"),
+        ({"phase": "InSync", "inSync": True, "state": "in sync", "desired": "1"}, "IN SYNC"),
+        ({"phase": "InSync", "inSync": True, "state": "observed only"}, "OBSERVED ONLY"),
+        ({"phase": "Drifting", "inSync": False, "state": "drift"}, "DRIFTING"),
+        ({"phase": "Frozen", "state": "drift, blocked: freeze window until 2026-12-26"}, "FROZEN"),
+        ({"phase": "Blocked", "state": "drift, blocked: suspended"}, "BLOCKED"),
+        ({"phase": "Suspended", "state": "drift", "suspended": True}, "SUSPENDED"),
         (
-            {"inSync": False, "state": "drift", "applying": {"step": "s", "elapsed": "1s"}},
+            {"phase": "Applying", "state": "drift", "applying": {"step": "s", "elapsed": "1s"}},
             "APPLYING",
         ),
         (
-            {"inSync": False, "state": "drift", "lastResult": {"result": "failed", "error": "e"}},
+            {"phase": "Failed", "state": "drift", "lastResult": {"result": "failed", "error": "e"}},
             "FAILED",
         ),
-        ({"inSync": False, "state": "rolling out: IN_PROGRESS"}, "ROLLING OUT"),
-        ({"inSync": False, "state": "unknown: x", "error": "x"}, "UNKNOWN"),
-        ({"inSync": False, "state": "observed by the replica that leads shard 2"}, "LED ELSEWHERE"),
+        ({"phase": "Held", "state": "held until the pin changes: x", "heldReason": "x"}, "HELD"),
+        (
+            {"phase": "Held", "state": "health failed, held until the pin changes: x"},
+            "HEALTH FAILED",
+        ),
+        ({"phase": "RollingOut", "state": "rolling out: IN_PROGRESS"}, "ROLLING OUT"),
+        ({"phase": "Unknown", "state": "unknown: x", "error": "x"}, "UNKNOWN"),
+        ({"phase": "Unknown", "state": "not observed yet"}, "NOT OBSERVED YET"),
+        (
+            {"phase": "InSync", "state": "observed by the replica that leads shard 2"},
+            "LED ELSEWHERE",
+        ),
     ],
 )
 def test_every_state_has_a_text_label(row: dict[str, object], label: str) -> None:

@@ -232,3 +232,21 @@ def test_same_inputs_same_plan() -> None:
         db_direction=Direction.BACK,
     )
     assert make_plan(*inputs) == make_plan(*inputs)
+
+
+def test_a_freeze_block_is_marked_frozen_and_other_blocks_are_not() -> None:
+    """The phase Frozen comes from the planner's mark, never from the sentence's words."""
+    from daemon.model import Kind, Observed, Pin, Resolved
+    from daemon.plan import Intent, make_plan
+
+    seen = {"backend": Observed("backend", Kind.ECS, "4", 4.0)}
+    found = {"backend": Resolved("backend", "3", 3.0)}
+    frozen = Intent("backend", Kind.ECS, Pin("3"), frozen="freeze window until tomorrow")
+    (action,) = make_plan([frozen], seen, found).actions
+    assert action.frozen and action.blocked is not None
+    suspended = Intent("backend", Kind.ECS, Pin("3", suspend=True), frozen="freeze window")
+    (action,) = make_plan([suspended], seen, found).actions
+    assert not action.frozen and action.blocked is not None
+    refused = {"backend": Resolved("backend", "3", 3.0, refused="the freeze of a tag")}
+    (action,) = make_plan([Intent("backend", Kind.ECS, Pin("3"))], seen, refused).actions
+    assert not action.frozen
