@@ -44,6 +44,7 @@ from daemon.leadership import Leadership, LeaseStore
 from daemon.metrics import Metrics
 from daemon.model import Action, Outcome, Pin, Plan, Result
 from daemon.notify import Notifier
+from daemon.readcache import ReadCache
 from daemon.records import Entry, Record
 from daemon.sources import FileSource, GitSource, source_for
 from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
@@ -59,6 +60,7 @@ PAGE_EVENTS = 50  # the status page's timeline
 PAGE_APPLIES = 20  # recent applies per target, drawn as its duration chart
 PAGE_VERSIONS = 20
 SETTLE = 0.02  # the same quiet interval the file watcher waits for
+READS_PER_MINUTE = 30  # AWS reads on behalf of /versions readers, all targets together
 SIGNAL_CHECK = 0.2  # how often the main thread wakes to run signal handlers
 WATCH_TICK = 1.0  # the file watcher wakes at least this often (and first, once armed)
 
@@ -124,6 +126,9 @@ class Controller:
         self._change_seq = 0
         self.audit.listeners.append(lambda record: self.changed())
         self._leases_done = threading.Event()
+        self.reads: ReadCache[list[dict[str, Any]]] = ReadCache(
+            self.config.model.daemon.resync_interval, READS_PER_MINUTE
+        )
         self.watching = threading.Event()  # the file watcher is armed
         self._armed_at_pass = 0
 
@@ -953,8 +958,15 @@ class Controller:
         return view
 
     def versions_json(self, target: str) -> dict[str, Any]:
-        found = self.engine.versions(target, PAGE_VERSIONS)
-        return {"target": target, "versions": [v.as_json() for v in found]}
+        """``GET /versions/T``: shared by every reader through ``self.reads`` (at most one
+        fetch per target per resync interval, ``READS_PER_MINUTE`` in all), so a room of
+        people refreshing the page during an incident costs the account no API rate."""
+
+        def fetch() -> list[dict[str, Any]]:
+            return [v.as_json() for v in self.engine.versions(target, PAGE_VERSIONS)]
+
+        answer = self.reads.get(target, fetch)
+        return {"target": target, "versions": answer.value, "ageSeconds": round(answer.age_s, 1)}
 
     def healthy(self) -> bool:
         return time.monotonic() - self.health.heartbeat < HEARTBEAT_STALE

@@ -23,7 +23,7 @@ from daemon import fencing, freeze, gates, health
 from daemon.audit import AuditLog, AuditUnavailable
 from daemon.aws import AwsClients, error_message
 from daemon.drivers.base import Driver, Progress, fan_out, no_progress
-from daemon.errors import ApplyFailed, Fenced, Held, PinbackError
+from daemon.errors import ApplyFailed, Fenced, Held, ObserveFailed, PinbackError
 from daemon.model import (
     Action,
     Direction,
@@ -210,7 +210,12 @@ class Engine:
 
     def versions(self, target: str, limit: int) -> list[VersionInfo]:
         self.names(target)
-        return self.driver(target).versions(target, limit)
+        try:
+            return self.driver(target).versions(target, limit)
+        except (ClientError, BotoCoreError) as exc:
+            raise ObserveFailed(
+                f"listing the versions of {target} failed: {error_message(exc)}"
+            ) from None
 
     # -- apply ------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from daemon import page
 from daemon.errors import PinbackError
+from daemon.readcache import ReadBudgetSpent
 
 
 class Served(Protocol):
@@ -123,6 +124,9 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
                 return
             try:
                 self._json(200, controller.versions_json(target))
+            except ReadBudgetSpent as exc:
+                retry = str(max(1, round(exc.retry_after)))
+                self._json(429, {"error": str(exc)}, {"Retry-After": retry})
             except PinbackError as exc:
                 self._json(502, {"error": str(exc)})
 
@@ -149,16 +153,26 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
                 return
             self.close_connection = True
 
-        def _json(self, status: int, document: object) -> None:
-            self._send(status, json.dumps(document, default=str).encode(), "application/json")
+        def _json(
+            self, status: int, document: object, headers: Mapping[str, str] | None = None
+        ) -> None:
+            body = json.dumps(document, default=str).encode()
+            self._send(status, body, "application/json", headers=headers)
 
         def _send(
-            self, status: int, body: bytes, content_type: str, policy: str | None = None
+            self,
+            status: int,
+            body: bytes,
+            content_type: str,
+            policy: str | None = None,
+            headers: Mapping[str, str] | None = None,
         ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             if policy:
                 self.send_header("Content-Security-Policy", policy)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)

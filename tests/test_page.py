@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,23 @@ def test_markup_in_any_field_is_escaped() -> None:
 )
 def test_every_state_has_a_text_label(row: dict[str, object], label: str) -> None:
     assert page.classify(row)[1] == label
+
+
+def test_a_hundred_readers_of_versions_cost_one_listing(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """100 people opening a card's versions during an incident: the controller lists the
+    revisions once and serves the rest from that (it was about six AWS calls a reader)."""
+    daemon = Daemon.on(config_copy(tmp_path), service.current_pins())
+    try:
+        eventually(daemon.ready, timeout=30, what="ready")
+        before = aws.proxy.seen("ListTaskDefinitions")
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            answers = list(pool.map(lambda _: daemon.get("/versions/backend"), range(100)))
+        assert all(status == 200 for status, _ in answers)
+        versions = json.loads(answers[-1][1])["versions"]
+        assert [v["version"] for v in versions] == ["4", "3", "2", "1"]
+        assert aws.proxy.seen("ListTaskDefinitions") - before == 1
+        assert aws.proxy.seen("DescribeTaskDefinition") <= 4
+    finally:
+        daemon.stop()

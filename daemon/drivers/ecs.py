@@ -47,6 +47,8 @@ class EcsDriver:
         self.clients = clients
         self.workers = workers
         self._family: dict[str, str] = {}
+        self._definitions: dict[str, dict[str, Any]] = {}  # by ARN; immutable once registered
+        self._lock = threading.Lock()
 
     @property
     def _ecs(self) -> Any:
@@ -236,7 +238,7 @@ class EcsDriver:
         live = self.observe([target])[target].live
         result = []
         for arn in arns[:limit]:
-            detail = self._ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            detail = self._task_definition(arn)
             revision = str(detail["revision"])
             registered = detail.get("registeredAt")
             images = ",".join(c.get("image", "") for c in detail.get("containerDefinitions", []))
@@ -249,6 +251,17 @@ class EcsDriver:
                 )
             )
         return result
+
+    def _task_definition(self, arn: str) -> dict[str, Any]:
+        """A registered revision, read once: its containers, images and time never change
+        (only its status does, and ``versions`` lists ACTIVE revisions afresh each time)."""
+        with self._lock:
+            kept = self._definitions.get(arn)
+        if kept is None:
+            kept = self._ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
+            with self._lock:
+                self._definitions[arn] = kept
+        return kept
 
     def _family_of(self, target: str) -> str:
         if target not in self._family:
