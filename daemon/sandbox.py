@@ -217,14 +217,23 @@ def lambda_role(endpoint: str) -> str:
 
 
 def seed_lambda(endpoint: str, names: Names, tags: tuple[str, ...] = WORKER_TAGS) -> None:
+    """The worker as it grew: each tag deployed and published in turn (versions 1..N), the
+    alias ``live`` on the newest, so a target with ``alias: live`` has versions to go back to."""
     seed_images(endpoint, names.repository, tags)
-    uri = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{names.repository}:{tags[-1]}"
-    client(endpoint, "lambda").create_function(
-        FunctionName=names.function,
-        Role=lambda_role(endpoint),
-        PackageType="Image",
-        Code={"ImageUri": uri},
-    )
+    lam = client(endpoint, "lambda")
+    repository = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{names.repository}"
+    for index, tag in enumerate(tags):
+        if index == 0:
+            lam.create_function(
+                FunctionName=names.function,
+                Role=lambda_role(endpoint),
+                PackageType="Image",
+                Code={"ImageUri": f"{repository}:{tag}"},
+            )
+        else:
+            lam.update_function_code(FunctionName=names.function, ImageUri=f"{repository}:{tag}")
+        version = lam.publish_version(FunctionName=names.function)["Version"]
+    lam.create_alias(FunctionName=names.function, Name="live", FunctionVersion=version)
 
 
 def seed_database(url: str, script_location: Path, revision: str = "head") -> None:

@@ -227,3 +227,65 @@ def test_database_killed_mid_migration_is_rolled_back_and_redone(
         ("apply_failed", "cccc00000001"),
     ]  # killed: nothing took
     assert applies[-1] == ("apply_succeeded", "cccc00000002")
+
+
+ALIASED = {"    repository: leh-ai-worker\n": "    repository: leh-ai-worker\n    alias: live\n"}
+FUNCTION = "/2015-03-31/functions/leh-ai-worker"
+
+
+@pytest.mark.parametrize(
+    ("point", "held", "code_again"),
+    [
+        ("before-the-publish", f"POST {FUNCTION}/versions", 1),
+        ("before-the-alias-moves", f"PUT {FUNCTION}/aliases/live", 0),
+    ],
+)
+def test_an_alias_rollback_killed_between_its_steps_is_finished(
+    service: Service, aws: Aws, tmp_path: Path, point: str, held: str, code_again: int
+) -> None:
+    """A tag never published takes three steps (code, publish, alias). Killed between them,
+    the next controller finishes: the alias ends on a version running the tag's image, and
+    the code is updated again only when nothing had been published yet."""
+    aws.client("ecr").put_image(  # type: ignore[attr-defined]
+        repositoryName="leh-ai-worker",
+        imageManifest=sandbox.image_manifest("leh-ai-worker:v2.0.0"),
+        imageTag="v2.0.0",
+    )
+    config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s", **ALIASED})
+    first = Daemon.on(config, pins(service, "ai-worker", after=False))
+    try:
+        eventually(first.ready, timeout=30, what="ready")
+        aws.proxy.clear()
+        aws.proxy.add(held, "hold-before", count=1)
+        service.pins(
+            frontend=COMMITS[-1][:7], backend=4, ai_worker="v2.0.0", database=REVISIONS[-1]
+        )
+        eventually(lambda: aws.proxy.holding, timeout=30, what="the held request")
+    finally:
+        first.stop(signal.SIGKILL)
+        aws.proxy.release()
+    code_updates = aws.proxy.seen(f"PUT {FUNCTION}/code")
+    lam, ecr = aws.client("lambda"), aws.client("ecr")
+    wanted = ecr.describe_images(repositoryName="leh-ai-worker", imageIds=[{"imageTag": "v2.0.0"}])  # type: ignore[attr-defined]
+    digest = wanted["imageDetails"][0]["imageDigest"].removeprefix("sha256:")
+    second = Daemon.on(config, service.folder / "desired-versions.yaml")
+    try:
+        eventually(
+            lambda: (
+                lam.get_function_configuration(FunctionName="leh-ai-worker", Qualifier="live")[  # type: ignore[attr-defined]
+                    "CodeSha256"
+                ]
+                == digest
+            ),
+            timeout=60,
+            what="the alias on v2.0.0's image",
+        )
+        eventually(
+            lambda: second.metric("pinback_target_drift", target="ai-worker") == 0,
+            timeout=30,
+            what="no drift",
+        )
+    finally:
+        second.stop()
+    assert aws.proxy.seen(f"PUT {FUNCTION}/code") - code_updates == code_again
+    assert pinback("audit", "--config", str(config), "verify").returncode == 0

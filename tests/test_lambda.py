@@ -8,7 +8,7 @@ from daemon import sandbox
 from daemon.engine import Engine
 from daemon.model import Outcome
 from daemon.spec import load_config
-from tests.conftest import Aws, Recorder, Service
+from tests.conftest import Aws, Recorder, Service, config_copy
 
 
 def running_digest(aws: Aws) -> str:
@@ -132,3 +132,76 @@ def test_a_tag_whose_image_ecr_deleted_is_refused(service: Service, aws: Aws) ->
     (action,) = engine.snapshot(desired).plan.actions
     assert action.blocked == "tag v1.8.0 does not exist in ECR repository leh-ai-worker"
     assert aws.proxy.seen("UpdateFunctionCode") == 0
+
+
+# -- aliases (DESIGN section 9) ------------------------------------------------------------
+
+ALIASED = {"    repository: leh-ai-worker\n": "    repository: leh-ai-worker\n    alias: live\n"}
+
+
+def alias_version(aws: Aws) -> str:
+    alias = aws.client("lambda").get_alias(FunctionName="leh-ai-worker", Name="live")  # type: ignore[attr-defined]
+    return str(alias["FunctionVersion"])
+
+
+def lambda_writes(aws: Aws) -> list[str]:
+    """The Lambda requests that change something, in order: PUT code, POST versions, PUT alias."""
+    return [
+        c
+        for c in aws.proxy.calls
+        if "/2015-03-31/functions/leh-ai-worker/" in c and c.split(" ")[1] in ("PUT", "POST")
+    ]
+
+
+def push_tag(aws: Aws, tag: str) -> None:
+    aws.client("ecr").put_image(  # type: ignore[attr-defined]
+        repositoryName="leh-ai-worker",
+        imageManifest=sandbox.image_manifest(f"leh-ai-worker:{tag}"),
+        imageTag=tag,
+    )
+
+
+def test_with_an_alias_live_is_what_the_alias_runs(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """Someone pointed the alias at version 2 (v1.8.0) by hand while $LATEST runs v1.9.0:
+    the alias is what serves traffic, so live is v1.8.0 and the pin v1.9.0 is drift."""
+    aws.client("lambda").update_alias(
+        FunctionName="leh-ai-worker", Name="live", FunctionVersion="2"
+    )  # type: ignore[attr-defined]
+    engine, desired = service.engine(config_copy(tmp_path, ALIASED), ai_worker="v1.9.0")
+    snapshot = engine.snapshot(desired)
+    assert snapshot.observed["ai-worker"].live == "v1.8.0"
+    (action,) = snapshot.plan.actions
+    assert (action.from_version, action.to_version) == ("v1.8.0", "v1.9.0")
+
+
+def test_an_alias_rollback_is_one_update_alias_call(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """v1.8.0 is published (version 2): the rollback re-points the alias, the one call AWS
+    recommends (https://docs.aws.amazon.com/lambda/latest/dg/configuration-aliases.html);
+    nothing is re-published and $LATEST is left alone."""
+    engine, desired = service.engine(config_copy(tmp_path, ALIASED), ai_worker="v1.8.0")
+    plan = engine.snapshot(desired).plan
+    aws.proxy.clear()
+    (result,) = engine.apply(plan)
+    assert result.outcome is Outcome.APPLIED and result.live_after == "v1.8.0"
+    assert lambda_writes(aws) == [" PUT /2015-03-31/functions/leh-ai-worker/aliases/live"]
+    assert alias_version(aws) == "2"
+    assert running_digest(aws) == tag_digest(aws, "v1.9.0")  # $LATEST untouched
+
+
+def test_a_tag_never_published_is_deployed_published_and_aliased(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """v2.0.0 was pushed but never published: code, wait, publish, then the alias."""
+    push_tag(aws, "v2.0.0")
+    engine, desired = service.engine(config_copy(tmp_path, ALIASED), ai_worker="v2.0.0")
+    plan = engine.snapshot(desired).plan
+    aws.proxy.clear()
+    (result,) = engine.apply(plan)
+    assert result.outcome is Outcome.APPLIED and result.live_after == "v2.0.0"
+    writes = [c.rsplit("/", 1)[-1] for c in lambda_writes(aws)]
+    assert writes == ["code", "versions", "live"]
+    assert alias_version(aws) == "5"

@@ -83,9 +83,12 @@ class LambdaDriver:
         observed: dict[str, Observed] = {}
         for name in targets:
             spec = self.targets[name]
-            config = configs.get(spec.function)
+            config = configs.get(name)
             if config is None:
-                observed[name] = _unobserved(name, f"Lambda function {spec.function} not found")
+                what = f"alias {spec.alias} of " if spec.alias else ""
+                observed[name] = _unobserved(
+                    name, f"Lambda {what}function {spec.function} not found"
+                )
                 continue
             try:
                 repository = self._repository(spec.repository)
@@ -98,6 +101,28 @@ class LambdaDriver:
         return observed
 
     def _configurations(self, targets: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Each target's running configuration, by target name: the version its alias points
+        at when it has one (one call each), else ``$LATEST`` (batched when many)."""
+        aliased = [n for n in targets if self.targets[n].alias]
+        plain = [n for n in targets if not self.targets[n].alias]
+        found: dict[str, dict[str, Any]] = {}
+        for name, config in zip(
+            aliased, fan_out(self._aliased, aliased, self.workers), strict=True
+        ):
+            if config is not None:
+                found[name] = config
+        by_function = self._latest(plain)
+        for name in plain:
+            config = by_function.get(self.targets[name].function)
+            if config is not None:
+                found[name] = config
+        return found
+
+    def _aliased(self, target: str) -> dict[str, Any] | None:
+        spec = self.targets[target]
+        return self._configuration(spec.function, spec.alias)
+
+    def _latest(self, targets: Sequence[str]) -> dict[str, dict[str, Any]]:
         functions = {self.targets[n].function for n in targets}
         if len(functions) <= LIST_THRESHOLD:
             read = fan_out(self._configuration, sorted(functions), self.workers)
@@ -114,9 +139,11 @@ class LambdaDriver:
         with contextlib.suppress(ClientError, BotoCoreError):
             self._repository(name)
 
-    def _configuration(self, function: str) -> dict[str, Any] | None:
+    def _configuration(self, function: str, qualifier: str | None = None) -> dict[str, Any] | None:
         try:
-            config: dict[str, Any] = self._lambda.get_function_configuration(FunctionName=function)
+            config: dict[str, Any] = self._lambda.get_function_configuration(
+                FunctionName=function, **({"Qualifier": qualifier} if qualifier else {})
+            )
         except ClientError as exc:
             if error_code(exc) != "ResourceNotFoundException":
                 raise
@@ -160,10 +187,40 @@ class LambdaDriver:
         return Resolved(target, pin.version, rank=_rank(image))
 
     def apply(self, target: str, action: Action, progress: Progress) -> None:
+        """Without an alias: the function's code to the tag's image. With one: the alias to
+        the published version that already runs the tag's image (one ``UpdateAlias``, as AWS
+        recommends for a Lambda rollback), or, with none published, the code first; ``wait``
+        then publishes and points the alias. Each step is safe to repeat, so a pass that
+        finds the alias unmoved after a crash simply goes on from where the last one got."""
         spec = self.targets[target]
+        if spec.alias:
+            version = self._published(target, action.to_version)
+            if version is not None:
+                progress(target, f"alias {spec.alias} -> version {version} (already published)")
+                self._lambda.update_alias(
+                    FunctionName=spec.function, Name=spec.alias, FunctionVersion=version
+                )
+                return
         uri = f"{self._repository_uri(spec.repository)}:{action.to_version}"
         progress(target, f"update_function_code {spec.function} -> {uri}")
         self._lambda.update_function_code(FunctionName=spec.function, ImageUri=uri)
+
+    def _published(self, target: str, tag: str) -> str | None:
+        """The newest published version of the function whose image is ``tag``'s, if any."""
+        spec = self.targets[target]
+        image = self._repository(spec.repository).by_tag.get(tag)
+        if image is None:
+            return None
+        sha = image.digest.removeprefix("sha256:")
+        matching = [
+            int(version["Version"])
+            for page in self._lambda.get_paginator("list_versions_by_function").paginate(
+                FunctionName=spec.function
+            )
+            for version in page["Versions"]
+            if version["Version"] != "$LATEST" and version.get("CodeSha256") == sha
+        ]
+        return str(max(matching)) if matching else None
 
     def wait(
         self,
@@ -183,6 +240,8 @@ class LambdaDriver:
                 raise ApplyFailed(f"Lambda update failed: {reason}")
             return status == "Successful", f"LastUpdateStatus {status}"
 
+        if spec.alias and self._alias_runs(target, action.to_version):
+            return  # the alias was pointed at an already published version
         wait_until(
             check,
             target=target,
@@ -192,11 +251,25 @@ class LambdaDriver:
             stop=stop,
         )
         if spec.alias:
-            version = self._lambda.publish_version(FunctionName=spec.function)["Version"]
-            progress(target, f"alias {spec.alias} -> version {version}")
+            image = self._repository(spec.repository).by_tag[action.to_version]
+            version = self._lambda.publish_version(
+                FunctionName=spec.function, CodeSha256=image.digest.removeprefix("sha256:")
+            )["Version"]
+            progress(target, f"alias {spec.alias} -> version {version} (just published)")
             self._lambda.update_alias(
                 FunctionName=spec.function, Name=spec.alias, FunctionVersion=version
             )
+
+    def _alias_runs(self, target: str, tag: str) -> bool:
+        """Whether the target's alias already points at a version running ``tag``'s image."""
+        spec = self.targets[target]
+        config = self._configuration(spec.function, spec.alias)
+        image = self._repository(spec.repository).by_tag.get(tag)
+        return (
+            config is not None
+            and image is not None
+            and "sha256:" + str(config.get("CodeSha256", "")) == image.digest
+        )
 
     def verify(self, target: str, action: Action) -> Observed:
         self._repositories.pop(self.targets[target].repository, None)
