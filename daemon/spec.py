@@ -209,11 +209,22 @@ class FrontendTarget(TargetBase):
         return self
 
 
+class CodeDeploySettings(Strict):
+    """Where a blue/green (``CODE_DEPLOY``) ECS service is deployed: pinback rolls it back
+    with a CodeDeploy deployment, as AWS requires for such a service."""
+
+    application: str
+    deployment_group: str = Field(alias="deploymentGroup")
+    container_name: str | None = Field(None, alias="containerName")  # else the service's
+    container_port: int | None = Field(None, alias="containerPort")  # load balancer's
+
+
 class EcsTarget(TargetBase):
     kind: Literal["ecs"]
     cluster: str
     service: str
     family: str | None = None
+    code_deploy: CodeDeploySettings | None = Field(None, alias="codeDeploy")
 
 
 class LambdaTarget(TargetBase):

@@ -18,6 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.aws import AwsClients, error_code, error_message
+from daemon.drivers import codedeploy
 from daemon.drivers.base import Progress, fan_out, wait_until
 from daemon.errors import ApplyFailed, Held, ObserveFailed
 from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
@@ -48,6 +49,7 @@ class EcsDriver:
         self.workers = workers
         self._family: dict[str, str] = {}
         self._definitions: dict[str, dict[str, Any]] = {}  # by ARN; immutable once registered
+        self._deployments: dict[str, str] = {}  # target -> CodeDeploy deployment to wait on
         self._lock = threading.Lock()
 
     @property
@@ -94,8 +96,9 @@ class EcsDriver:
             return _unobserved(name, f"ECS service {spec.service} not found in cluster {cluster}")
         family, revision = family_revision(service["taskDefinition"])
         self._family[name] = spec.family or family
-        rollout = _rollout(service)
-        detail = {"family": family, "rollout": rollout.status}
+        controller = _controller(service)
+        rollout = _rollout(service) if controller == "ECS" else Rollout(controller, False)
+        detail = {"family": family, "rollout": rollout.status, "controller": controller}
         if rollout.failed:
             detail["failed"] = rollout.failed
         if rollout.rolled_back is not None and rollout.rolled_back != revision:
@@ -117,6 +120,9 @@ class EcsDriver:
             return Resolved(target, pin.version, rank=float(revision))
         family = self._family.get(target) or self.targets[target].family or target
         name = f"{family}:{revision}"
+        refused = self._controller_refusal(target, observed.detail.get("controller", "ECS"))
+        if refused is not None:
+            return Resolved(target, pin.version, float(revision), refused=refused)
         if observed.detail.get("rolledBack") == pin.version:
             why = observed.detail.get("rolledBackReason", "")
             return Resolved(
@@ -150,6 +156,22 @@ class EcsDriver:
                 return Resolved(target, pin.version, float(revision), refused=refused)
         return Resolved(target, pin.version, rank=float(revision))
 
+    def _controller_refusal(self, target: str, controller: str) -> str | None:
+        """Why a service's deployment controller stops pinback from deploying it, or None."""
+        spec = self.targets[target]
+        if controller == "EXTERNAL":
+            return (
+                f"ECS service {spec.service} uses the EXTERNAL deployment controller; its "
+                "deployments are made by another tool, which pinback cannot drive"
+            )
+        if controller == "CODE_DEPLOY" and spec.code_deploy is None:
+            return (
+                f"ECS service {spec.service} is blue/green (CODE_DEPLOY), which rejects "
+                "UpdateService: set codeDeploy: {application, deploymentGroup} on the target "
+                "so pinback rolls back through CodeDeploy"
+            )
+        return None
+
     def _gone_from_ecr(self, image: str) -> str | None:
         """Why an image of this account's and region's ECR can no longer be pulled, or None.
 
@@ -180,6 +202,23 @@ class EcsDriver:
     def apply(self, target: str, action: Action, progress: Progress) -> None:
         spec = self.targets[target]
         name = f"{self._family_of(target)}:{action.to_version}"
+        if spec.code_deploy is not None:
+            service = self._describe(spec.cluster, [spec.service]).get(spec.service)
+            if service is not None and _controller(service) == "CODE_DEPLOY":
+                arn = self._task_definition(name)["taskDefinitionArn"]
+                settings = spec.code_deploy
+                where = f"{settings.application}/{settings.deployment_group}"
+                progress(target, f"CodeDeploy deployment of {where} -> {name}")
+                deployment = codedeploy.start(
+                    self.clients.client("codedeploy"),
+                    settings,
+                    service,
+                    arn,
+                    f"pinback: {spec.service} -> {name}",
+                )
+                with self._lock:
+                    self._deployments[target] = deployment
+                return
         progress(target, f"update_service {spec.cluster}/{spec.service} -> {name}")
         self._ecs.update_service(
             cluster=spec.cluster, service=spec.service, taskDefinition=name, forceNewDeployment=True
@@ -195,6 +234,19 @@ class EcsDriver:
     ) -> None:
         spec = self.targets[target]
         want = int(action.to_version)
+        with self._lock:
+            deployment = self._deployments.pop(target, None)
+        if deployment is not None:
+            client = self.clients.client("codedeploy")
+            wait_until(
+                lambda: codedeploy.state(client, deployment),
+                target=target,
+                what="CodeDeploy deployment",
+                deadline=deadline,
+                progress=progress,
+                stop=stop,
+            )
+            return
 
         def check() -> tuple[bool, str]:
             service = self._describe(spec.cluster, [spec.service]).get(spec.service)
@@ -281,6 +333,11 @@ class Rollout:
     failed: str | None = None  # the primary deployment FAILED: AWS's reason
     rolled_back: int | None = None  # a revision ECS itself rolled back (circuit breaker)
     rolled_back_reason: str = ""
+
+
+def _controller(service: dict[str, Any]) -> str:
+    """``ECS`` (rolling), ``CODE_DEPLOY`` (blue/green) or ``EXTERNAL``."""
+    return str((service.get("deploymentController") or {}).get("type") or "ECS")
 
 
 def _rollout(service: dict[str, Any]) -> Rollout:

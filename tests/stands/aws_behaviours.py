@@ -57,3 +57,62 @@ def circuit_breaker_rollback(
             ],
         },
     )
+
+
+def blue_green_rejects_update_service(proxy: FaultProxy) -> None:
+    """ECS refuses ``UpdateService`` with a task definition on a ``CODE_DEPLOY`` service
+    (moto accepts it): https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_UpdateService.html
+    ("If the service uses the CodeDeploy deployment controller, only ... can be updated")."""
+    proxy.add(
+        "UpdateService",
+        "answer",
+        count=-1,
+        error="InvalidParameterException",
+        message="Unable to update task definition on services with a CODE_DEPLOY deployment controller. Use AWS CodeDeploy to trigger a new deployment.",
+    )
+
+
+LOAD_BALANCER = {
+    "targetGroupArn": "arn:aws:elasticloadbalancing:ap-northeast-2:123456789012:targetgroup/blue/1",
+    "containerName": "api",
+    "containerPort": 8080,
+}
+
+
+def blue_green_deployment(
+    proxy: FaultProxy, family: str, to: int, ends: str = "Succeeded", message: str = ""
+) -> None:
+    """What a blue/green service shows that moto does not: its load balancer on every
+    ``DescribeServices``, a CodeDeploy deployment that goes ``InProgress`` twice and then
+    ``ends`` (moto leaves it ``Created``), and, once the deployment was created, the service on
+    the new task definition (CodeDeploy's green task set made primary).
+
+    https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_DeploymentInfo.html
+    """
+    proxy.add(
+        "DescribeServices",
+        "rewrite",
+        count=-1,
+        after="CreateDeployment",
+        set={
+            "services.*.loadBalancers": [LOAD_BALANCER],
+            **(
+                {"services.*.taskDefinition": task_definition_arn(family, to)}
+                if ends == "Succeeded"
+                else {}
+            ),
+        },
+    )
+    proxy.add(
+        "DescribeServices", "rewrite", count=-1, set={"services.*.loadBalancers": [LOAD_BALANCER]}
+    )
+    proxy.add("GetDeployment", "rewrite", count=2, set={"deploymentInfo.status": "InProgress"})
+    proxy.add(
+        "GetDeployment",
+        "rewrite",
+        count=-1,
+        set={
+            "deploymentInfo.status": ends,
+            "deploymentInfo.errorInformation": {"message": message},
+        },
+    )

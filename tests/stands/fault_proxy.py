@@ -9,7 +9,8 @@ Control endpoint (JSON over HTTP on the proxy itself):
   (the service's throttling error), ``error500``, ``latency`` (``delay`` seconds, then
   forward), ``reset`` (close the connection with no answer), ``rewrite`` (forward, then
   set fields of the JSON answer: ``"set": {"services.*.deployments.*.rolloutState":
-  "FAILED"}``, or for XML ``"replace": {"COMPLETED": "InProgress"}``). ``count`` is how
+  "FAILED"}``, or for XML ``"replace": {"COMPLETED": "InProgress"}``), ``answer`` (AWS's
+  refusal of a JSON API call: ``status``, ``error`` code and ``message``). ``count`` is how
   many matching requests the rule takes (-1: all); ``skip`` lets that many through first;
   ``after`` arms the rule only once a request matching it has been seen.
 - ``hold-before`` keeps the request from AWS and never answers; ``hold-after`` forwards it
@@ -148,6 +149,9 @@ class FaultProxy:
             elif fault in ("throttle", "error500"):
                 self._fault_answer(request, fault, bool(target))
                 return
+            elif fault == "answer":  # AWS's own refusal, as a JSON service sends it
+                self._answer(request, int(rule.get("status", 400)), rule["error"], rule["message"])
+                return
             elif fault == "hold-before":  # the request never reaches AWS
                 self._hold(signature)
                 request.close_connection = True
@@ -228,6 +232,16 @@ class FaultProxy:
         request.send_header("Content-Type", content_type)
         for name, value in headers.items():
             request.send_header(name, value)
+        request.send_header("Content-Length", str(len(data)))
+        request.end_headers()
+        request.wfile.write(data)
+
+    def _answer(
+        self, request: BaseHTTPRequestHandler, status: int, error: str, message: str
+    ) -> None:
+        data = json.dumps({"__type": error, "message": message}).encode()
+        request.send_response(status)
+        request.send_header("Content-Type", "application/x-amz-json-1.1")
         request.send_header("Content-Length", str(len(data)))
         request.end_headers()
         request.wfile.write(data)
