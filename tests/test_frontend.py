@@ -197,3 +197,19 @@ def test_failing_build_is_a_failure_and_leaves_the_bucket(
         result.error is not None and "exit 3" in result.error and "missing script" in result.error
     )
     assert live_marker(aws) == COMMITS[-1]
+
+
+def test_the_plan_knows_the_frontend_direction_from_its_deploy_history(
+    service: Service, aws: Aws
+) -> None:
+    """index.html's version history is the order commits went live (ROLLBACK.md 3.1): an
+    earlier one is a roll-back, and once rolled back the newest is a roll-forward."""
+    engine, desired = service.engine(frontend=COMMITS[1][:7])
+    plan = engine.snapshot(desired).plan
+    (action,) = plan.actions
+    assert action.direction.value == "back"
+    (result,) = engine.apply(plan)
+    assert result.outcome is Outcome.APPLIED
+    engine, desired = service.engine(frontend=COMMITS[-1][:7])
+    (action,) = engine.snapshot(desired).plan.actions
+    assert action.direction.value == "forward"

@@ -250,3 +250,22 @@ def test_a_freeze_block_is_marked_frozen_and_other_blocks_are_not() -> None:
     refused = {"backend": Resolved("backend", "3", 3.0, refused="the freeze of a tag")}
     (action,) = make_plan([Intent("backend", Kind.ECS, Pin("3"))], seen, refused).actions
     assert not action.frozen
+
+
+@pytest.mark.parametrize(
+    ("order", "live", "pinned", "expected"),
+    [
+        (["a", "b", "c"], "c", "a", "back"),
+        (["a", "b", "c"], "a", "c", "forward"),  # rolled back to a earlier; c again
+        (["a", "b", "c"], "c", "d", "forward"),  # never live: a new build
+        (["a", "b"], "x", "a", None),  # the history does not show live: not known here
+        ([], "c", "a", None),  # bucket not versioned
+    ],
+)
+def test_frontend_direction_by_first_deploy(
+    order: list[str], live: str, pinned: str, expected: str | None
+) -> None:
+    from daemon.drivers.deploy_history import by_history
+
+    found = by_history(order, live, pinned)
+    assert (found.value if found else None) == expected

@@ -36,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.aws import AwsClients, error_code, error_message
 from daemon.drivers.base import Progress, fan_out, wait_until
+from daemon.drivers.deploy_history import DeployHistory, by_history, by_times
 from daemon.errors import ApplyFailed, ConfigError
 from daemon.fencing import in_context
 from daemon.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
@@ -84,6 +85,7 @@ class FrontendDriver:
         self.config = config
         self._invalidations: dict[str, tuple[str, str]] = {}
         self._index_headers: dict[str, dict[str, Any]] = {}  # what each page went up with
+        self._history = DeployHistory(lambda: self._s3, INDEX, MARKER)
 
     @property
     def _s3(self) -> Any:
@@ -134,12 +136,11 @@ class FrontendDriver:
                 refused=f"commit {pin.version} is ambiguous: artifacts exist for {', '.join(matches)}",
             )
         if matches:
-            # Direction by build time: the live commit's artifacts against the pinned one's.
             live_time, pinned_time = commits.get(observed.live or ""), commits[matches[0]]
-            direction = None
-            if live_time is not None and pinned_time is not None and pinned_time != live_time:
-                direction = Direction.FORWARD if pinned_time > live_time else Direction.BACK
-            return Resolved(target, matches[0], direction=direction)
+            direction = self._direction(spec, observed.live, matches[0])
+            return Resolved(
+                target, matches[0], direction=direction or by_times(live_time, pinned_time)
+            )
         if spec.build is not None:
             try:
                 full = self._git(
@@ -151,13 +152,33 @@ class FrontendDriver:
                     pin.version,
                     refused=f"commit {pin.version} has no artifacts and is not in the build repository",
                 )
-            return Resolved(target, full, rank=None)
+            return Resolved(target, full, direction=self._direction(spec, observed.live, full))
         artifacts = spec.artifacts.replace("{commit}", pin.version)
         return Resolved(
             target,
             pin.version,
             refused=f"no build artifacts for commit {pin.version} under {artifacts}",
         )
+
+    def _direction(self, spec: FrontendTarget, live: str | None, pinned: str) -> Direction | None:
+        """From the deploy history, else git ancestry (``deploy_history`` says why)."""
+        try:
+            order = self._history.order(spec.bucket)
+        except (ClientError, BotoCoreError):  # a direction is a courtesy: never a block
+            order = []
+        found = by_history(order, live, pinned)
+        if found is not None or spec.build is None or live is None:
+            return found
+        for older, newer, direction in (
+            (pinned, live, Direction.BACK),
+            (live, pinned, Direction.FORWARD),
+        ):
+            try:
+                self._git(spec, "merge-base", "--is-ancestor", older, newer)
+            except ApplyFailed:  # not an ancestor (exit 1), or unknown to the repository
+                continue
+            return direction
+        return None
 
     def _artifact_commits(self, spec: FrontendTarget, start: str = "") -> dict[str, float | None]:
         """Commits with artifacts (those starting with ``start``), with the time of their
