@@ -203,10 +203,23 @@ def plan(config_path: Path, state_path: Path | None, output: str, target: str | 
 @output_option
 @click.option("--target", "-t", help="Only this target.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Apply from here even when a controller runs these files (it is down or stuck).",
+)
 def apply(
-    config_path: Path, state_path: Path | None, output: str, target: str | None, yes: bool
+    config_path: Path,
+    state_path: Path | None,
+    output: str,
+    target: str | None,
+    yes: bool,
+    local: bool,
 ) -> None:
-    """Plan, confirm, apply in order, wait until each change has taken, verify."""
+    """Plan, confirm, apply in order, wait until each change has taken, verify.
+
+    When a controller runs the same config and pin file, it makes the change: this asks it
+    to reconcile now and follows it (one writer; --local applies from here instead)."""
     from daemon import render
     from daemon.attribution import attribute, local_actor
     from daemon.engine import ApplyContext
@@ -225,6 +238,12 @@ def apply(
                 "refusing to apply without --yes: standard input is not a terminal to confirm on"
             )
         click.confirm(f"Apply {len(runnable)} change(s)?", abort=True, err=True)
+    if runnable and not local:
+        found = our_controller(config, state_path)
+        if found is not None and found.ours:
+            handed_over(config, desired, plan_, found, output)
+        if found is not None:
+            progress_printer()("controller", f"one answers at {found.url}, but {found.why_not}")
     notifier = notifier_for(config)
     if notifier is not None:
         engine.audit.listeners.append(notifier.on_record)
@@ -242,6 +261,39 @@ def apply(
     raise SystemExit(1 if bad or plan_.unobserved else 0)
 
 
+def our_controller(config: Any, state_path: Path | None) -> Any:
+    """What answers on ``daemon.listen`` (``daemon.handover.Found``), or None."""
+    from daemon import handover
+    from daemon.spec import absolute
+
+    pins = absolute(state_path or config.state_path)
+    ours = handover.identity(config.path, pins, config.path.read_bytes())
+    return handover.find(config.model.daemon.listen, ours)
+
+
+def handed_over(config: Any, desired: Any, plan_: Any, found: Any, output: str) -> NoReturn:
+    """Let the controller apply ``plan_`` and report as a local apply would."""
+    from daemon import handover
+
+    targets = config.model.targets
+    timeout = max(targets[a.target].timeout for a in plan_.actions) + 120
+    pins = {a.target: desired.pins[a.target].version for a in plan_.actions}
+    rows = handover.reconcile_and_follow(found, plan_, pins, timeout, progress_printer())
+    if output == "json":
+        results = [rows[a.target].get("lastResult") or rows[a.target] for a in plan_.actions]
+        emit_json({**plan_.as_json(), "results": results, "appliedBy": found.url})
+    else:
+        click.echo(f"Results (applied by the controller at {found.url}):")
+        for action in plan_.actions:
+            row = rows[action.target]
+            line = f"  {action.target}: {row['phase']} at {row.get('live')}"
+            reason = row.get("heldReason") or (row.get("lastResult") or {}).get("error")
+            click.echo(
+                redact(line + (f": {reason}" if reason and row["phase"] != "InSync" else ""))
+            )
+    raise SystemExit(0 if all(r["phase"] == "InSync" for r in rows.values()) else 1)
+
+
 def notifier_for(config: Any) -> Any:
     """The webhooks of a one-shot command, or None when none is configured (then the
     logging stack, a tenth of a second of start-up, is not loaded at all)."""
@@ -252,23 +304,6 @@ def notifier_for(config: Any) -> Any:
 
     logs.configure(stream=sys.stderr)
     return Notifier(config, logs.get())
-
-
-def controller_status(config_path: Path) -> dict[str, Any] | None:
-    """The running controller's ``/status``, or None when none answers on ``daemon.listen``."""
-    import urllib.error
-    import urllib.request
-
-    from daemon.spec import load_config
-
-    listen = load_config(config_path).model.daemon.listen
-    try:
-        with urllib.request.urlopen(f"http://{listen}/status", timeout=2) as answer:
-            document: dict[str, Any] = json.loads(answer.read())
-    except (OSError, ValueError, urllib.error.URLError):
-        return None
-    document["source"] = f"controller at {listen}"
-    return document
 
 
 @cli.command()
@@ -313,9 +348,15 @@ def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
 def status(config_path: Path, state_path: Path | None, output: str) -> None:
     """Desired vs live vs last result, per target (from the running controller when there is one)."""
     from daemon import render
+    from daemon.spec import load_config
     from daemon.status import status_document
 
-    document = controller_status(config_path)
+    found = our_controller(load_config(config_path), state_path)
+    document = None
+    if found is not None and found.ours:  # it can answer even while the pin file is invalid
+        document = {**found.status, "source": f"controller at {found.url.removeprefix('http://')}"}
+    elif found is not None:
+        click.echo(f"pinback: not asking the controller at {found.url}: {found.why_not}", err=True)
     if document is None:
         config, desired = load(config_path, state_path)
         snapshot = engine_for(config).snapshot(desired)

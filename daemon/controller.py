@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daemon import fencing, logs, shards
+from daemon import fencing, handover, logs, shards
 from daemon.attribution import Attribution
 from daemon.audit import AuditLog, AuditUnavailable, resolve_url
 from daemon.durations import format_duration
@@ -47,7 +47,7 @@ from daemon.notify import Notifier
 from daemon.readcache import ReadCache
 from daemon.records import Entry, Record
 from daemon.sources import FileSource, GitSource, source_for
-from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
+from daemon.spec import DesiredState, LoadedConfig, absolute, load_config, load_desired
 from daemon.status import status_document
 from daemon.workqueue import ShutDown, WorkQueue
 
@@ -995,6 +995,8 @@ class Controller:
         extra: dict[str, Any] = {
             "desiredStateValid": self.health.desired_error is None,
             "watching": self.watching.is_set(),
+            "passes": self.health.passes,
+            "identity": self._identity(),
         }
         if self.health.desired_error:
             extra["desiredStateError"] = self.health.desired_error
@@ -1022,6 +1024,12 @@ class Controller:
                 cause = "health failed, " if last and last.detail.get("health") else ""
                 row["state"] = f"{cause}held until the pin changes: {held[row['target']]}"
         return document
+
+    def _identity(self) -> dict[str, str]:
+        """The files this controller runs, for a one-shot command to compare with its own
+        (``daemon.handover``): a command of another config must not believe this status."""
+        config = self._files[0] if self._files is not None else self.config_path.read_bytes()
+        return handover.identity(absolute(self.config_path), absolute(self.state_path), config)
 
     def _leadership_status(self, leadership: Leadership) -> dict[str, Any]:
         found: dict[str, Any] = {"holder": leadership.holder, "error": leadership.last_error}

@@ -1,0 +1,96 @@
+"""One writer: ``pinback apply`` beside a running controller of the same files hands the
+change to it; a controller of another config on that port is not believed."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+from tests.conftest import COMMITS, REVISIONS, TAGS, Aws, Service, config_copy, pinback
+from tests.stands.daemon_process import Daemon
+from tests.stands.waiting import eventually
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def controller_on(
+    tmp_path: Path, service: Service, port: int, note: str = ""
+) -> tuple[Path, Daemon]:
+    config = config_copy(
+        tmp_path, {"listen: 127.0.0.1:9464": f"listen: 127.0.0.1:{port}"}, append=note
+    )
+    daemon = Daemon("--config", str(config), "--state", str(service.current_pins()))
+    eventually(daemon.ready, timeout=60, what="ready")
+    return config, daemon
+
+
+def test_apply_beside_a_running_controller_hands_the_change_over(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """The controller is mid-rollout (its UpdateService slowed by 3 s) when someone runs
+    ``pinback apply`` on the same files: the command asks the controller and follows it,
+    so the rollback is issued once, by the controller, and the command exits 0."""
+    config, daemon = controller_on(tmp_path, service, free_port())
+    try:
+        aws.proxy.add("UpdateService", "latency", count=1, delay=3)
+        pins = service.pins(
+            frontend=COMMITS[-1][:7], backend=3, ai_worker=TAGS[-1], database=REVISIONS[-1]
+        )
+        eventually(
+            lambda: aws.proxy.seen("UpdateService"), timeout=30, what="the controller's change"
+        )
+        done = pinback("apply", "--yes", "--config", str(config), "--state", str(pins))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "applied by the controller" in done.stdout
+        assert "asked the controller" in done.stderr
+    finally:
+        daemon.stop()
+    assert aws.proxy.seen("UpdateService") == 1
+    starts = pinback("audit", "--config", str(config), "--event", "apply_started", "-o", "json")
+    assert len(starts.stdout.splitlines()) == 1
+
+
+def test_apply_local_applies_from_here(service: Service, aws: Aws, tmp_path: Path) -> None:
+    """``--local`` is for a controller that answers but is stuck (here its UpdateService never
+    comes back): the command applies the change itself and says so."""
+    config, daemon = controller_on(tmp_path, service, free_port())
+    try:
+        aws.proxy.add("UpdateService", "hold-before", count=1)
+        pins = service.pins(
+            frontend=COMMITS[-1][:7], backend=3, ai_worker=TAGS[-1], database=REVISIONS[-1]
+        )
+        eventually(lambda: aws.proxy.holding, timeout=30, what="the controller stuck")
+        done = pinback("apply", "--yes", "--local", "--config", str(config), "--state", str(pins))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "asked the controller" not in done.stderr
+        assert "applied by the controller" not in done.stdout
+        assert aws.proxy.seen("UpdateService") == 2  # the stuck one, and this command's
+    finally:
+        aws.proxy.release()
+        daemon.stop()
+
+
+def test_a_controller_of_another_config_is_not_believed(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """Another controller answers on this config's listen address: ``pinback status`` says it
+    is not asking it and observes AWS itself."""
+    port = free_port()
+    other = tmp_path / "other"
+    other.mkdir()
+    _, daemon = controller_on(other, service, port, "# another team's controller\n")
+    try:
+        mine = config_copy(tmp_path, {"listen: 127.0.0.1:9464": f"listen: 127.0.0.1:{port}"})
+        done = pinback(
+            "status", "-o", "json", "--config", str(mine), "--state", str(service.current_pins())
+        )
+        assert done.returncode == 0, done.stderr
+        assert "not asking the controller" in done.stderr and "another config" in done.stderr
+        assert json.loads(done.stdout).get("source") is None
+    finally:
+        daemon.stop()
