@@ -388,11 +388,13 @@ class Controller:
             old = dict(self.desired.pins)
         first = self.desired is None
         entries = []
+        unchanged = []
         for name, pin in desired.pins.items():
             state = self.targets.setdefault(name, TargetState())
             previous = old.get(name)
             same = _pin_key(previous) == _pin_key(pin) if first else previous == pin
             if same:
+                unchanged.append(name)
                 if state.attribution is None:
                     state.attribution = who
                 continue
@@ -438,6 +440,28 @@ class Controller:
                     state.superseded = True
                     state.stop.set()  # end the wait of the apply this pin replaces
         self._record(log, *entries)
+        if first:
+            self._restore_holds(desired, unchanged, log)
+
+    def _restore_holds(self, desired: DesiredState, unchanged: list[str], log: Any) -> None:
+        """A pin whose gate failed before a restart stays held: its ``health_failed`` record
+        is newer than the last change of the pin, so applying it again would only fail (and
+        revert) again. The trail is the controller's memory across restarts."""
+        try:
+            last = self.audit.latest(("health_failed", "desired_changed"))
+        except AuditUnavailable as exc:
+            log.error("audit_unavailable", error=str(exc))
+            return
+        for name in unchanged:
+            record = last.get(name)
+            if record is None or record.event != "health_failed":
+                continue
+            reason = f"{record.error} (recorded {record.ts}, before a restart)"
+            log.info("held", target=name, reason=reason)
+            with self._lock:
+                state = self.targets[name]
+                state.held_pin, state.held_reason = desired.pins[name], reason
+            self.metrics.health_failed.labels(name).set(1)
 
     def _recorded_pins(self, log: Any) -> dict[str, Pin]:
         """The pins as the audit trail last recorded them, so a change made while no
@@ -594,8 +618,9 @@ class Controller:
             or self.stopping.is_set()
             or name not in engine.config.model.targets
             or not self._applies(name)
+            or (state.held_pin is not None and state.held_pin == desired.pins.get(name))
         ):
-            return
+            return  # a held pin was queued again while its apply ran: it stays held
         correlation = uuid.uuid4().hex[:12]
         log = self.log.bind(target=name, correlation_id=correlation)
         if snapshot is not None and self._waiting(name, snapshot, log):

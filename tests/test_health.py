@@ -299,3 +299,42 @@ def test_revert_with_no_known_good_version_holds(
     assert result.held and result.detail["held"] == "yes" and result.live_after == "3"
     assert result.error is not None and "no earlier version of backend is known" in result.error
     assert aws.proxy.seen("UpdateService") == 1
+
+
+def test_a_hold_survives_a_restart(service: Service, aws: Aws, tmp_path: Path) -> None:
+    """The pin failed its gate and was reverted; the controller restarts with the same pin: it
+    stays held (from the trail), so the failing version is not deployed and reverted again."""
+    config = with_health(
+        tmp_path,
+        BACKEND,
+        "{command: 'test \"$PINBACK_VERSION\" != 3', timeout: 5s, onFailure: revert}",
+    )
+    config.write_text(config.read_text().replace("resyncInterval: 30s", "resyncInterval: 1s"))
+    AuditLog(os.environ["PINBACK_AUDIT_URL"]).record(
+        "apply_succeeded", target="backend", kind="ecs", desired="4"
+    )
+    pins = service.pins(
+        frontend=COMMITS[-1][:7], backend=3, ai_worker="v1.9.0", database="d92f3a6c8e45"
+    )
+    first = Daemon.on(config, pins)
+    try:
+        eventually(lambda: first.event("health_failed"), timeout=60, what="the health failure")
+        eventually(lambda: aws.proxy.seen("UpdateService") == 2, timeout=30, what="the revert")
+    finally:
+        first.stop()
+    second = Daemon.on(config, pins)
+    try:
+        eventually(second.ready, timeout=30, what="ready again")
+        passes = len(second.events("pass_finished"))
+        eventually(
+            lambda: len(second.events("pass_finished")) >= passes + 3,
+            timeout=30,
+            what="three more passes",
+        )
+        assert aws.proxy.seen("UpdateService") == 2
+        rows = json.loads(second.get("/status")[1])["targets"]
+        backend = next(r for r in rows if r["target"] == "backend")
+        assert backend["phase"] == "Held" and "smoke command exited 1" in backend["heldReason"]
+        assert second.metric("pinback_target_health_failed", target="backend") == 1
+    finally:
+        second.stop()
