@@ -1,4 +1,9 @@
-"""``make bench``: run every benchmark and print one JSON document on stdout."""
+"""``make bench``: run every benchmark and print one JSON document on stdout.
+
+Each figure is also written to stderr as soon as it is measured, and a part that fails is
+reported as ``{"error": ...}`` in its place while the others still run: one broken part
+never costs the figures of the rest.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +11,61 @@ import json
 import os
 import platform
 import sys
+import traceback
+from collections.abc import Callable
 
-from tests.bench import apply_four, audit, controller, fleet, ha
-from tests.bench.common import moto_elsewhere
+from tests.bench import apply_four, audit, controller, fleet, ha, incident
+from tests.bench.common import log, moto_elsewhere
 
 
 def main() -> None:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "bench")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "bench")
     only = set(sys.argv[1:])
+    failed = False
     with moto_elsewhere() as endpoint:
+        parts: list[tuple[str, set[str], Callable[[], object]]] = [
+            ("apply_four_targets", {"apply"}, lambda: apply_four.measure(endpoint)),
+            ("fleet_plan", {"fleet"}, lambda: fleet.measure(endpoint)),
+            (
+                "controller_pin_edit",
+                {"controller", "latency"},
+                lambda: controller.latency(endpoint),
+            ),
+            (
+                "controller_fleet_resyncs",
+                {"controller"},
+                lambda: controller.fleet_resyncs(endpoint),
+            ),
+            ("audit", {"audit"}, audit.measure),
+            ("failover", {"ha", "failover"}, lambda: ha.failover(endpoint)),
+            ("sharded_fleet", {"ha"}, lambda: ha.sharded_fleet(endpoint)),
+            (
+                "lambda_alias_rollback",
+                {"incident", "alias"},
+                lambda: incident.alias_rollback(endpoint),
+            ),
+            (
+                "versions_readers",
+                {"incident", "readers"},
+                lambda: incident.versions_readers(endpoint),
+            ),
+        ]
         results: dict[str, object] = {
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
         }
-        if not only or "apply" in only:
-            results["apply_four_targets"] = apply_four.measure(endpoint)
-        if not only or "fleet" in only:
-            results["fleet_plan"] = fleet.measure(endpoint)
-        if not only or "controller" in only or "latency" in only:
-            results["controller_pin_edit"] = controller.latency(endpoint)
-        if not only or "controller" in only:
-            results["controller_fleet_resyncs"] = controller.fleet_resyncs(endpoint)
-        if not only or "audit" in only:
-            results["audit"] = audit.measure()
-        if not only or "ha" in only or "failover" in only:
-            results["failover"] = ha.failover(endpoint)
-        if not only or "ha" in only:
-            results["sharded_fleet"] = ha.sharded_fleet(endpoint)
+        for name, tags, measure in parts:
+            if only and not (only & tags):
+                continue
+            try:
+                results[name] = measure()
+            except Exception as exc:  # the other parts' figures still count
+                failed = True
+                traceback.print_exc()
+                results[name] = {"error": f"{exc.__class__.__name__}: {exc}"}
+            log(f"{name}: {json.dumps(results[name])}")
     print(json.dumps(results, indent=2))
+    raise SystemExit(1 if failed else 0)
 
 
 if __name__ == "__main__":
