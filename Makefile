@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "pinback needs Python 3.11 or newer"'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "pip==26.3"
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,sandbox]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@

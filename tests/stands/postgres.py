@@ -1,8 +1,8 @@
 """A PostgreSQL server for the tests: the machine's own, or a throwaway cluster.
 
-Reuses a server answering on 127.0.0.1:5432 (trust auth, as on the CI machines);
-otherwise starts one from the server binaries in a temporary folder. Each caller
-gets its own database, dropped afterwards.
+``PINBACK_TEST_PG_URL`` names one to use; else a server answering on 127.0.0.1:5432 that
+trusts local connections is reused; otherwise one is started from the server binaries in
+a temporary folder. Each caller gets its own database, dropped afterwards.
 """
 
 from __future__ import annotations
@@ -34,16 +34,35 @@ def server_binaries() -> Path | None:
     return Path(found[-1]).parent if found else None
 
 
+def trusted(url: str) -> bool:
+    """Whether ``url`` lets us in: Debian's own cluster asks for a password over TCP."""
+    try:
+        psycopg.connect(url, connect_timeout=5).close()
+    except psycopg.Error:
+        return False
+    return True
+
+
+LOCAL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
-    """Yields an admin URL (``postgresql://postgres@host:port/postgres``)."""
-    if answers("127.0.0.1", 5432):
-        yield "postgresql://postgres@127.0.0.1:5432/postgres"
+    """Yields an admin URL: ``PINBACK_TEST_PG_URL`` when set (a role with a password, say),
+    else the machine's server on 127.0.0.1:5432 when it lets ``postgres`` in without one,
+    else a throwaway cluster started from the server binaries."""
+    given = os.environ.get("PINBACK_TEST_PG_URL")
+    if given:
+        yield given
+        return
+    if answers("127.0.0.1", 5432) and trusted(LOCAL):
+        yield LOCAL
         return
     binaries = server_binaries()
     if binaries is None:
         raise RuntimeError(
-            "no PostgreSQL server answers on 127.0.0.1:5432 and no server binaries are installed"
+            "no PostgreSQL server lets us in on 127.0.0.1:5432 (set PINBACK_TEST_PG_URL) "
+            "and no server binaries are installed"
         )
     folder = Path(tempfile.mkdtemp(prefix="pinback-pg-"))
     shutil.chown(folder, "postgres") if os.geteuid() == 0 else None
