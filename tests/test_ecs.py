@@ -248,3 +248,25 @@ def test_a_revision_whose_image_ecr_deleted_is_refused(service: Service, aws: Aw
     engine, desired = service.engine(backend=2)  # its image is still there
     (action,) = engine.snapshot(desired).plan.actions
     assert action.blocked is None
+
+
+def test_a_database_downgrade_waits_on_a_failed_service_rollback_and_is_blocked(
+    service: Service, aws: Aws
+) -> None:
+    """On the way back the services go first and the database last; when ECS refuses the
+    backend's rollback, the schema is not downgraded under code that still needs it."""
+    engine, desired = service.engine(backend=3, database=REVISIONS[-2])
+    plan = engine.snapshot(desired).plan
+    assert [a.target for a in plan.actions] == ["backend", "database"]
+    aws.proxy.add(
+        "UpdateService",
+        "answer",
+        count=-1,
+        error="AccessDeniedException",
+        message="User is not authorized to perform: ecs:UpdateService",
+    )
+    backend, database = engine.apply(plan)
+    assert backend.outcome is Outcome.FAILED
+    assert database.outcome is Outcome.BLOCKED
+    assert database.error == "waits on backend, which did not apply"
+    assert database.live_after == REVISIONS[-1]
