@@ -340,8 +340,11 @@ class Engine:
             self._record_outcome(passed, context, result, progress)
             return result
         progress(action.target, f"unhealthy: {verdict.reason}")
+        why = verdict.reason
+        if verdict.alarms and verdict.alarms not in why:  # an HTTP or smoke failure
+            why = f"{why} (alarms: {verdict.alarms})"
         try:  # the outcome of this apply: the change took, its gate failed
-            self.record("health_failed", action, context, result=result, error=verdict.reason)
+            self.record("health_failed", action, context, result=result, error=why)
         except AuditUnavailable as exc:
             progress(action.target, f"the health failure was not recorded: {exc}")
         failed = replace(result, outcome=Outcome.FAILED, held=True)

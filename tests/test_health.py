@@ -338,3 +338,21 @@ def test_a_hold_survives_a_restart(service: Service, aws: Aws, tmp_path: Path) -
         assert second.metric("pinback_target_health_failed", target="backend") == 1
     finally:
         second.stop()
+
+
+def test_a_smoke_failure_still_names_the_alarms_before_and_after(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """The alarms stayed OK and the smoke command failed: health_failed says both."""
+    health_alarm(aws)
+    config = with_health(
+        tmp_path,
+        BACKEND,
+        "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 500ms, command: 'false', timeout: 5s}",
+    )
+    engine, desired = service.engine(config, backend=3)
+    engine.audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.held
+    (failed,) = engine.audit.query(event_name="health_failed")
+    assert failed.error == "smoke command exited 1 (alarms: leh-backend-5xx: OK -> OK)"
