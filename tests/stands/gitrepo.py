@@ -1,4 +1,5 @@
-"""A local 'remote' for git-source tests: a bare origin and a clone that pushes to it."""
+"""A local 'remote' for git-source tests: a bare origin and a clone whose pushes reach the
+origin the way another person's would, so only ``git fetch`` brings them to the clone."""
 
 from __future__ import annotations
 
@@ -38,10 +39,15 @@ class Origin:
             "-m",
             message,
         )
-        git(self.clone, "push", "-q", "origin", "HEAD:main")
+        # To the URL, not the remote's name: git then leaves this clone's origin/main alone,
+        # as a push from someone else's machine would. The controller reading this clone
+        # learns of the commit only by fetching it.
+        git(self.clone, "push", "-q", str(self.bare), "HEAD:main")
         return git(self.clone, "rev-parse", "HEAD")
 
     def source(self, poll: str, secret_env: str | None = None) -> str:
-        """The ``desiredState`` block of a config reading the pins at origin/main."""
+        """The ``desiredState`` block of a config reading the pins at origin/main, for a
+        controller set up now (its clone has fetched what was pushed so far)."""
+        git(self.clone, "fetch", "-q")
         extra = f", webhookSecretEnv: {secret_env}" if secret_env else ""
         return f"  path: {self.pins}\n  git: {{repo: {self.clone}, ref: origin/main, pollInterval: {poll}{extra}}}\n"
