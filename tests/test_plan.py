@@ -225,13 +225,21 @@ def test_json_form_has_the_contract_fields() -> None:
 
 
 def test_same_inputs_same_plan() -> None:
-    """The planner is a pure function."""
-    inputs = world(
+    """The planner is a pure function: the order in which observations and checked pins
+    arrive (threads finish in any order) changes nothing, and it changes none of them."""
+    intents, observed, resolved = world(
         ALL_LIVE,
         {**ALL_LIVE, "backend": ("3", 3.0), "db": ("r3", 3.0)},
         db_direction=Direction.BACK,
     )
-    assert make_plan(*inputs) == make_plan(*inputs)
+    plan = make_plan(intents, observed, resolved)
+    assert [a.target for a in plan.actions] == ["backend", "db"] and plan.changes == 2
+    kept = (list(intents), dict(observed), dict(resolved))
+    shuffled = make_plan(
+        intents, dict(reversed(observed.items())), dict(reversed(resolved.items()))
+    )
+    assert shuffled == plan
+    assert (intents, observed, resolved) == kept
 
 
 def test_a_freeze_block_is_marked_frozen_and_other_blocks_are_not() -> None:

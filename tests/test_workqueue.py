@@ -7,6 +7,7 @@ import threading
 import pytest
 
 from daemon.workqueue import ShutDown, WorkQueue
+from tests.stands.waiting import eventually
 
 
 def test_a_key_is_queued_once() -> None:
@@ -66,8 +67,9 @@ def test_shutdown_wakes_waiting_workers() -> None:
             queue.get()
         raised.set()
 
-    thread = threading.Thread(target=worker)
+    thread = threading.Thread(target=worker, daemon=True)
     thread.start()
+    eventually(lambda: queue._cond._waiters, timeout=5, what="the worker waiting in get()")  # type: ignore[attr-defined]
     queue.shut_down()
     thread.join(timeout=5)
     assert raised.is_set()
