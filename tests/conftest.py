@@ -6,6 +6,7 @@ the repo's migration scripts against real databases. Nothing in boto3 is patched
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -209,6 +210,12 @@ def pinback(
         timeout=120,
         check=False,
     )
+
+
+def audit_json(*args: str) -> list[dict[str, object]]:
+    """``pinback audit ARGS -o json``, one record a line, parsed."""
+    done = pinback("audit", *args, "-o", "json")
+    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def config_copy(folder: Path, replace: dict[str, str] | None = None, append: str = "") -> Path:

@@ -15,8 +15,8 @@ from tests.conftest import (
     Aws,
     Recorder,
     Service,
+    audit_json,
     config_copy,
-    pinback,
 )
 from tests.stands.aws_behaviours import CIRCUIT_BREAKER_REASON, circuit_breaker_rollback
 from tests.stands.daemon_process import Daemon
@@ -203,12 +203,7 @@ def test_the_controller_holds_a_pin_ecs_rolled_back(
             frontend=COMMITS[-1][:7], backend=3, ai_worker=TAGS[-1], database=REVISIONS[-1]
         )
         eventually(lambda: daemon.event("held"), timeout=30, what="the hold")
-        passes = len(daemon.events("pass_finished"))
-        eventually(
-            lambda: len(daemon.events("pass_finished")) >= passes + 4,
-            timeout=30,
-            what="four more passes",
-        )
+        daemon.more_passes(4)
         assert aws.proxy.seen("UpdateService") == 1
         rows = json.loads(daemon.get("/status")[1])["targets"]
         backend = next(r for r in rows if r["target"] == "backend")
@@ -224,13 +219,8 @@ def test_the_controller_holds_a_pin_ecs_rolled_back(
         )
     finally:
         daemon.stop()
-    failures = [
-        json.loads(line)
-        for line in pinback(
-            "audit", "--target", "backend", "--event", "apply_failed", "-o", "json"
-        ).stdout.splitlines()
-    ]
-    assert len(failures) == 1 and CIRCUIT_BREAKER_REASON in failures[0]["error"]
+    failures = audit_json("--target", "backend", "--event", "apply_failed")
+    assert len(failures) == 1 and CIRCUIT_BREAKER_REASON in str(failures[0]["error"])
 
 
 def test_a_revision_whose_image_ecr_deleted_is_refused(service: Service, aws: Aws) -> None:

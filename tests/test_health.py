@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from daemon.audit import AuditLog
-from daemon.model import Outcome
+from daemon.engine import Engine
+from daemon.model import Outcome, Result
+from daemon.spec import DesiredState
 from tests.conftest import COMMITS, Aws, Service, config_copy, health_alarm, pinback
 from tests.stands.daemon_process import Daemon
 from tests.stands.waiting import eventually
@@ -126,18 +128,24 @@ def test_alarm_in_alarm_fails_the_gate(service: Service, aws: Aws, tmp_path: Pat
     assert result.outcome is Outcome.APPLIED
 
 
-def test_controller_reverts_once_per_pin(service: Service, aws: Aws, tmp_path: Path) -> None:
-    """The controller reverts a failing pin once and then leaves it alone until the pin changes."""
+def reverting_3_to_4(tmp_path: Path) -> Path:
+    """A 1 s-resync config whose backend gate fails revision 3 and reverts, with revision 4
+    known to have passed its gates before (a revert goes only to such a version)."""
     config = with_health(
         tmp_path,
         BACKEND,
         "{command: 'test \"$PINBACK_VERSION\" != 3', timeout: 5s, onFailure: revert}",
     )
     config.write_text(config.read_text().replace("resyncInterval: 30s", "resyncInterval: 1s"))
-    # Revision 4 passed its gates before (a revert goes only to such a version).
     AuditLog(os.environ["PINBACK_AUDIT_URL"]).record(
         "apply_succeeded", target="backend", kind="ecs", desired="4"
     )
+    return config
+
+
+def test_controller_reverts_once_per_pin(service: Service, aws: Aws, tmp_path: Path) -> None:
+    """The controller reverts a failing pin once and then leaves it alone until the pin changes."""
+    config = reverting_3_to_4(tmp_path)
     daemon = Daemon(
         "--config", str(config), "--state", str(service.current_pins()), "--listen", "127.0.0.1:0"
     )
@@ -205,6 +213,23 @@ def alarm_state(aws: Aws, state: str, name: str = "leh-backend-5xx") -> None:
     aws.client("cloudwatch").set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")  # type: ignore[attr-defined]
 
 
+def apply_while_the_alarm_turns(
+    aws: Aws, engine: Engine, desired: DesiredState, state: str
+) -> Result:
+    """Apply the plan; the moment its UpdateService reaches AWS, the alarm turns ``state``."""
+    plan = engine.snapshot(desired).plan
+
+    def turn_after_the_change() -> None:
+        eventually(lambda: aws.proxy.seen("UpdateService"), timeout=30, what="the change")
+        alarm_state(aws, state)
+
+    turning = threading.Thread(target=turn_after_the_change)
+    turning.start()
+    (result,) = engine.apply(plan)
+    turning.join()
+    return result
+
+
 def test_a_rollback_made_while_the_alarm_fires_passes_once_it_clears(
     service: Service, aws: Aws, tmp_path: Path
 ) -> None:
@@ -222,16 +247,7 @@ def test_a_rollback_made_while_the_alarm_fires_passes_once_it_clears(
     )
     engine, desired = service.engine(config, backend=3)
     engine.audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
-    plan = engine.snapshot(desired).plan
-
-    def clear_after_the_change() -> None:
-        eventually(lambda: aws.proxy.seen("UpdateService"), timeout=30, what="the change")
-        alarm_state(aws, "OK")
-
-    clearing = threading.Thread(target=clear_after_the_change)
-    clearing.start()
-    (result,) = engine.apply(plan)
-    clearing.join()
+    result = apply_while_the_alarm_turns(aws, engine, desired, "OK")
     assert result.outcome is Outcome.APPLIED, result.error
     assert aws.proxy.seen("UpdateService") == 1  # no revert
     (succeeded,) = engine.audit.query(event_name="apply_succeeded")
@@ -246,16 +262,7 @@ def test_an_alarm_that_starts_firing_during_the_bake_fails_the_change(
     health_alarm(aws)
     config = with_health(tmp_path, BACKEND, "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 60s}")
     engine, desired = service.engine(config, backend=3)
-    plan = engine.snapshot(desired).plan
-
-    def fire_after_the_change() -> None:
-        eventually(lambda: aws.proxy.seen("UpdateService"), timeout=30, what="the change")
-        alarm_state(aws, "ALARM")
-
-    firing = threading.Thread(target=fire_after_the_change)
-    firing.start()
-    (result,) = engine.apply(plan)
-    firing.join()
+    result = apply_while_the_alarm_turns(aws, engine, desired, "ALARM")
     assert result.outcome is Outcome.FAILED and result.held
     assert result.error is not None and "leh-backend-5xx: OK -> ALARM" in result.error
 
@@ -304,15 +311,7 @@ def test_revert_with_no_known_good_version_holds(
 def test_a_hold_survives_a_restart(service: Service, aws: Aws, tmp_path: Path) -> None:
     """The pin failed its gate and was reverted; the controller restarts with the same pin: it
     stays held (from the trail), so the failing version is not deployed and reverted again."""
-    config = with_health(
-        tmp_path,
-        BACKEND,
-        "{command: 'test \"$PINBACK_VERSION\" != 3', timeout: 5s, onFailure: revert}",
-    )
-    config.write_text(config.read_text().replace("resyncInterval: 30s", "resyncInterval: 1s"))
-    AuditLog(os.environ["PINBACK_AUDIT_URL"]).record(
-        "apply_succeeded", target="backend", kind="ecs", desired="4"
-    )
+    config = reverting_3_to_4(tmp_path)
     pins = service.pins(
         frontend=COMMITS[-1][:7], backend=3, ai_worker="v1.9.0", database="d92f3a6c8e45"
     )
@@ -325,12 +324,7 @@ def test_a_hold_survives_a_restart(service: Service, aws: Aws, tmp_path: Path) -
     second = Daemon.on(config, pins)
     try:
         eventually(second.ready, timeout=30, what="ready again")
-        passes = len(second.events("pass_finished"))
-        eventually(
-            lambda: len(second.events("pass_finished")) >= passes + 3,
-            timeout=30,
-            what="three more passes",
-        )
+        second.more_passes(3)
         assert aws.proxy.seen("UpdateService") == 2
         rows = json.loads(second.get("/status")[1])["targets"]
         backend = next(r for r in rows if r["target"] == "backend")

@@ -102,6 +102,15 @@ class Daemon:
     def ready(self) -> bool:
         return self.get("/readyz")[0] == 200
 
+    def more_passes(self, count: int, timeout: float = 30) -> None:
+        """Wait until ``count`` more passes have finished than have now."""
+        seen = len(self.events("pass_finished"))
+        eventually(
+            lambda: len(self.events("pass_finished")) >= seen + count,
+            timeout=timeout,
+            what=f"{count} more passes",
+        )
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 40) -> int:
         """Send ``sig`` and wait for the exit. A controller that does not exit in time has
         every thread's stack dumped into its log (SIGUSR1), is killed, and the test fails
