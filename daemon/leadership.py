@@ -117,8 +117,13 @@ class LeaseStore:
             connection.execute(text(TABLE))
 
     def _one(self, statement: str, **values: object) -> object | None:
+        """Run ``statement`` in its own transaction; its one value, if it returns rows.
+
+        (``scalar()`` of an UPDATE or DELETE without RETURNING raises, which rolled the
+        release and the leave back: a clean shutdown handed nothing over.)"""
         with self.engine.begin() as connection:
-            return connection.execute(text(statement), values).scalar()
+            result = connection.execute(text(statement), values)
+            return result.scalar() if result.returns_rows else None
 
     def acquire(self, name: str, holder: str) -> int | None:
         found = self._one(ACQUIRE, name=name, holder=holder, seconds=self.lease_seconds)

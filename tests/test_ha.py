@@ -254,3 +254,21 @@ def test_sharded_replicas_split_the_fleet_and_take_over_a_dead_ones_shards(
         "audit", "--config", str(config), "verify", env={"PINBACK_AUDIT_URL": pg_url}
     )
     assert verified.returncode == 0, verified.stdout + verified.stderr  # one chain, 3 writers
+
+
+def test_a_clean_shutdown_hands_the_lease_over_at_once(
+    service: Service, aws: Aws, tmp_path: Path, pg_url: str
+) -> None:
+    """SIGTERM releases the lease and the member row, so a standby takes over at its next
+    try rather than a lease later (both were rolled back by a failed read of the result)."""
+    import psycopg
+
+    config = ha_config(tmp_path)
+    daemon = replica(config, service.current_pins(), pg_url, f"sqlite:///{tmp_path / 'a.db'}")
+    eventually(lambda: daemon.metric("pinback_leader") == 1, timeout=30, what="it leads")
+    assert daemon.stop() == 0
+    with psycopg.connect(pg_url) as connection:
+        rows = connection.execute(
+            "SELECT name, expires_at <= clock_timestamp() FROM pinback_leases ORDER BY name"
+        ).fetchall()
+    assert rows == [("pinback:shard:0/1", True)]  # released; the member row is gone
