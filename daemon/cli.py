@@ -249,7 +249,7 @@ def apply(
         engine.audit.listeners.append(notifier.on_record)
     pinned = attribute(desired.path)
     context = ApplyContext(actor=local_actor("apply"), pin_commit=pinned.commit if pinned else None)
-    results = engine.apply(plan_, progress_printer(), context) if plan_.actions else []
+    results = applied_here(config, engine, plan_, context) if plan_.actions else []
     if notifier is not None:
         notifier.drain(timeout=10.0)
     if output == "json":
@@ -259,6 +259,22 @@ def apply(
         click.echo(redact(render.results_text(results)))
     bad = [r for r in results if r.outcome in (Outcome.FAILED, Outcome.BLOCKED)]
     raise SystemExit(1 if bad or plan_.unobserved else 0)
+
+
+def applied_here(config: Any, engine: Any, plan_: Any, context: Any) -> list[Any]:
+    """Apply ``plan_`` from this process, under its shards' leases when there are replicas."""
+    from daemon import fencing
+    from daemon.oneshot_lease import leases_for
+
+    runnable = [a.target for a in plan_.actions if a.blocked is None]
+    with leases_for(config, runnable) as fence:
+        engine.clients.fenced = fence is not None  # every mutating request confirms it
+        token = fencing.current.set(fence)
+        try:
+            results: list[Any] = engine.apply(plan_, progress_printer(), context)
+        finally:
+            fencing.current.reset(token)
+    return results
 
 
 def our_controller(config: Any, state_path: Path | None) -> Any:

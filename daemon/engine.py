@@ -247,7 +247,8 @@ class Engine:
                         progress(name, f"blocked: {reason}")
                         self.record("blocked", action, context, error=reason)
                         continue
-                    future = pool.submit(self.apply_one, action, progress, None, context)
+                    apply = fencing.in_context(self.apply_one)  # the caller's fence goes along
+                    future = pool.submit(apply, action, progress, None, context)
                     running[future] = name
                 if running:
                     done, _ = wait(list(running), return_when=FIRST_COMPLETED)

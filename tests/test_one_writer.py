@@ -94,3 +94,61 @@ def test_a_controller_of_another_config_is_not_believed(
         assert json.loads(done.stdout).get("source") is None
     finally:
         daemon.stop()
+
+
+def leadership_config(folder: Path) -> Path:
+    return config_copy(folder, append="leadership: {urlEnv: PINBACK_LEADER_URL, leaseSeconds: 6}\n")
+
+
+def test_a_local_apply_beside_a_leading_replica_refuses(
+    service: Service, aws: Aws, tmp_path: Path, pg_url: str
+) -> None:
+    """With replicas, a local apply takes the shard's lease like a replica would; a live
+    replica holds it, so the command refuses naming it and changes nothing."""
+    config = leadership_config(tmp_path)
+    env = {"PINBACK_LEADER_URL": pg_url}
+    daemon = Daemon.on(config, service.current_pins(), env=env)
+    try:
+        eventually(lambda: daemon.metric("pinback_leader") == 1, timeout=30, what="it leads")
+        other = tmp_path / "mine"
+        other.mkdir()
+        pins = Service(aws, service.database_url, other).pins(
+            frontend=COMMITS[-1][:7], backend=3, ai_worker=TAGS[-1], database=REVISIONS[-1]
+        )
+        done = pinback(
+            "apply", "--yes", "--local", "--config", str(config), "--state", str(pins), env=env
+        )
+        assert done.returncode == 1
+        assert "is led by" in done.stderr and "a local apply would race it" in done.stderr
+        assert aws.proxy.seen("UpdateService") == 0
+    finally:
+        daemon.stop()
+
+
+def test_a_local_apply_takes_a_free_lease_and_gives_it_back(
+    service: Service, aws: Aws, tmp_path: Path, pg_url: str
+) -> None:
+    """No replica leads: the command takes the lease (a new epoch), applies fenced by it, and
+    releases it at once so a replica can take over without waiting out the lease."""
+    import psycopg
+
+    config = leadership_config(tmp_path)
+    pins = service.pins(
+        frontend=COMMITS[-1][:7], backend=3, ai_worker=TAGS[-1], database=REVISIONS[-1]
+    )
+    done = pinback(
+        "apply",
+        "--yes",
+        "--config",
+        str(config),
+        "--state",
+        str(pins),
+        env={"PINBACK_LEADER_URL": pg_url},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert aws.proxy.seen("UpdateService") == 1
+    with psycopg.connect(pg_url) as connection:
+        ((holder, epoch, expired),) = connection.execute(
+            "SELECT holder, epoch, expires_at <= clock_timestamp() FROM pinback_leases"
+        ).fetchall()
+    assert holder.startswith("pinback apply@") and epoch == 1 and expired
