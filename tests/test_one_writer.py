@@ -4,12 +4,18 @@ change to it; a controller of another config on that port is not believed."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
 from tests.conftest import COMMITS, REVISIONS, TAGS, Aws, Service, config_copy, pinback
 from tests.stands.daemon_process import Daemon
 from tests.stands.waiting import eventually
+
+
+def listening_on(config: str, port: int) -> str:
+    """The config with ``daemon.listen`` on ``port`` of 127.0.0.1, whatever it said."""
+    return re.sub(r"(?m)^(  listen:) \S+", rf"\1 127.0.0.1:{port}", config, count=1)
 
 
 def free_port() -> int:
@@ -21,9 +27,8 @@ def free_port() -> int:
 def controller_on(
     tmp_path: Path, service: Service, port: int, note: str = ""
 ) -> tuple[Path, Daemon]:
-    config = config_copy(
-        tmp_path, {"listen: 127.0.0.1:9464": f"listen: 127.0.0.1:{port}"}, append=note
-    )
+    config = config_copy(tmp_path, append=note)
+    config.write_text(listening_on(config.read_text(), port))
     daemon = Daemon("--config", str(config), "--state", str(service.current_pins()))
     eventually(daemon.ready, timeout=60, what="ready")
     return config, daemon
@@ -85,7 +90,8 @@ def test_a_controller_of_another_config_is_not_believed(
     other.mkdir()
     _, daemon = controller_on(other, service, port, "# another team's controller\n")
     try:
-        mine = config_copy(tmp_path, {"listen: 127.0.0.1:9464": f"listen: 127.0.0.1:{port}"})
+        mine = config_copy(tmp_path)
+        mine.write_text(listening_on(mine.read_text(), port))
         done = pinback(
             "status", "-o", "json", "--config", str(mine), "--state", str(service.current_pins())
         )
