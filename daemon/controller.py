@@ -885,15 +885,18 @@ class Controller:
         new folder, and a plain write all show as new bytes. The first yield (an empty
         one, ``WATCH_TICK`` after the watcher is armed) marks the controller as watching
         and asks for a pass, so an edit saved before the watcher was armed is still read.
+        The bytes are compared on every wake, with or without events, so a change made
+        while one watch ends and the next is armed (a swap moves where a link leads) is
+        caught within ``WATCH_TICK``, never left to the resync.
         """
         from watchfiles import watch
 
+        seen = _contents((self.config_path, self.state_path))
         while not self.stopping.is_set():
             paths = (self.config_path, self.state_path)
             folders = _folders(paths)
-            seen = _contents(paths)
             try:
-                for changes in watch(
+                for _changes in watch(
                     *folders,
                     debounce=1000,
                     step=20,
@@ -905,7 +908,9 @@ class Controller:
                         self._armed_at_pass = self.health.passes
                         self.watching.set()
                         self.request_pass()
-                    if changes and (now := _contents(paths)) != seen:
+                    # Every wake, events or not: what changed while no watcher was armed
+                    # (between two watches, say) is caught within WATCH_TICK.
+                    if (now := _contents(paths)) != seen:
                         seen = now
                         self.request_pass()
                     if (self.config_path, self.state_path) != paths or _folders(paths) != folders:
