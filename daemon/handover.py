@@ -81,7 +81,13 @@ def reconcile_and_follow(
     deadline = time.monotonic() + timeout
     said: dict[str, str] = {}
     while True:
-        document = _get(f"{found.url}/status", timeout=10)
+        try:
+            document = _get(f"{found.url}/status", timeout=10)
+        except (OSError, ValueError) as exc:  # it stopped, or was killed, while we followed
+            raise PinbackError(
+                f"lost the controller at {found.url} while following it ({exc}); what it had "
+                "started goes on in AWS or is finished by the next controller: see `pinback status`"
+            ) from None
         rows = {r["target"]: r for r in document.get("targets", [])}
         fresh = int(document.get("passes", 0)) > passes
         settled = {}
