@@ -50,6 +50,12 @@ from daemon.redact import redact
 APPEND_LOCK = 0x70696E61756474  # "pinaudt"
 SPAN_MIN = 200_000  # below this many records one process verifies sooner than starting more
 VERIFY_WORKERS = 8  # at most; each one imports SQLAlchemy and holds a database connection
+# SQLite: how long an append waits for another writer's lock before the store counts as
+# unavailable. SQLite's locks are not fair: under a burst of appends from two processes (a
+# controller and `pinback apply --local`, or two test replicas) one waiter can be passed over
+# for seconds, and its default 5 s made the controller refuse to act over a lock it would
+# have got a moment later.
+SQLITE_LOCK_WAIT_S = 30.0
 
 metadata = MetaData()
 records = Table(
@@ -106,7 +112,11 @@ class AuditLog:
         self.controller = controller or identity()
         parsed = make_url(url)
         self.backend = parsed.get_backend_name()
-        args: dict[str, Any] = {"connect_timeout": 5} if self.backend == "postgresql" else {}
+        args: dict[str, Any] = (
+            {"connect_timeout": 5}
+            if self.backend == "postgresql"
+            else {"timeout": SQLITE_LOCK_WAIT_S}
+        )
         self.engine: Engine = create_engine(url, poolclass=NullPool, connect_args=args)
         if self.backend == "sqlite":
             _immediate_transactions(self.engine)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -115,6 +116,33 @@ def test_reading_the_trail_does_not_hold_up_appends(tmp_path: Path) -> None:
         assert connection.execute(sqlalchemy.text("SELECT count(*) FROM pinback_audit")).scalar()
         writer.record("drift_detected", target="backend", desired="3")  # raised before
     assert reader.verify() == (6, None, "")
+
+
+def test_an_append_waits_out_another_writer(tmp_path: Path) -> None:
+    """SQLite: another process holds the write lock for 6 s (a burst of appends from
+    `pinback apply --local`, where SQLite's unfair locking can pass one waiter over). The
+    controller's append waits and records; it used to give up after SQLite's default 5 s
+    ("database is locked", seen in CI with four writer threads)."""
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    writer = filled(url)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"db = sqlite3.connect({str(tmp_path / 'audit.db')!r}, isolation_level=None)\n"
+            "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True)\n"
+            "time.sleep(6); db.execute('COMMIT')\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        writer.record("drift_detected", target="backend", desired="3")
+    finally:
+        holder.wait(timeout=30)
+    assert writer.verify() == (6, None, "")
 
 
 def test_verify_command_names_the_first_bad_record(
