@@ -18,12 +18,12 @@ from tests.stands.waiting import eventually
 LEASE = 6  # seconds: renew every 2 s, give up after 4 s without a renew
 
 
-def ha_config(folder: Path, shards: int = 1) -> Path:
+def ha_config(folder: Path, shards: int = 1, lease: int = LEASE) -> Path:
     return config_copy(
         folder,
         {"resyncInterval: 30s": "resyncInterval: 1s"},
         append=(
-            f"leadership:\n  urlEnv: PINBACK_LEADER_URL\n  leaseSeconds: {LEASE}\n"
+            f"leadership:\n  urlEnv: PINBACK_LEADER_URL\n  leaseSeconds: {lease}\n"
             f"  shards: {shards}\n"
         ),
     )
@@ -171,6 +171,60 @@ def test_a_leader_cut_off_from_postgres_stops_before_its_lease_can_expire(
     lost_at, took_at = (at(e["timestamp"]) for e in (lost, took_over))
     assert lost_at < cut_at + LEASE  # it stopped while its lease still stood...
     assert lost_at <= took_at  # ...so before the other could start
+
+
+def test_a_change_in_flight_when_the_lease_is_taken_never_reaches_aws(
+    service: Service, aws: Aws, moto_endpoint: str, tmp_path: Path, pg_url: str
+) -> None:
+    """The fencing token, with the old leader still reaching PostgreSQL (so the audit-first
+    rule cannot be what stops it). Its UpdateService is held at the proxy, another holder
+    takes the lease in the database, then the proxy drops the request unanswered and
+    botocore retries it. The retry asks the lease database first and is refused: no
+    mutating request reaches AWS after the takeover. The lease is 30 s, so the old leader's
+    own renew (every 10 s) has not yet noticed: only the database check can refuse it."""
+    import psycopg
+
+    config = ha_config(tmp_path, lease=30)
+    own_aws = FaultProxy(moto_endpoint).start()
+    leader = replica(config, service.current_pins(), pg_url, pg_url, own_aws.url)
+    try:
+        eventually(lambda: leader.metric("pinback_leader") == 1, timeout=30, what="it leads")
+        own_aws.add("UpdateService", "hold-before")
+        service.pins(backend=3)
+        eventually(lambda: own_aws.holding, timeout=30, what="the UpdateService held in flight")
+        with psycopg.connect(pg_url, autocommit=True) as connection:
+            taken = connection.execute(
+                "UPDATE pinback_leases SET holder = 'intruder', epoch = epoch + 1,"
+                " expires_at = clock_timestamp() + interval '1 hour'"
+                " WHERE name = 'pinback:shard:0/1' RETURNING epoch"
+            ).fetchall()
+        took_over_at = time.time()
+        assert len(taken) == 1
+        own_aws.release()  # the held request ends unanswered; botocore retries it
+        lost = eventually(
+            lambda: leader.event("leader_lost"), timeout=30, what="leader_lost recorded"
+        )
+        outcome = eventually(
+            lambda: (
+                leader.event("apply_failed", lambda e: e.get("target") == "backend")
+                or leader.event("apply_succeeded", lambda e: e.get("target") == "backend")
+            ),
+            timeout=60,
+            what="the backend apply's outcome",
+        )
+    finally:
+        leader.stop()
+        own_aws.stop()
+    assert own_aws.mutating_since(took_over_at) == []
+    assert backend_revision(aws) == "4"  # the intruder holds the lease; nothing was changed
+    assert outcome["event"] == "apply_failed" and "no longer epoch" in str(outcome), outcome
+    assert "taken over" in str(lost["reason"]), lost
+    records = audit(config, pg_url, "--target", "backend")
+    assert [r["event"] for r in records if str(r["event"]).startswith("apply_")] == [
+        "apply_started",
+        "apply_failed",
+    ]
+    assert any(r["event"] == "leader_lost" for r in audit(config, pg_url))
 
 
 SERVICES = 300
