@@ -18,9 +18,13 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
-from daemon import fencing
+from daemon import fencing, iam
 
 CallListener = Callable[[str, str, str], None]
+# A file to append the IAM action of every AWS call to, one per line: what a least-privilege
+# policy must grant, read off what pinback really called (the test suite checks
+# config/iam-policy.json with it).
+CALL_LOG_ENV = "PINBACK_AWS_CALL_LOG"
 
 
 class CallCounter:
@@ -81,6 +85,7 @@ class AwsClients:
         self._lock = threading.Lock()
         # With leadership on, every mutating request first confirms the apply's fence.
         self.fenced = False
+        self.call_log = os.environ.get(CALL_LOG_ENV) or None
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -91,6 +96,8 @@ class AwsClients:
                 client.meta.events.register("after-call.*.*", self._after_call)
                 client.meta.events.register("after-call-error.*.*", self._after_call_error)
                 client.meta.events.register("before-send.*.*", self._before_send)
+                if self.call_log:
+                    client.meta.events.register("before-parameter-build.*.*", self._log_call)
                 self._clients[service] = client
             return self._clients[service]
 
@@ -101,6 +108,14 @@ class AwsClients:
         operation = event_name.rsplit(".", 1)[-1]
         if self.fenced and not _is_read(operation):
             fencing.confirm(required=True)
+
+    def _log_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        """Once per call (not per attempt), before it is sent: its IAM actions, appended in
+        one write so lines of several processes sharing the file never interleave."""
+        needed = iam.actions_for(model.service_model.service_name, model.name, params)
+        assert self.call_log is not None
+        with open(self.call_log, "a", encoding="utf-8") as log:
+            log.write("".join(f"{action}\n" for action in needed))
 
     def _after_call(self, http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
         error = parsed.get("Error", {}) if isinstance(parsed, dict) else {}

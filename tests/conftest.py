@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from daemon import sandbox
+from daemon.aws import CALL_LOG_ENV
 from daemon.engine import Engine
 from daemon.spec import DesiredState, load_config, load_desired
 from tests.stands.daemon_process import Daemon
@@ -43,6 +44,27 @@ class Aws:
 
     def client(self, service: str) -> object:
         return sandbox.client(self.moto, service)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aws_call_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Every AWS call pinback makes in this session, as IAM actions (``PINBACK_AWS_CALL_LOG``,
+    inherited by every controller and command started): test_iam checks the policy against
+    it once everything else has run."""
+    path = tmp_path_factory.mktemp("iam") / "calls.log"
+    path.touch()
+    before = os.environ.get(CALL_LOG_ENV)
+    os.environ[CALL_LOG_ENV] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop(CALL_LOG_ENV, None)
+    else:
+        os.environ[CALL_LOG_ENV] = before
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``after_everything`` judge what the rest of the run did: run them last."""
+    items.sort(key=lambda item: item.get_closest_marker("after_everything") is not None)
 
 
 @pytest.fixture(autouse=True)

@@ -6,15 +6,14 @@ for S3 (for its other services it authorises against "*", so the test grants tho
 on "*"; the shipped policy keeps its ARNs), it names CloudWatch actions after its endpoint
 (``monitoring:``), and once it enforces IAM it rejects every signed GET of its REST
 services (Lambda, CloudFront) with SignatureDoesNotMatch. So S3, ECS and CloudWatch are
-proved by enforcement; the Lambda, ECR (read only for the Lambda target) and CloudFront
-actions are checked against the calls the drivers make.
+proved by enforcement. Every action, of every service, is also checked against the calls
+pinback made in the whole run (botocore's events, ``PINBACK_AWS_CALL_LOG``), both ways.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import re
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from daemon import iam
 from tests.conftest import COMMITS, REPO, Aws, Service, config_copy, health_alarm, pinback
 
 POLICY = json.loads((REPO / "config" / "iam-policy.json").read_text())
@@ -181,18 +181,56 @@ def test_every_action_is_needed(
     assert unneeded == [], f"granted but never needed: {unneeded}"
 
 
+def whole_suite(session: pytest.Session) -> bool:
+    """This run holds every test module and deselected nothing (no -k, no node ids)."""
+    ran = {item.path.name for item in session.items}
+    on_disk = {p.name for p in (REPO / "tests").glob("test_*.py")}
+    deselected = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped_some = bool(deselected and deselected.stats.get("deselected"))
+    return ran == on_disk and not skipped_some
+
+
+@pytest.mark.after_everything
+def test_what_the_suite_called_is_what_the_policy_grants(
+    request: pytest.FixtureRequest, aws_call_log: Path
+) -> None:
+    """Both directions, from botocore's own events in every pinback process of this run:
+    each AWS call pinback made is granted, and (over the whole suite) each grant was called.
+    Whether a grant is *needed* (its removal yields AccessDenied) is
+    test_every_action_is_needed's question, where moto can judge it."""
+    called = set(aws_call_log.read_text().split())
+    granted = set(actions())
+    assert called, "no AWS call was logged: is PINBACK_AWS_CALL_LOG still honoured?"
+    assert sorted(called - granted) == [], "called but not granted"
+    if not whole_suite(request.session):
+        pytest.skip("whether every grant is called needs the whole suite: run it all")
+    assert sorted(granted - called) == [], "granted but never called by any test"
+
+
 @pytest.mark.parametrize(
-    ("prefix", "driver"),
+    ("service", "operation", "params", "needed"),
     [
-        ("lambda:", "aws_lambda.py"),
-        ("ecr:", "aws_lambda.py"),
-        ("cloudfront:", "frontend.py"),
-        ("codedeploy:", "codedeploy.py"),
+        ("ecs", "UpdateService", {}, ["ecs:UpdateService"]),
+        ("s3", "HeadObject", {"Key": "index.html"}, ["s3:GetObject"]),
+        ("s3", "HeadObject", {"VersionId": "v1"}, ["s3:GetObjectVersion"]),
+        (
+            "s3",
+            "CopyObject",
+            {"CopySource": "b/k?versionId=v1"},
+            ["s3:PutObject", "s3:GetObjectVersion"],
+        ),
+        (
+            "s3",
+            "CopyObject",
+            {"CopySource": {"Bucket": "b", "Key": "k"}},
+            ["s3:PutObject", "s3:GetObject"],
+        ),
+        ("s3", "ListObjectVersions", {}, ["s3:ListBucketVersions"]),
+        ("s3", "DeleteObjects", {}, ["s3:DeleteObject"]),
     ],
 )
-def test_unprovable_actions_are_the_ones_the_driver_calls(prefix: str, driver: str) -> None:
-    """Where moto cannot judge, the policy grants exactly the operations the driver calls."""
-    source = (REPO / "daemon" / "drivers" / driver).read_text()
-    granted = {a.split(":", 1)[1] for a in actions() if a.startswith(prefix)}
-    called = {op for op in granted if re.sub(r"(?<!^)(?=[A-Z])", "_", op).lower() in source}
-    assert granted and called == granted
+def test_a_call_names_the_actions_aws_checks(
+    service: str, operation: str, params: dict[str, object], needed: list[str]
+) -> None:
+    """S3 names its actions after what they touch, a given version included."""
+    assert iam.actions_for(service, operation, params) == needed
