@@ -240,6 +240,21 @@ def audit_json(*args: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
+OUTCOMES = ("apply_succeeded", "apply_failed", "health_failed")
+
+
+def unclosed_or_twice(records: list[dict[str, object]]) -> dict[str, list[str]]:
+    """Every ``apply_started`` whose outcome records are not exactly one, by correlation id,
+    with what was recorded for it: empty when each start has its one outcome."""
+    by_start: dict[str, list[str]] = {
+        str(r["correlation_id"]): [] for r in records if r["event"] == "apply_started"
+    }
+    for record in records:
+        if record["event"] in OUTCOMES and str(record["correlation_id"]) in by_start:
+            by_start[str(record["correlation_id"])].append(str(record["event"]))
+    return {cid: events for cid, events in by_start.items() if len(events) != 1}
+
+
 def config_copy(folder: Path, replace: dict[str, str] | None = None, append: str = "") -> Path:
     """The repo's config with some text replaced, written to ``folder`` (scripts stay in the repo)."""
     text = CONFIG.read_text().replace("scriptLocation: migrations", f"scriptLocation: {MIGRATIONS}")

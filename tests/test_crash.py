@@ -14,12 +14,23 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from daemon import sandbox
-from tests.conftest import COMMITS, REVISIONS, TAGS, Aws, Service, config_copy, pinback
+from tests.conftest import (
+    COMMITS,
+    REVISIONS,
+    TAGS,
+    Aws,
+    Service,
+    audit_json,
+    config_copy,
+    pinback,
+    unclosed_or_twice,
+)
 from tests.stands.daemon_process import Daemon
 from tests.stands.migrations import two_steps
 from tests.stands.waiting import eventually
@@ -69,6 +80,7 @@ def test_killed_mid_apply_converges_without_repeating(
     _, _, mutating, waiting_read, (verify_read, skip) = KINDS[target]
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
     first = Daemon.on(config, pins(service, target, after=False))
+    trail: sqlite3.Connection | None = None
     try:
         eventually(first.ready, timeout=30, what="ready")
         aws.proxy.clear()
@@ -82,9 +94,22 @@ def test_killed_mid_apply_converges_without_repeating(
             aws.proxy.add(verify_read, "hold-after", count=1, skip=skip, after=mutating)
         pins(service, target, after=True)
         eventually(lambda: aws.proxy.holding, timeout=30, what="the held request")
+        if point == "before-the-outcome-record":
+            # Hold the audit trail's write lock, then let the verification finish: the
+            # controller has verified the change and waits to record its outcome.
+            trail = sqlite3.connect(tmp_path / "audit.db", isolation_level=None, timeout=30)
+            trail.execute("BEGIN IMMEDIATE")
+            aws.proxy.release()  # the held read goes unanswered; botocore's retry verifies
+            eventually(
+                lambda: first.event("progress", lambda e: "now at" in e.get("message", "")),
+                timeout=60,
+                what="the change verified",
+            )
     finally:
         first.stop(signal.SIGKILL)
         aws.proxy.release()
+        if trail is not None:
+            trail.close()
     reached_aws = point != "before-the-call"
     calls_before_restart = aws.proxy.seen(mutating)
     second = Daemon.on(config, pins(service, target, after=True))
@@ -117,6 +142,9 @@ def test_killed_mid_apply_converges_without_repeating(
     applies = [r["event"] for r in records if r["event"].startswith("apply_")]
     assert applies[0] == "apply_started" and applies[1] in ("apply_succeeded", "apply_failed")
     assert records[[r["event"] for r in records].index(applies[1])]["live_after"] is not None
+    assert unclosed_or_twice(records) == {}
+    if point == "before-the-outcome-record":  # verified, so the restart finds it took
+        assert applies[:2] == ["apply_started", "apply_succeeded"]
 
 
 @pytest.mark.parametrize(
@@ -163,6 +191,7 @@ def test_frontend_killed_half_way_is_finished_after_restart(
     assert keys == set(sandbox.build_files(COMMITS[2]))
     assert aws.proxy.seen("/invalidation") > invalidations_before
     assert pinback("audit", "--config", str(config), "verify").returncode == 0
+    assert unclosed_or_twice(audit_json("--config", str(config))) == {}
 
 
 def test_database_killed_mid_migration_is_rolled_back_and_redone(
@@ -227,6 +256,7 @@ def test_database_killed_mid_migration_is_rolled_back_and_redone(
         ("apply_failed", "cccc00000001"),
     ]  # killed: nothing took
     assert applies[-1] == ("apply_succeeded", "cccc00000002")
+    assert unclosed_or_twice(records) == {}
 
 
 ALIASED = {"    repository: leh-ai-worker\n": "    repository: leh-ai-worker\n    alias: live\n"}
@@ -289,3 +319,4 @@ def test_an_alias_rollback_killed_between_its_steps_is_finished(
         second.stop()
     assert aws.proxy.seen(f"PUT {FUNCTION}/code") - code_updates == code_again
     assert pinback("audit", "--config", str(config), "verify").returncode == 0
+    assert unclosed_or_twice(audit_json("--config", str(config))) == {}
