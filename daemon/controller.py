@@ -51,7 +51,6 @@ from daemon.spec import DesiredState, LoadedConfig, absolute, load_config, load_
 from daemon.status import status_document
 from daemon.workqueue import ShutDown, WorkQueue
 
-HEARTBEAT_STALE = 60.0
 # A worker acts on the pass's observation when it is this fresh and no apply of the target
 # has ended since; otherwise it observes the target again itself.
 FRESH_FOR = 2.0
@@ -999,7 +998,8 @@ class Controller:
         return {"target": target, "versions": answer.value, "ageSeconds": round(answer.age_s, 1)}
 
     def healthy(self) -> bool:
-        return time.monotonic() - self.health.heartbeat < HEARTBEAT_STALE
+        stale_after = self.config.model.daemon.liveness_timeout
+        return time.monotonic() - self.health.heartbeat < stale_after
 
     def ready(self) -> bool:
         """Pins loaded, every target observed, and the file watcher armed with a pass run

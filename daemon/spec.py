@@ -85,6 +85,9 @@ class DaemonSettings(Strict):
     # How long SIGTERM waits for running steps to reach a safe point before the process
     # exits anyway; keep it under the supervisor's own kill timeout.
     shutdown_grace: Duration = Field(30.0, alias="shutdownGrace")
+    # How long the pass loop may go without turning before /healthz answers 503, so a
+    # liveness probe restarts a controller stuck on a call that never returns.
+    liveness_timeout: Duration = Field(60.0, alias="livenessTimeout")
 
 
 class AuditSettings(Strict):

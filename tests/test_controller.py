@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import datetime as dt
 import json
 import os
 import platform
@@ -199,11 +200,130 @@ def test_newer_pin_supersedes_a_failing_one(start: object, service: Service, aws
         what="three failed attempts (the next retry is then 8 s away)",
     )
     service.pins(backend=3)
-    eventually(
-        lambda: revision(aws) == "3",
-        timeout=5,
-        what="the newer pin applied without waiting out the backoff",
+    eventually(lambda: revision(aws) == "3", timeout=60, what="the newer pin applied")
+    assert applied_within_the_backoff(daemon)
+
+
+def at(event: dict[str, object]) -> float:
+    return dt.datetime.fromisoformat(str(event["timestamp"]).replace("Z", "+00:00")).timestamp()
+
+
+def applied_within_the_backoff(daemon: Daemon) -> bool:
+    """The backend's success came before the retry its last failure had scheduled: it was
+    not the backoff running out that applied it (an order of events, not a speed)."""
+    succeeded = daemon.event("apply_succeeded", lambda e: e.get("target") == "backend")
+    failed = [e for e in daemon.events("apply_failed") if e.get("target") == "backend"]
+    assert succeeded is not None and failed, (succeeded, failed)
+    retry_due = at(failed[-1]) + float(failed[-1]["retry_in_s"])
+    # A second's margin: the retry, when it comes, lands within milliseconds of its due
+    # time (retry_in_s is rounded to 0.1 s), and these tests leave at least 6 s of it.
+    return at(succeeded) < retry_due - 1.0
+
+
+def test_post_reconcile_resets_the_backoff(start: object, service: Service, aws: Aws) -> None:
+    """A target failing and backing off (AWS refusing the update) is retried at once after
+    `POST /reconcile?target=` once the cause is fixed: nobody waits out a 16 s backoff
+    during an incident."""
+    daemon: Daemon = start()  # type: ignore[operator]
+    aws.proxy.add(
+        "UpdateService",
+        "answer",
+        count=-1,
+        status=400,
+        error="InvalidParameterException",
+        message="TaskDefinition is inactive",
     )
+    service.pins(backend=3)
+    eventually(
+        lambda: any(
+            float(e.get("retry_in_s", 0)) >= 12
+            for e in daemon.events("apply_failed")
+            if e.get("target") == "backend"
+        ),
+        timeout=90,
+        what="a failure whose next retry is at least 12 s away",
+    )
+    aws.proxy.drop_rules()
+    assert daemon.get("/reconcile?target=backend", "POST")[0] == 202
+    eventually(lambda: revision(aws) == "3", timeout=60, what="the pin applied")
+    assert applied_within_the_backoff(daemon)
+
+
+def test_healthz_is_503_while_the_loop_is_stuck(start: object, aws: Aws) -> None:
+    """A pass stuck on an AWS call that never answers stops the loop turning: after
+    `livenessTimeout` /healthz answers 503, so a liveness probe restarts the controller;
+    once the call ends (botocore retries it), 200 again."""
+    daemon: Daemon = start(  # type: ignore[operator]
+        replace={"  shutdownGrace: 30s": "  shutdownGrace: 30s\n  livenessTimeout: 2s"}
+    )
+    assert daemon.get("/healthz")[0] == 200
+    aws.proxy.add("DescribeServices", "hold-before")
+    eventually(lambda: aws.proxy.holding, timeout=30, what="a pass's read held")
+    eventually(lambda: daemon.get("/healthz")[0] == 503, timeout=30, what="/healthz 503")
+    aws.proxy.release()
+    eventually(lambda: daemon.get("/healthz")[0] == 200, timeout=60, what="/healthz 200 again")
+
+
+def test_an_invalid_config_at_runtime_keeps_the_last_valid_one(
+    start: object, service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """The config edited into something invalid while running: reported with file, line and
+    column, the last valid config and pins still enforced. A valid edit is then taken at
+    once (here `mode: observe`: the next pin is reported as drift, not applied)."""
+    daemon: Daemon = start()  # type: ignore[operator]
+    config = tmp_path / "pinback.yaml"
+    good = config.read_text()
+    config.write_text(good.replace("  concurrency: 8", "  concurrency: lots"))
+    eventually(
+        lambda: daemon.metric("pinback_desired_state_valid") == 0,
+        timeout=30,
+        what="the config reported invalid",
+    )
+    invalid = daemon.event("desired_invalid")
+    assert invalid is not None and "pinback.yaml:10:" in invalid["error"], invalid
+    drift_by_hand(aws, 2)
+    eventually(lambda: revision(aws) == "4", timeout=30, what="the last valid pins enforced")
+    config.write_text(good.replace("  mode: auto", "  mode: observe"))
+    eventually(lambda: daemon.event("config_changed"), timeout=30, what="the edit taken")
+    service.pins(backend=3)
+    eventually(
+        lambda: daemon.metric("pinback_target_drift", target="backend") == 1,
+        timeout=30,
+        what="the new pin reported as drift",
+    )
+    daemon.more_passes(2)
+    assert revision(aws) == "4" and daemon.metric("pinback_desired_state_valid") == 1
+
+
+def test_a_freeze_window_holds_the_controller_back_unless_overridden(
+    start: object, service: Service, aws: Aws
+) -> None:
+    """Inside a freeze window the controller plans the rollback, shows it Frozen and does
+    not make it; the same pin with `override: true` is applied and the override recorded."""
+    now = dt.datetime.now(dt.UTC)
+    window = (
+        f'freeze:\n  - {{from: "{(now - dt.timedelta(hours=1)).isoformat()}",'
+        f' to: "{(now + dt.timedelta(hours=1)).isoformat()}"}}\n'
+    )
+    daemon: Daemon = start(  # type: ignore[operator]
+        replace={"desiredState:": window + "desiredState:"}
+    )
+    service.pins(backend=3)
+    eventually(lambda: frozen_row(daemon), timeout=30, what="backend shown Frozen")
+    daemon.more_passes(3)
+    assert revision(aws) == "4" and aws.proxy.seen("UpdateService") == 0
+    service.pins(backend={"revision": 3, "override": True, "reason": "INC-231"})
+    eventually(
+        lambda: daemon.event("apply_succeeded", lambda e: e.get("target") == "backend"),
+        timeout=30,
+        what="the override applied",
+    )
+    assert revision(aws) == "3"
+
+
+def frozen_row(daemon: Daemon) -> bool:
+    rows = {r["target"]: r for r in json.loads(daemon.get("/status")[1])["targets"]}
+    return bool(rows["backend"].get("phase") == "Frozen")
 
 
 def test_rollout_in_progress_is_waited_on_not_reissued(
