@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 PORT   ?= 4566
 
-.PHONY: setup run test lint fmt bench alerts fuzz chaos clean
+.PHONY: setup run test lint fmt bench alerts fuzz chaos mutate clean
 
 setup: $(STAMP)
 
@@ -37,11 +37,19 @@ bench: setup
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,sandbox,bench]'
 	$(BIN)/python -m tests.bench
 
+# Mutation testing of the pure core and the safety logic ([tool.mutmut] in pyproject.toml):
+# about 4 minutes on 2 cores; prints the score per module and the surviving mutants.
+mutate: setup
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,sandbox,mutate]'
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children 2 > .mutmut.log 2>&1 || (tail -40 .mutmut.log; exit 1)
+	$(BIN)/python -m tests.mutation_score
+
 alerts: setup
 	$(BIN)/python -m daemon.alerts config/pinback.yaml > config/alerts.yml
 
 clean:
-	rm -rf $(VENV) .sandbox .chaos-storm.json .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .sandbox .chaos-storm.json mutants .mutmut.log .pytest_cache .mypy_cache .ruff_cache *.egg-info
 
 fuzz: setup
 	PINBACK_FUZZ_EXAMPLES=20 $(BIN)/pytest -q tests/test_fuzz.py
