@@ -17,17 +17,22 @@ from daemon.audit import AuditLog
 from daemon.engine import Engine
 from daemon.model import Outcome, Result
 from daemon.spec import DesiredState
-from tests.conftest import COMMITS, Aws, Service, config_copy, health_alarm, pinback
+from tests.conftest import COMMITS, TAGS, Aws, Service, config_copy, health_alarm, pinback
 from tests.stands.daemon_process import Daemon
 from tests.stands.waiting import eventually
 
 
 class Site:
-    """A local web server whose answer the test sets: the service's /version.json."""
+    """A local web server whose answer the test sets: the service's /version.json. With
+    ``then``, the first ``switch_after`` requests get ``body`` and the rest ``then`` (a
+    deployment that takes a few looks to be served); every requested path is kept."""
 
     def __init__(self) -> None:
         self.status = 200
         self.body = "{}"
+        self.then: str | None = None
+        self.switch_after = 0
+        self.paths: list[str] = []
         site = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,7 +40,9 @@ class Site:
                 pass
 
             def do_GET(self) -> None:
-                data = site.body.encode()
+                site.paths.append(self.path)
+                late = site.then is not None and len(site.paths) > site.switch_after
+                data = (site.then if late else site.body).encode()  # type: ignore[union-attr]
                 self.send_response(site.status)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -64,14 +71,61 @@ BACKEND = "    timeout: 15m\n"
 def test_http_check_passes_when_the_new_version_is_served(
     service: Service, aws: Aws, site: Site, tmp_path: Path
 ) -> None:
-    """The frontend counts as done only once its URL serves the new commit."""
-    site.body = json.dumps({"commit": COMMITS[1]})
+    """The frontend counts as done only once its URL serves the new commit: the site
+    serves the old one for two looks (CloudFront still warming), then the new."""
+    site.body = json.dumps({"commit": COMMITS[-1]})
+    site.then, site.switch_after = json.dumps({"commit": COMMITS[1]}), 2
     config = with_health(
-        tmp_path, FRONTEND, f"{{url: '{site.url}', expect: '{{commit}}', timeout: 5s}}"
+        tmp_path, FRONTEND, f"{{url: '{site.url}', expect: '{{commit}}', timeout: 30s}}"
     )
     engine, desired = service.engine(config, frontend=COMMITS[1][:7])
     (result,) = engine.apply(engine.snapshot(desired).plan)
-    assert result.outcome is Outcome.APPLIED
+    assert result.outcome is Outcome.APPLIED, result.error
+    assert len(site.paths) == 3  # it looked until the new commit was served, then stopped
+
+
+def test_http_check_fails_when_the_old_version_is_still_served(
+    service: Service, aws: Aws, site: Site, tmp_path: Path
+) -> None:
+    """`expect` not in the answer until the timeout: failed, naming what was expected."""
+    site.body = json.dumps({"commit": COMMITS[-1]})
+    config = with_health(
+        tmp_path, FRONTEND, f"{{url: '{site.url}', expect: '{{commit}}', timeout: 1s}}"
+    )
+    engine, desired = service.engine(config, frontend=COMMITS[1][:7])
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.FAILED
+    assert result.error is not None and f"answered without {COMMITS[1]!r}" in result.error
+
+
+@pytest.mark.parametrize(
+    ("line", "pin", "placeholder", "version"),
+    [
+        (BACKEND, {"backend": 3}, "{revision}", "3"),
+        ("    repository: leh-ai-worker\n", {"ai_worker": TAGS[1]}, "{tag}", TAGS[1]),
+    ],
+    ids=["ecs-revision", "lambda-tag"],
+)
+def test_url_and_expect_are_filled_with_the_targets_version(
+    service: Service,
+    aws: Aws,
+    site: Site,
+    tmp_path: Path,
+    line: str,
+    pin: dict[str, object],
+    placeholder: str,
+    version: str,
+) -> None:
+    site.body = json.dumps({"version": version})
+    config = with_health(
+        tmp_path,
+        line,
+        f"{{url: '{site.url}?v={placeholder}', expect: '\"{placeholder}\"', timeout: 5s}}",
+    )
+    engine, desired = service.engine(config, **pin)
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.APPLIED, result.error
+    assert site.paths == [f"/version.json?v={version}"]
 
 
 def test_failed_check_holds_by_default(
