@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import signal
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,10 +22,16 @@ SECRET = "hook-s3cret"
 
 
 class Receiver:
-    """A local webhook endpoint that keeps every delivery."""
+    """A local webhook endpoint that keeps every delivery. It answers ``status``; with
+    ``hold`` cleared it keeps each request open, unanswered, until the hold is set (a
+    webhook that hangs), counting them in ``hanging``."""
 
     def __init__(self) -> None:
         self.deliveries: list[tuple[dict[str, str], bytes]] = []
+        self.status = 200
+        self.hold = threading.Event()
+        self.hold.set()
+        self.hanging = 0
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -36,7 +41,11 @@ class Receiver:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 receiver.deliveries.append((dict(self.headers.items()), body))
-                self.send_response(200)
+                if not receiver.hold.is_set():
+                    receiver.hanging += 1
+                    receiver.hold.wait(60)
+                    receiver.hanging -= 1
+                self.send_response(receiver.status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -97,28 +106,57 @@ def test_applied_and_drift_reach_the_webhook_signed(
     assert SECRET not in daemon.log()
 
 
-def test_a_dead_webhook_never_delays_reconciling(
-    service: Service, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With the webhook refusing connections, the rollback still lands and the retries are logged."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead = f"http://127.0.0.1:{probe.getsockname()[1]}/hook"
-    monkeypatch.setenv("HOOK_URL", dead)
-    monkeypatch.setenv("HOOK_SECRET", SECRET)
-    config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"}, append=HOOK)
+def start_with_hook(service: Service, tmp_path: Path, hook: str = HOOK) -> Daemon:
+    config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"}, append=hook)
     daemon = Daemon(
         "--config", str(config), "--state", str(service.current_pins()), "--listen", "127.0.0.1:0"
     )
+    eventually(daemon.ready, timeout=30, what="ready")
+    return daemon
+
+
+def test_a_hanging_webhook_never_delays_reconciling(
+    service: Service, aws: Aws, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The webhook accepts the connection and never answers: the rollback lands while the
+    delivery is still hanging (an order of events, not a speed)."""
+    monkeypatch.setenv("HOOK_URL", receiver.url)
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    receiver.hold.clear()
+    daemon = start_with_hook(service, tmp_path)
     try:
-        eventually(daemon.ready, timeout=30, what="ready")
         service.pins(backend=3)
+        eventually(lambda: receiver.hanging, timeout=30, what="a delivery hanging")
         eventually(
-            lambda: daemon.event("apply_succeeded"),
-            timeout=10,
-            what="the apply, not held up by the webhook",
+            lambda: daemon.event("apply_succeeded", lambda e: e.get("target") == "backend"),
+            timeout=60,
+            what="the apply",
         )
-        eventually(lambda: daemon.event("webhook_retry"), timeout=10, what="a retry logged")
-        assert dead not in daemon.log()  # the URL may carry a token: only its host is logged
+        assert receiver.hanging and not receiver.hold.is_set()  # still not answered
+    finally:
+        receiver.hold.set()
+        daemon.stop(signal.SIGTERM)
+    assert receiver.url not in daemon.log()  # the URL may carry a token: only its host is logged
+
+
+def test_a_failing_webhook_is_tried_five_times_then_given_up(
+    service: Service, aws: Aws, tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A webhook answering 503: five attempts with doubling waits (1, 2, 4, 8 s), each
+    retry logged, the last one logged as given up; the rollback is not held up."""
+    monkeypatch.setenv("HOOK_URL", receiver.url)
+    receiver.status = 503
+    daemon = start_with_hook(
+        service, tmp_path, "notify:\n  webhooks:\n    - {urlEnv: HOOK_URL, events: [applied]}\n"
+    )
+    try:
+        service.pins(backend=3)
+        failed = eventually(
+            lambda: daemon.event("webhook_failed"), timeout=90, what="the delivery given up"
+        )
     finally:
         daemon.stop(signal.SIGTERM)
+    assert [e["attempt"] for e in daemon.events("webhook_retry")] == [1, 2, 3, 4]
+    assert failed["attempt"] == 5 and failed["error"] == "HTTP 503"
+    assert len(receiver.deliveries) == 5
+    assert {body for _, body in receiver.deliveries} == {receiver.deliveries[0][1]}  # one event
