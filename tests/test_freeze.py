@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from daemon.errors import SpecError
-from daemon.freeze import Window, active, parse_cron
+from daemon.freeze import CRON_FORM, Window, active, parse_cron
 from daemon.model import Kind, Observed, Pin, Resolved
 from daemon.plan import Intent, make_plan
 from daemon.spec import load_config
@@ -139,7 +141,6 @@ def test_a_window_reads_its_cron_on_its_own_time_zone(tmp_path: Path) -> None:
 
 def test_daylight_saving_keeps_a_local_window_on_local_time() -> None:
     """``0 9 * * MON`` in New York is 13:00 UTC in summer and 14:00 UTC in winter."""
-    from zoneinfo import ZoneInfo
 
     window = Window(
         cron=parse_cron("0 9 * * MON"),
@@ -161,3 +162,101 @@ def test_an_unknown_time_zone_is_a_positioned_config_error(tmp_path: Path) -> No
         load_config(path)
     assert "pinback.yaml:" in str(caught.value) and "Mars/Olympus" in str(caught.value)
     assert "IANA" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ("0 18 * * FRI", ({0}, {18}, set(range(1, 32)), set(range(1, 13)), {5})),
+        ("*/15 9-17/4 1,15 JAN-MAR 7", ({0, 15, 30, 45}, {9, 13, 17}, {1, 15}, {1, 2, 3}, {0})),
+        ("59 23 31 12 0-7", ({59}, {23}, {31}, {12}, set(range(7)))),
+        ("0 0 * * SAT,SUN", ({0}, {0}, set(range(1, 32)), set(range(1, 13)), {0, 6})),
+        ("5-7/2 0 * * mon", ({5, 7}, {0}, set(range(1, 32)), set(range(1, 13)), {1})),
+    ],
+)
+def test_cron_fields_read_as_cron_reads_them(text: str, fields: tuple[set[int], ...]) -> None:
+    """Lists, ranges, steps, names in any case, and 7 as another Sunday."""
+    cron = parse_cron(text)
+    assert (cron.minute, cron.hour, cron.dom, cron.month, cron.dow) == fields
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("0 18 * FRI", f"expected {CRON_FORM}, got '0 18 * FRI'"),
+        ("0 18 * * * *", f"expected {CRON_FORM}, got '0 18 * * * *'"),
+        ("60 * * * *", f"cron minute '60' is not in 0-59 in '60 * * * *'; expected {CRON_FORM}"),
+        ("0 24 * * *", f"cron hour '24' is not in 0-23 in '0 24 * * *'; expected {CRON_FORM}"),
+        ("0 0 0 * *", f"cron dom '0' is not in 1-31 in '0 0 0 * *'; expected {CRON_FORM}"),
+        ("0 0 * * 8", f"cron dow '8' is not in 0-7 in '0 0 * * 8'; expected {CRON_FORM}"),
+        (
+            "0 0 * * FUNDAY",
+            f"cron dow 'FUNDAY' is not in 0-7 in '0 0 * * FUNDAY'; expected {CRON_FORM}",
+        ),
+        ("*/0 * * * *", f"cron minute '0' is not in 1-59 in '*/0 * * * *'; expected {CRON_FORM}"),
+        ("5-1 * * * *", "cron minute range 5-1 runs backwards in '5-1 * * * *'"),
+        ("1-x * * * *", f"cron minute 'X' is not in 0-59 in '1-x * * * *'; expected {CRON_FORM}"),
+        ("x-1 * * * *", f"cron minute 'X' is not in 0-59 in 'x-1 * * * *'; expected {CRON_FORM}"),
+        (
+            "1-2-3 * * * *",
+            f"cron minute '2-3' is not in 0-59 in '1-2-3 * * * *'; expected {CRON_FORM}",
+        ),
+        (
+            "1/2/3 * * * *",
+            f"cron minute '2/3' is not in 1-59 in '1/2/3 * * * *'; expected {CRON_FORM}",
+        ),
+        ("1,x * * * *", f"cron minute 'X' is not in 0-59 in '1,x * * * *'; expected {CRON_FORM}"),
+    ],
+)
+def test_a_bad_cron_says_which_field_and_the_form(text: str, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_cron(text)
+    assert str(caught.value) == message
+
+
+def test_day_fields_combine_only_when_both_are_restricted() -> None:
+    assert parse_cron("0 0 13 * FRI").days_either is True
+    assert parse_cron("0 0 * * FRI").days_either is False
+    assert parse_cron("0 0 13 * *").days_either is False
+    assert parse_cron("0 0 */2 * FRI").days_either is False  # a step of * is still *
+
+
+def test_saturday_is_six_and_sunday_zero() -> None:
+    """Python counts Monday 0; cron counts Sunday 0 (2026-11-28 is a Saturday)."""
+    saturday = dt.datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert parse_cron("0 12 * * 6").matches(saturday)
+    assert not parse_cron("0 12 * * 0").matches(saturday)
+    assert parse_cron("0 12 * * 0").matches(saturday + dt.timedelta(days=1))
+
+
+def test_an_absolute_window_starts_on_its_first_instant_and_needs_both_ends() -> None:
+    start, end = at("2026-12-24 00:00"), at("2026-12-26 00:00")
+    assert active([Window(start=start, end=end)], start) is not None
+    assert active([Window(start=start)], at("2026-12-25 00:00")) is None
+    assert active([Window(end=end)], at("2026-12-25 00:00")) is None
+
+
+def test_a_window_in_utc_names_no_zone_and_seconds_do_not_matter() -> None:
+    window = Window(cron=parse_cron("0 18 * * *"), cron_text="0 18 * * *", duration_s=60)
+    assert active([window], at("2026-11-30 18:00")) == (
+        'freeze window "0 18 * * *" until 2026-11-30T18:01:00+00:00'
+    )
+    late = dt.datetime(2026, 11, 30, 18, 0, 59, 999_999, tzinfo=UTC)
+    assert active([window], late) == active([window], at("2026-11-30 18:00"))
+    seoul = dt.datetime(2026, 12, 1, 3, 0, 30, tzinfo=ZoneInfo("Asia/Seoul"))  # 18:00:30 UTC
+    assert active([window], seoul) is not None
+
+
+def test_a_window_without_a_zone_reads_utc_whatever_the_hosts_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container whose TZ is Asia/Seoul still reads a zone-less window on UTC."""
+    monkeypatch.setenv("TZ", "Asia/Seoul")
+    time.tzset()
+    try:
+        window = Window(cron=parse_cron("0 18 * * *"), cron_text="0 18 * * *", duration_s=3600)
+        assert active([window], at("2026-11-30 18:30")) is not None
+        assert active([window], at("2026-11-30 09:30")) is None  # 18:30 in Seoul
+    finally:
+        monkeypatch.undo()
+        time.tzset()

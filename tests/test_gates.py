@@ -74,3 +74,25 @@ def rec(event: str, desired: str) -> Record:
 def test_revert_to(history: list[Record], failing: str, expected: str | None) -> None:
     """The last version applied with its gates passed, skipping every version that failed since."""
     assert revert_to(history, failing) == expected
+
+
+def test_sentences_name_every_alarm_and_mark_unknown_states() -> None:
+    """Two alarms firing are both named; an alarm with no state before (or not read since)
+    shows `?`, so a reader can tell 'unknown' from a state."""
+    watch = AlarmWatch({"a": "OK", "c": "ALARM"}, 60)
+    assert watch.look({"a": "ALARM", "b": "ALARM"}) == (
+        "CloudWatch alarm(s) in ALARM: a, b (a: OK -> ALARM, b: ? -> ALARM, c: ALARM -> ?)"
+    )
+    both = AlarmWatch({"a": "ALARM", "b": "ALARM"}, 30)
+    both.look({"a": "ALARM", "b": "ALARM"})
+    assert both.end() == (
+        "CloudWatch alarm(s) in ALARM: a, b, already in ALARM before the change and not back "
+        "to OK within the bake time of 30s (a: ALARM -> ALARM, b: ALARM -> ALARM)"
+    )
+
+
+def test_revert_skips_records_without_a_version() -> None:
+    """A record with no desired version (an apply that never resolved one) is passed over,
+    not the end of the search."""
+    history = [Record(event="apply_succeeded", target="backend"), rec("apply_succeeded", "3")]
+    assert revert_to(history, "5") == "3"

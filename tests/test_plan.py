@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from daemon.model import Direction, Kind, Observed, Pin, Resolved
+from daemon.model import Action, Direction, Kind, Observed, Pin, Resolved
 from daemon.plan import Intent, make_plan
 
 KINDS = {"frontend": Kind.FRONTEND, "backend": Kind.ECS, "worker": Kind.LAMBDA, "db": Kind.ALEMBIC}
@@ -277,3 +279,169 @@ def test_frontend_direction_by_first_deploy(
 
     found = by_history(order, live, pinned)
     assert (found.value if found else None) == expected
+
+
+def one(intents: list[Intent], observed: dict[str, Observed], resolved: dict[str, Resolved]):  # type: ignore[no-untyped-def]
+    plan = make_plan(intents, observed, resolved)
+    assert len(plan.actions) == 1, plan
+    return plan.actions[0]
+
+
+def test_a_wait_only_action_carries_everything_a_reader_needs() -> None:
+    pin = Pin("3", reason="INC-231")
+    found = world(
+        {"backend": ("3", 3.0)},
+        {"backend": ("3", 3.0)},
+        pins={"backend": pin},
+        in_progress={"backend": "IN_PROGRESS, running 1/2"},
+    )
+    assert one(*found) == Action(
+        target="backend",
+        kind=Kind.ECS,
+        from_version="3",
+        to_version="3",
+        direction=Direction.NONE,
+        wait_only=True,
+        notes=("IN_PROGRESS, running 1/2",),
+        reason="INC-231",
+    )
+    suspended = world(
+        {"backend": ("3", 3.0)},
+        {"backend": ("3", 3.0)},
+        pins={"backend": Pin("3", suspend=True)},
+        in_progress={"backend": "IN_PROGRESS"},
+    )
+    assert one(*suspended).blocked == "suspended: the pin has suspend: true"
+
+
+def test_a_change_carries_its_steps_notes_and_reason() -> None:
+    intents, observed, resolved = world(
+        {"db": ("r4", 4.0)},
+        {"db": ("r2", 2.0)},
+        db_direction=Direction.BACK,
+        pins={"db": Pin("r2", allow_destructive=True, reason="INC-9")},
+        destructive={"db": ("r3 drops table carts",)},
+        in_progress={"db": "a migration by hand"},
+    )
+    resolved["db"] = replace(resolved["db"], steps=("r3", "r2"))
+    assert one(intents, observed, resolved) == Action(
+        target="db",
+        kind=Kind.ALEMBIC,
+        from_version="r4",
+        to_version="r2",
+        direction=Direction.BACK,
+        destructive=True,
+        steps=("r3", "r2"),
+        notes=("in progress: a migration by hand", "r3 drops table carts"),
+        reason="INC-9",
+    )
+
+
+def test_a_pin_never_checked_is_blocked_and_keeps_its_own_version() -> None:
+    intents, observed, _ = world({"backend": ("4", None)}, {"backend": ("3", None)})
+    action = one(intents, observed, {})
+    assert action.to_version == "3" and action.direction is Direction.NONE
+    assert action.blocked == "the pin was not checked against what exists (preflight did not run)"
+
+
+def test_a_refusal_blocks_unless_a_policy_already_does() -> None:
+    refused = world({"backend": ("4", 4.0)}, {"backend": ("9", None)}, refused={"backend": "no 9"})
+    assert one(*refused).blocked == "no 9"
+    both = world(
+        {"backend": ("4", 4.0)},
+        {"backend": ("9", None)},
+        refused={"backend": "no 9"},
+        mode={"backend": "observe"},
+    )
+    assert one(*both).blocked == "observe mode: drift is reported, not applied"
+
+
+def test_an_unknown_rank_on_either_side_gives_no_direction() -> None:
+    assert (
+        one(*world({"backend": ("4", 4.0)}, {"backend": ("x", None)})).direction is Direction.NONE
+    )
+    assert (
+        one(*world({"backend": ("4", None)}, {"backend": ("3", 3.0)})).direction is Direction.NONE
+    )
+
+
+@pytest.mark.parametrize(
+    ("frozen", "pin", "note", "reason"),
+    [
+        (
+            "freeze window until X",
+            Pin("3", override=True, reason="INC"),
+            True,
+            "INC [override of freeze window until X]",
+        ),
+        ("freeze window until X", Pin("3", override=True), False, None),
+        ("freeze window until X", Pin("3", reason="INC"), False, "INC"),
+        (None, Pin("3", override=True, reason="INC"), False, "INC"),
+    ],
+)
+def test_an_override_is_noted_only_when_it_passes_a_freeze(
+    frozen: str | None, pin: Pin, note: bool, reason: str | None
+) -> None:
+    intents, observed, resolved = world(
+        {"backend": ("4", 4.0)}, {"backend": ("3", 3.0)}, pins={"backend": pin}
+    )
+    intents = [replace(intents[0], frozen=frozen)]
+    action = one(intents, observed, resolved)
+    assert action.reason == reason
+    expected = (f"passes the {frozen} by override: INC",) if note else ()
+    assert action.notes == expected
+    assert (action.blocked is None) is (note or frozen is None)
+
+
+def test_a_target_not_read_or_not_pinned_does_not_stop_the_ones_after_it() -> None:
+    intents, observed, resolved = world(
+        {"frontend": ("c4", 4.0), "backend": ("4", 4.0), "worker": ("v4", 4.0)},
+        {"backend": ("3", 3.0), "worker": ("v3", 3.0)},
+    )
+    del observed["backend"]
+    plan = make_plan(intents, observed, resolved)
+    assert order(plan) == ["worker"] and plan.unobserved == {"backend": "not observed"}
+
+
+def test_after_reorders_against_the_config_order_and_is_named() -> None:
+    """frontend comes first in the config but waits for backend; a database rolled back
+    lists the services it waits for in config order."""
+    plan = make_plan(
+        *world(
+            ALL_LIVE,
+            {
+                "frontend": ("c3", 3.0),
+                "backend": ("3", 3.0),
+                "worker": ("v3", 3.0),
+                "db": ("r3", 3.0),
+            },
+            db_direction=Direction.BACK,
+            after={"frontend": ("backend",)},
+        )
+    )
+    assert order(plan) == ["backend", "frontend", "worker", "db"]
+    afters = {a.target: a.after for a in plan.actions}
+    assert afters["frontend"] == ("backend",)
+    assert afters["db"] == ("frontend", "backend", "worker")
+
+
+def test_an_implicit_cycle_falls_back_to_the_config_order() -> None:
+    """A database rolled forward goes before unordered services, but here it says it comes
+    after backend: the cycle is broken by the config's order, never an endless loop."""
+    plan = make_plan(
+        *world(
+            {"backend": ("4", 4.0), "db": ("r4", 4.0)},
+            {"backend": ("5", 5.0), "db": ("r5", 5.0)},
+            db_direction=Direction.FORWARD,
+            after={"db": ("backend",)},
+        )
+    )
+    assert order(plan) == ["backend", "db"]
+    assert [a.after for a in plan.actions] == [("db",), ("backend",)]
+
+
+def test_the_action_goes_to_the_checked_version_not_the_pins_spelling() -> None:
+    """A short commit pinned, the full one found: the change names the full one."""
+    intents, observed, resolved = world({"frontend": ("c4" * 20, 4.0)}, {"frontend": ("c3a", 3.0)})
+    resolved["frontend"] = replace(resolved["frontend"], desired="c3a" + "0" * 37)
+    assert one(intents, observed, resolved).to_version == "c3a" + "0" * 37

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from daemon.shards import assign, members
+from daemon.shards import assign, members, shard_of
 from daemon.spec import Config, load_config
 from tests.conftest import CONFIG
 
@@ -68,3 +68,45 @@ def test_a_database_with_its_own_order_leaves_services_that_have_theirs(tmp_path
     assert found["db"] == found["svc-001"]
     assert found["api"] == found["svc-002"]
     assert found["db"] == found["svc-030"]  # svc-030 has no after: ordered around the database
+
+
+def test_the_hash_never_changes_between_versions() -> None:
+    """Replicas of two pinback versions (a rolling upgrade) must agree on every shard: the
+    hash of a group's name is pinned here."""
+    assert [shard_of(f"svc-{i:03d}", 7) for i in range(10)] == [6, 5, 1, 1, 6, 3, 1, 5, 1, 2]
+
+
+def test_a_service_with_an_empty_after_still_follows_an_unordered_database(
+    tmp_path: Path,
+) -> None:
+    """A database with no `after:` downgrades after every service, so each one joins its
+    group, even a service that declares an (empty) order of its own."""
+    extra = (
+        "  db: {kind: alembic, urlEnv: DATABASE_URL, scriptLocation: m}\n"
+        "  api: {kind: ecs, cluster: c, service: api, after: []}\n"
+    )
+    found = assign(fleet(tmp_path, 40, extra), 64)
+    assert len(set(found.values())) == 1
+
+
+def test_two_ordered_databases_stay_apart(tmp_path: Path) -> None:
+    """Each database with its own `after:` joins what it names, not the other database."""
+    extra = (
+        "  web: {kind: ecs, cluster: c, service: web, after: []}\n"
+        "  api: {kind: ecs, cluster: c, service: api, after: []}\n"
+        "  db-a: {kind: alembic, urlEnv: DATABASE_URL, scriptLocation: m, after: [web]}\n"
+        "  db-b: {kind: alembic, urlEnv: DATABASE_URL, scriptLocation: m, after: [api]}\n"
+    )
+    found = assign(fleet(tmp_path, 0, extra), 64)
+    assert found["db-a"] == found["web"] and found["db-b"] == found["api"]
+    assert found["db-a"] != found["db-b"]
+
+
+def test_databases_are_never_joined_to_each_other(tmp_path: Path) -> None:
+    """Only services follow an unordered database: another database does not."""
+    extra = (
+        "  db-a: {kind: alembic, urlEnv: DATABASE_URL, scriptLocation: m, after: []}\n"
+        "  db-b: {kind: alembic, urlEnv: DATABASE_URL, scriptLocation: m}\n"
+    )
+    found = assign(fleet(tmp_path, 0, extra), 64)
+    assert found["db-a"] != found["db-b"]

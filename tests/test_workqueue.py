@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 
 import pytest
 
@@ -73,3 +75,86 @@ def test_shutdown_wakes_waiting_workers() -> None:
     queue.shut_down()
     thread.join(timeout=5)
     assert raised.is_set()
+
+
+def test_backoff_doubles_to_its_cap_and_the_exponent_stops_growing() -> None:
+    queue = WorkQueue(jitter=0)
+    assert [queue.backoff("k") for _ in range(10)] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 300]
+    assert queue.failures("k") == 10 and queue.failures("other") == 0
+    queue.forget("k")
+    assert queue.failures("k") == 0
+    tiny = WorkQueue(base_delay=1e-12, max_delay=1e9, jitter=0)
+    assert [tiny.backoff("k") for _ in range(40)][-1] == 1e-12 * 2.0**32
+
+
+def test_jitter_spreads_both_ways() -> None:
+    random.seed(7)
+    queue = WorkQueue(jitter=0.2)
+    delays = []
+    for _ in range(200):
+        queue.forget("k")
+        delays.append(queue.backoff("k"))
+    assert 0.8 <= min(delays) < 0.9 and 1.1 < max(delays) <= 1.2
+
+
+def test_a_retry_due_now_or_soon_is_handed_out() -> None:
+    queue = WorkQueue()
+    queue.add_after("now", 0)
+    assert queue.get(timeout=1) == "now"
+    queue.add_after("soon", 0.05)
+    got: list[str | None] = []
+    waiter = threading.Thread(target=lambda: got.append(queue.get()), daemon=True)
+    waiter.start()  # no timeout: the wait is bounded by the retry's due time alone
+    waiter.join(timeout=10)
+    assert got == ["soon"]
+
+
+def test_a_waiting_worker_sleeps_instead_of_spinning() -> None:
+    queue = WorkQueue()
+    queue.add_after("k", 0.6)
+    used = time.process_time()
+    assert queue.get(timeout=5) == "k"
+    assert time.process_time() - used < 0.3  # a busy loop would burn the whole 0.6 s
+
+
+def test_done_frees_the_key_and_a_second_add_is_not_a_second_copy() -> None:
+    queue = WorkQueue()
+    queue.add("k")
+    assert queue.busy("k") and queue.get(timeout=1) == "k" and queue.busy("k")
+    queue.add("k")  # while processing: marked to run again
+    queue.done("k")  # ...so it is queued again, once
+    queue.add("k")
+    assert queue.depth() == 1 and queue.get(timeout=1) == "k"
+    queue.done("k")
+    assert not queue.busy("k") and queue.get(timeout=0.1) is None
+    queue.add("k")
+    assert queue.get(timeout=1) == "k"
+
+
+def test_a_retry_falling_due_while_its_key_is_processed_runs_after_it() -> None:
+    queue = WorkQueue()
+    queue.add("k")
+    assert queue.get(timeout=1) == "k"
+    queue.add_after("k", 0.01)
+    assert queue.get(timeout=0.2) is None  # due, but k is being worked on
+    queue.done("k")
+    assert queue.get(timeout=1) == "k"
+
+
+def test_nothing_is_requeued_after_shut_down() -> None:
+    queue = WorkQueue()
+    queue.add("k")
+    assert queue.get(timeout=1) == "k"
+    queue.add("k")
+    queue.shut_down()
+    queue.done("k")
+    with pytest.raises(ShutDown):
+        queue.get(timeout=1)
+
+
+def test_a_retry_that_fell_due_is_queued_once_however_often_it_is_added() -> None:
+    queue = WorkQueue()
+    queue.add_after("k", 0.01)
+    eventually(lambda: queue.depth() == 1, timeout=5, what="the retry due and waiting")
+    queue.add("k")
+    assert queue.depth() == 1
