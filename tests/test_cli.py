@@ -189,3 +189,25 @@ def test_database_password_never_printed(
     for done in outputs:
         assert secret not in done.stdout + done.stderr
     assert outputs[1].returncode == 0, outputs[1].stderr
+
+
+def test_plan_and_apply_with_target_touch_only_that_target(service: Service, aws: Aws) -> None:
+    """Four older pins, `--target backend`: the plan lists backend alone and the apply
+    changes backend alone; the others still differ from their pins afterwards."""
+    pins = str(service.pins(**OLDER))
+    planned = pinback("plan", "--target", "backend", "-o", "json", "--state", pins)
+    assert planned.returncode == 2, planned.stdout + planned.stderr
+    assert [a["target"] for a in json.loads(planned.stdout)["actions"]] == ["backend"]
+    applied = pinback("apply", "--yes", "--target", "backend", "--state", pins)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert aws.proxy.seen("UpdateService") == 1
+    assert aws.proxy.seen("/code") == 0 and aws.proxy.seen("/invalidation") == 0
+    rest = json.loads(pinback("plan", "-o", "json", "--state", pins).stdout)
+    assert sorted(a["target"] for a in rest["actions"]) == ["ai-worker", "database", "frontend"]
+
+
+def test_schema_file_prints_the_one_asked_for() -> None:
+    config = json.loads(pinback("schema", "--file", "config").stdout)
+    state = json.loads(pinback("schema", "--file", "state").stdout)
+    assert "targets" in config["properties"] and "spec" not in config["properties"]
+    assert "spec" in state["properties"] and "targets" not in state["properties"]

@@ -17,7 +17,17 @@ from daemon.audit import AuditLog
 from daemon.engine import Engine
 from daemon.model import Outcome, Result
 from daemon.spec import DesiredState
-from tests.conftest import COMMITS, TAGS, Aws, Service, config_copy, health_alarm, pinback
+from tests.conftest import (
+    COMMITS,
+    MIGRATIONS,
+    REVISIONS,
+    TAGS,
+    Aws,
+    Service,
+    config_copy,
+    health_alarm,
+    pinback,
+)
 from tests.stands.daemon_process import Daemon
 from tests.stands.waiting import eventually
 
@@ -404,3 +414,30 @@ def test_a_smoke_failure_still_names_the_alarms_before_and_after(
     assert result.held
     (failed,) = engine.audit.query(event_name="health_failed")
     assert failed.error == "smoke command exited 1 (alarms: leh-backend-5xx: OK -> OK)"
+
+
+def test_a_database_is_never_reverted_even_when_asked(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """onFailure: revert on a database: the failed gate holds it where it is (a second
+    migration on top of a bad one is a person's decision, DESIGN section 9), says why, and
+    runs no second migration."""
+    import sqlalchemy
+
+    config = with_health(
+        tmp_path,
+        f"    scriptLocation: {MIGRATIONS}\n",
+        "{command: 'false', timeout: 5s, onFailure: revert}",
+    )
+    audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")  # the live revision passed once
+    audit.record("apply_succeeded", target="database", kind="alembic", desired=REVISIONS[-1])
+    engine, desired = service.engine(config, database=REVISIONS[-2])
+    engine.audit = audit
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.FAILED and result.detail["held"] == "yes"
+    assert result.error is not None and "never reverted automatically" in result.error
+    database = sqlalchemy.create_engine(service.database_url)
+    with database.connect() as connection:
+        live = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version"))
+        assert live.scalar() == REVISIONS[-2]
+    database.dispose()
