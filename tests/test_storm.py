@@ -11,6 +11,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import COMMITS, REVISIONS, TAGS, Aws, Service, config_copy
 from tests.stands.daemon_process import Daemon
 from tests.stands.waiting import eventually
@@ -73,28 +75,42 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+CONVERGE_S = 330  # after a storm, the backoff cap (5 minutes) plus a margin
+
+
+# pytest's own limit covers every wait this test may make: the storms and four convergences.
+@pytest.mark.timeout(int(sum(p[1] for p in PHASES) * SCALE + len(PHASES) * CONVERGE_S + 120))
 def test_storm(service: Service, aws: Aws, tmp_path: Path) -> None:
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
     daemon = Daemon.on(config, service.current_pins())
-    unhealthy: list[int] = []
+    unhealthy: list[object] = []  # a status other than 200, or why /healthz did not answer
+    looks = [0]
     stop = threading.Event()
 
     phase: dict[str, object] = {}  # the pins of the running phase, when written, when reached
 
     def watch_health() -> None:
+        """Every failure to get a 200 is kept, a timeout included: a watcher that died
+        silently would leave `unhealthy` empty and pass."""
         while not stop.wait(0.5):
-            status = daemon.get("/healthz")[0]
+            try:
+                status = daemon.get("/healthz")[0]
+                pins = phase.get("pins")
+                if pins and phase.get("reached") is None and at_pins(daemon, pins):  # type: ignore[arg-type]
+                    phase["reached"] = time.monotonic() - float(phase["written"])  # type: ignore[arg-type]
+            except Exception as exc:
+                unhealthy.append(f"{exc.__class__.__name__}: {exc}")
+                continue
+            looks[0] += 1
             if status != 200:
                 unhealthy.append(status)
-            pins = phase.get("pins")
-            if pins and phase.get("reached") is None and at_pins(daemon, pins):  # type: ignore[arg-type]
-                phase["reached"] = time.monotonic() - float(phase["written"])  # type: ignore[arg-type]
 
     figures: list[dict[str, object]] = []
     try:
         eventually(daemon.ready, timeout=30, what="ready")
         rss_before = rss_mib(daemon.process.pid)
-        threading.Thread(target=watch_health, daemon=True).start()
+        watcher = threading.Thread(target=watch_health, daemon=True)
+        watcher.start()
         for name, seconds, rule, (revision, tag, commit) in PHASES:
             aws.proxy.clear()
             aws.proxy.add(**rule)
@@ -110,7 +126,7 @@ def test_storm(service: Service, aws: Aws, tmp_path: Path) -> None:
             calmed = time.monotonic()
             eventually(
                 lambda pins=pins: at_pins(daemon, pins),  # type: ignore[misc]
-                timeout=330,  # the backoff cap is 5 minutes
+                timeout=CONVERGE_S,
                 what=f"every target at its pin after the {name} storm",
             )
             after = time.monotonic() - calmed
@@ -145,5 +161,7 @@ def test_storm(service: Service, aws: Aws, tmp_path: Path) -> None:
         daemon.stop(signal.SIGTERM)
     report(figures, rss_before, rss_after)
     assert unhealthy == []
+    storm_s = sum(p[1] for p in PHASES) * SCALE
+    assert looks[0] >= storm_s  # two looks a second were due: at least half were made
     assert throttled > 0
     assert rss_after - rss_before < 50, f"memory grew from {rss_before:.0f} to {rss_after:.0f} MiB"
