@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from tests.bench import apply_four, audit, controller, fleet, ha, incident
+from tests.bench import apply_four, audit, controller, fleet, ha, incident, spec_load
 from tests.bench.common import log, moto_elsewhere
 
 
@@ -38,6 +38,7 @@ def main() -> None:
                 lambda: controller.fleet_resyncs(endpoint),
             ),
             ("audit", {"audit"}, audit.measure),
+            ("spec_load", {"spec"}, spec_load.measure),
             ("failover", {"ha", "failover"}, lambda: ha.failover(endpoint)),
             ("sharded_fleet", {"ha"}, lambda: ha.sharded_fleet(endpoint)),
             (

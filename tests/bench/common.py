@@ -109,3 +109,17 @@ def run_child(args: list[str], env: dict[str, str], cwd: Path = REPO) -> Run:
 
 def median(values: list[float]) -> float:
     return round(statistics.median(values), 4)
+
+
+def own_config(folder: Path, replace: dict[str, str] | None = None) -> Path:
+    """The repo's config with its own audit trail in ``folder``: a benchmark never writes to
+    the sandbox's trail (``make run`` may be using it)."""
+    text = (REPO / "config" / "pinback.yaml").read_text()
+    migrations = REPO / "config" / "migrations"
+    text = text.replace("scriptLocation: migrations", f"scriptLocation: {migrations}")
+    text = text.replace("sqlite:///../.sandbox/audit.db", f"sqlite:///{folder / 'audit.db'}")
+    for old, new in (replace or {}).items():
+        text = text.replace(old, new)
+    path = folder / "pinback.yaml"
+    path.write_text(text)
+    return path

@@ -14,7 +14,7 @@ from typing import Any
 
 from daemon import sandbox
 from tests.bench import fleet
-from tests.bench.common import REPO, reset_moto
+from tests.bench.common import REPO, own_config, reset_moto
 from tests.stands.fault_proxy import FaultProxy
 from tests.stands.waiting import eventually
 
@@ -67,7 +67,7 @@ def latency(endpoint: str) -> dict[str, Any]:
     pins = folder / "pins.yaml"
     pins.write_text(pin_text(4))
     log_path = folder / "controller.log"
-    process = start(REPO / "config" / "pinback.yaml", pins, env, log_path)
+    process = start(own_config(folder), pins, env, log_path)
     samples: list[float] = []
     ecs = sandbox.client(endpoint, "ecs")
     try:

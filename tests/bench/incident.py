@@ -25,7 +25,7 @@ from typing import Any
 from daemon import sandbox
 from daemon.engine import Engine
 from daemon.spec import load_config, load_desired
-from tests.bench.common import REPO, log, reset_moto
+from tests.bench.common import REPO, log, own_config, reset_moto
 from tests.bench.controller import start
 from tests.stands.fault_proxy import FaultProxy, _mutating
 from tests.stands.waiting import eventually
@@ -43,26 +43,13 @@ def _seeded(endpoint: str, prefix: str) -> tuple[Path, dict[str, str]]:
     return folder, {**env, "DATABASE_URL": database}
 
 
-def _config(folder: Path, replace: dict[str, str]) -> Path:
-    """The repo's config with its own audit trail in ``folder`` (never the sandbox's)."""
-    text = (REPO / "config" / "pinback.yaml").read_text()
-    migrations = REPO / "config" / "migrations"
-    text = text.replace("scriptLocation: migrations", f"scriptLocation: {migrations}")
-    text = text.replace("sqlite:///../.sandbox/audit.db", f"sqlite:///{folder / 'audit.db'}")
-    for old, new in replace.items():
-        text = text.replace(old, new)
-    path = folder / "pinback.yaml"
-    path.write_text(text)
-    return path
-
-
 def alias_rollback(endpoint: str) -> dict[str, Any]:
     folder, env = _seeded(endpoint, "pinback-alias-")
     proxy = FaultProxy(endpoint).start()
     saved = dict(os.environ)
     os.environ.update({**env, "AWS_ENDPOINT_URL": proxy.url})
     try:
-        config = load_config(_config(folder, ALIASED))
+        config = load_config(own_config(folder, ALIASED))
         pins = folder / "pins.yaml"
         mutating: list[int] = []
         calls: list[int] = []
@@ -98,7 +85,7 @@ def versions_readers(endpoint: str) -> dict[str, Any]:
     duration = float(os.environ.get("PINBACK_BENCH_READERS_SECONDS", "60"))
     folder, env = _seeded(endpoint, "pinback-readers-")
     proxy = FaultProxy(endpoint).start()
-    config = _config(folder, {})
+    config = own_config(folder, {})
     pins = folder / "pins.yaml"
     pins.write_text((REPO / "state" / "desired-versions.yaml").read_text())
     log_path = folder / "controller.log"
