@@ -12,9 +12,11 @@ controller observes first).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -194,45 +196,43 @@ def test_frontend_killed_half_way_is_finished_after_restart(
     assert unclosed_or_twice(audit_json("--config", str(config))) == {}
 
 
-def test_database_killed_mid_migration_is_rolled_back_and_redone(
-    service: Service, aws: Aws, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """On PostgreSQL a migration killed half-way leaves nothing behind (one transaction, the
-    advisory lock released with the connection); the restart runs it again to the end."""
+MIGRATION_GATE = 7_142_001  # an advisory lock the test holds to keep a migration running
+
+
+def gated_migration(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A config whose database's second migration waits on a lock the test holds, so the
+    test decides exactly when it can finish (a sleep would race the signal)."""
     from daemon.sandbox import seed_database
     from tests.conftest import MIGRATIONS
 
-    scripts = two_steps(tmp_path, MIGRATIONS, "cccc", 'op.execute("SELECT pg_sleep(3)")')
+    scripts = two_steps(
+        tmp_path,
+        MIGRATIONS,
+        "cccc",
+        f'op.execute("SELECT pg_advisory_xact_lock({MIGRATION_GATE})")',
+    )
     seed_database(pg_url, scripts, "cccc00000001")
     monkeypatch.setenv("DATABASE_URL", pg_url)
-    config = config_copy(
+    return config_copy(
         tmp_path,
         {
             "resyncInterval: 30s": "resyncInterval: 1s",
             f"scriptLocation: {MIGRATIONS}": f"scriptLocation: {scripts}",
         },
     )
-    at = {"frontend": COMMITS[-1][:7], "backend": 4, "ai_worker": TAGS[-1]}
-    first = Daemon.on(config, service.pins(**at, database="cccc00000001"))
-    try:
-        eventually(first.ready, timeout=30, what="ready")
-        service.pins(**at, database="cccc00000002")
-        eventually(
-            lambda: first.event("progress", lambda e: "alembic upgrade" in e.get("message", "")),
-            timeout=30,
-            what="the migration running",
-        )
-    finally:
-        first.stop(signal.SIGKILL)
-    second = Daemon.on(config, service.folder / "desired-versions.yaml")
-    try:
-        eventually(
-            lambda: second.event("apply_succeeded", lambda e: e.get("target") == "database"),
-            timeout=60,
-            what="the migration redone",
-        )
-    finally:
-        second.stop()
+
+
+@contextlib.contextmanager
+def migration_held(pg_url: str) -> Iterator[None]:
+    import psycopg
+
+    with psycopg.connect(pg_url, autocommit=True) as connection:
+        connection.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_GATE,))
+        yield
+        connection.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_GATE,))
+
+
+def database_state(pg_url: str) -> tuple[str, set[str]]:
     import sqlalchemy
 
     engine = sqlalchemy.create_engine(pg_url)
@@ -242,21 +242,73 @@ def test_database_killed_mid_migration_is_rolled_back_and_redone(
         ).scalar()
         tables = set(sqlalchemy.inspect(connection).get_table_names())
     engine.dispose()
+    return str(version), tables
+
+
+AT = {"frontend": COMMITS[-1][:7], "backend": 4, "ai_worker": TAGS[-1]}
+
+
+def migrating(daemon: Daemon) -> object:
+    return daemon.event("progress", lambda e: "alembic upgrade" in e.get("message", ""))
+
+
+def test_database_killed_mid_migration_is_rolled_back_and_redone(
+    service: Service, aws: Aws, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a migration killed half-way leaves nothing behind (one transaction, the
+    advisory lock released with the connection); the restart runs it again to the end."""
+    config = gated_migration(tmp_path, pg_url, monkeypatch)
+    first = Daemon.on(config, service.pins(**AT, database="cccc00000001"))
+    with migration_held(pg_url):
+        try:
+            eventually(first.ready, timeout=30, what="ready")
+            service.pins(**AT, database="cccc00000002")
+            eventually(lambda: migrating(first), timeout=30, what="the migration running")
+        finally:
+            first.stop(signal.SIGKILL)
+        assert database_state(pg_url)[0] == "cccc00000001"  # killed inside it: nothing took
+    second = Daemon.on(config, service.folder / "desired-versions.yaml")
+    try:
+        eventually(
+            lambda: second.event("apply_succeeded", lambda e: e.get("target") == "database"),
+            timeout=60,
+            what="the migration redone",
+        )
+    finally:
+        second.stop()
+    version, tables = database_state(pg_url)
     assert version == "cccc00000002" and {"first", "second"} <= tables
     assert pinback("audit", "--config", str(config), "verify").returncode == 0
-    records = [
-        json.loads(line)
-        for line in pinback(
-            "audit", "--config", str(config), "--target", "database", "-o", "json"
-        ).stdout.splitlines()
-    ]
+    records = audit_json("--config", str(config), "--target", "database")
     applies = [(r["event"], r["live_after"]) for r in records if r["event"].startswith("apply_")]
-    assert applies[:2] == [
-        ("apply_started", None),
-        ("apply_failed", "cccc00000001"),
-    ]  # killed: nothing took
+    assert applies[:2] == [("apply_started", None), ("apply_failed", "cccc00000001")]
     assert applies[-1] == ("apply_succeeded", "cccc00000002")
     assert unclosed_or_twice(records) == {}
+
+
+def test_sigterm_during_a_migration_lets_it_finish_then_exits(
+    service: Service, aws: Aws, tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM while Alembic runs: the controller does not cut the migration, it finishes
+    (here once the test lets it), is recorded, and then the process exits 0."""
+    config = gated_migration(tmp_path, pg_url, monkeypatch)
+    daemon = Daemon.on(config, service.pins(**AT, database="cccc00000001"))
+    try:
+        with migration_held(pg_url):
+            eventually(daemon.ready, timeout=30, what="ready")
+            service.pins(**AT, database="cccc00000002")
+            eventually(lambda: migrating(daemon), timeout=30, what="the migration running")
+            daemon.process.send_signal(signal.SIGTERM)
+            eventually(lambda: daemon.event("shutdown_started"), timeout=30, what="stopping")
+            assert daemon.process.poll() is None  # still there: the migration is not cut
+        assert daemon.process.wait(timeout=60) == 0  # the migration let go: it finishes, exits
+        daemon.stop()  # (no signal: it has exited) fails on threads left running
+    finally:
+        daemon.stop(signal.SIGKILL)
+    assert database_state(pg_url)[0] == "cccc00000002"
+    records = audit_json("--config", str(config), "--target", "database")
+    outcomes = [r["event"] for r in records if r["event"] in ("apply_succeeded", "apply_failed")]
+    assert outcomes == ["apply_succeeded"] and unclosed_or_twice(records) == {}
 
 
 ALIASED = {"    repository: leh-ai-worker\n": "    repository: leh-ai-worker\n    alias: live\n"}
