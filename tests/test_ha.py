@@ -15,7 +15,9 @@ from tests.stands.fault_proxy import FaultProxy
 from tests.stands.tcp_proxy import TcpProxy
 from tests.stands.waiting import eventually
 
-LEASE = 6  # seconds: renew every 2 s, give up after 4 s without a renew
+# seconds: renew every 4 s, give up after 8 s without a renew. The margin to the lease's
+# end (4 s) is what a loaded machine has to log leader_lost in time.
+LEASE = 12
 
 
 def ha_config(folder: Path, shards: int = 1, lease: int = LEASE) -> Path:
@@ -150,7 +152,7 @@ def test_a_leader_cut_off_from_postgres_stops_before_its_lease_can_expire(
         cut_at = time.time()
         rollback_pins(service)  # a change the cut-off leader must not make
         lost = eventually(
-            lambda: first.event("leader_lost"), timeout=LEASE, what="leader_lost within the lease"
+            lambda: first.event("leader_lost"), timeout=LEASE + 30, what="leader_lost"
         )
         took_over = eventually(
             lambda: second.event("leader_acquired") if second else None,
@@ -169,7 +171,7 @@ def test_a_leader_cut_off_from_postgres_stops_before_its_lease_can_expire(
     assert own_aws.mutating_since(cut_at) == []
     assert aws.proxy.seen("UpdateService") == 1
     lost_at, took_at = (at(e["timestamp"]) for e in (lost, took_over))
-    assert lost_at < cut_at + LEASE  # it stopped while its lease still stood...
+    assert lost_at < cut_at + LEASE  # it stopped while its lease still stood (its own clock)...
     assert lost_at <= took_at  # ...so before the other could start
 
 
