@@ -445,3 +445,18 @@ def test_the_action_goes_to_the_checked_version_not_the_pins_spelling() -> None:
     intents, observed, resolved = world({"frontend": ("c4" * 20, 4.0)}, {"frontend": ("c3a", 3.0)})
     resolved["frontend"] = replace(resolved["frontend"], desired="c3a" + "0" * 37)
     assert one(intents, observed, resolved).to_version == "c3a" + "0" * 37
+
+
+def test_a_database_waits_for_many_services_named_in_config_order() -> None:
+    """Eight services, config order not alphabetical: `after` lists them in config order."""
+    names = ["web", "api", "queue", "cron", "mail", "auth", "search", "billing"]
+    intents = [Intent(n, Kind.ECS, Pin("3")) for n in names] + [
+        Intent("db", Kind.ALEMBIC, Pin("r3"))
+    ]
+    observed = {n: Observed(n, Kind.ECS, "4", 4.0) for n in names}
+    observed["db"] = Observed("db", Kind.ALEMBIC, "r4", 4.0)
+    resolved = {n: Resolved(n, "3", 3.0) for n in names}
+    resolved["db"] = Resolved("db", "r3", 3.0, direction=Direction.BACK)
+    plan = make_plan(intents, observed, resolved)
+    assert order(plan) == [*names, "db"]
+    assert plan.actions[-1].after == tuple(names)
