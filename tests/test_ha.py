@@ -312,6 +312,53 @@ def test_sharded_replicas_split_the_fleet_and_take_over_a_dead_ones_shards(
     assert verified.returncode == 0, verified.stdout + verified.stderr  # one chain, 3 writers
 
 
+def test_sharded_replicas_observe_only_their_own_shards(
+    aws: Aws, moto_endpoint: str, tmp_path: Path, pg_url: str
+) -> None:
+    """With shards, a replica that leads some observes only theirs: every service it asks
+    ECS about (read from its requests at its own proxy) is in a shard it leads, so two
+    replicas split the reading of a fleet as well as the changing."""
+    from daemon.shards import assign
+    from daemon.spec import load_config
+
+    config, pins = seed_fleet(aws.moto, tmp_path)
+    proxies = [FaultProxy(moto_endpoint, keep_bodies=True).start() for _ in range(2)]
+    replicas = [replica(config, pins, pg_url, pg_url, p.url) for p in proxies]
+    shard_of = assign(load_config(config).model, SHARDS)
+    try:
+        eventually(lambda: shares(replicas) == [3, 3], timeout=60, what="three shards each")
+        for daemon in replicas:  # a pass begun before the split has ended...
+            daemon.more_passes(1, timeout=120)
+        for proxy in proxies:  # ...so every request from here on is of a pass after it
+            proxy.clear()
+        for daemon in replicas:
+            daemon.more_passes(3, timeout=120)
+        asked = [described(proxy) for proxy in proxies]
+        mine = [{n for n, s in shard_of.items() if s in leading(daemon)} for daemon in replicas]
+    finally:
+        for daemon in replicas:
+            daemon.stop()
+        for proxy in proxies:
+            proxy.stop()
+    for names, own in zip(asked, mine, strict=True):
+        assert names and names <= own, sorted(names - own)[:5]
+    assert asked[0] | asked[1] == set(shard_of)  # between them, the whole fleet is read
+
+
+def described(proxy: FaultProxy) -> set[str]:
+    """The services a replica asked ECS about (DescribeServices request bodies)."""
+    names: set[str] = set()
+    for signature, body in list(proxy.bodies):
+        if signature.startswith("DescribeServices"):
+            names.update(json.loads(body)["services"])
+    return names
+
+
+def leading(daemon: Daemon) -> set[int]:
+    shards = json.loads(daemon.get("/status")[1])["leadership"]["shards"]
+    return {s["shard"] for s in shards if s["mine"]}
+
+
 def test_a_clean_shutdown_hands_the_lease_over_at_once(
     service: Service, aws: Aws, tmp_path: Path, pg_url: str
 ) -> None:

@@ -42,8 +42,11 @@ HOP_HEADERS = {
 
 
 class FaultProxy:
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, keep_bodies: bool = False) -> None:
         parts = urlsplit(upstream)
+        # (signature, request body) of every request, when asked: what a caller asked for.
+        self.keep_bodies = keep_bodies
+        self.bodies: list[tuple[str, bytes]] = []
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.rules: list[dict[str, Any]] = []
         self.calls: list[str] = []
@@ -101,6 +104,7 @@ class FaultProxy:
             self.rules.clear()
             self.calls.clear()
             self.arrivals.clear()
+            self.bodies.clear()
             self.holding.clear()
         self.released.set()
         self.released = threading.Event()
@@ -134,6 +138,8 @@ class FaultProxy:
         with self.lock:
             self.calls.append(signature)
             self.arrivals.append((time.time(), signature))
+            if self.keep_bodies:
+                self.bodies.append((signature, body))
             rule = self._take(signature, body)
         if rule is not None:
             fault = rule["fault"]
