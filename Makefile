@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 PORT   ?= 4566
 
-.PHONY: setup run test lint fmt bench alerts fuzz chaos mutate clean
+.PHONY: setup run test lint fmt bench alerts fuzz chaos mutate flaky clean
 
 setup: $(STAMP)
 
@@ -44,6 +44,12 @@ mutate: setup
 	rm -rf mutants
 	$(BIN)/mutmut run --max-children 2 > .mutmut.log 2>&1 || (tail -40 .mutmut.log; exit 1)
 	$(BIN)/python -m tests.mutation_score
+
+# Flakiness: every test that starts the controller as a process, RUNS times, two runs at once
+# (about 2 hours for 20 runs on 2 cores); exit 1 if any run failed.
+RUNS ?= 20
+flaky: setup
+	$(BIN)/python -m tests.flaky $(RUNS)
 
 alerts: setup
 	$(BIN)/python -m daemon.alerts config/pinback.yaml > config/alerts.yml
