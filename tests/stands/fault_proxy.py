@@ -47,6 +47,10 @@ class FaultProxy:
         # (signature, request body) of every request, when asked: what a caller asked for.
         self.keep_bodies = keep_bodies
         self.bodies: list[tuple[str, bytes]] = []
+        # Requests AWS refused for want of a permission: a 403, or a 200 whose body names
+        # AccessDenied (DeleteObjects reports each refused key that way:
+        # https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
+        self.denials: list[str] = []
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.rules: list[dict[str, Any]] = []
         self.calls: list[str] = []
@@ -105,6 +109,7 @@ class FaultProxy:
             self.calls.clear()
             self.arrivals.clear()
             self.bodies.clear()
+            self.denials.clear()
             self.holding.clear()
         self.released.set()
         self.released = threading.Event()
@@ -163,6 +168,9 @@ class FaultProxy:
                 request.close_connection = True
                 return
         status, headers, answer = self._forward(request, body)
+        if status == 403 or b"AccessDenied" in answer:
+            with self.lock:
+                self.denials.append(signature)
         if rule is not None and rule["fault"] == "hold-after":  # AWS did it; the answer is held
             self._hold(signature)
             request.close_connection = True
