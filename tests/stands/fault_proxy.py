@@ -18,6 +18,9 @@ Control endpoint (JSON over HTTP on the proxy itself):
   ``release()``s.
 - ``DELETE /__faults__/rules`` clears the rules; ``GET /__faults__/calls`` returns the
   requests seen, one ``"<Operation> <METHOD> <path>"`` string each.
+
+In process, ``denials`` lists the requests AWS refused for want of a permission, and with
+``keep_bodies`` the proxy keeps each request's body (``bodies``), to see what a caller asked.
 """
 
 from __future__ import annotations
