@@ -88,7 +88,8 @@ class Resolved:
 
     ``direction`` is set by drivers that know it better than ranks do (Alembic walks
     the revision graph). ``steps`` are the individual moves (Alembic revisions) and
-    ``destructive`` says, in words, which of them drop a table or column.
+    ``destructive`` says, in words, which of them drop a table or column. ``notes`` are
+    what the plan should tell a reader (a source of truth that could not be read, say).
     """
 
     target: str
@@ -98,6 +99,7 @@ class Resolved:
     refused: str | None = None
     steps: tuple[str, ...] = ()
     destructive: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -87,7 +87,8 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
         blocked = found.refused
     if found is None and blocked is None:
         blocked = "the pin was not checked against what exists (preflight did not run)"
-    notes = (f"in progress: {seen.in_progress}",) if seen.in_progress else ()
+    notes: tuple[str, ...] = (f"in progress: {seen.in_progress}",) if seen.in_progress else ()
+    notes += found.notes if found is not None else ()
     override = _override_note(intent)
     frozen = blocked is not None and intent.frozen is not None and blocked.startswith(intent.frozen)
     return Action(

@@ -213,3 +213,19 @@ def test_the_plan_knows_the_frontend_direction_from_its_deploy_history(
     engine, desired = service.engine(frontend=COMMITS[-1][:7])
     (action,) = engine.snapshot(desired).plan.actions
     assert action.direction.value == "forward"
+
+
+def test_an_unreadable_deploy_history_is_said_in_the_plan(service: Service, aws: Aws) -> None:
+    """A role without ``s3:ListBucketVersions`` gets AccessDenied (403, S3's XML error:
+    https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html) reading
+    index.html's history; the plan still goes on (by the builds' age), and says what its
+    direction rests on instead of guessing silently."""
+    engine, desired = service.engine(frontend=COMMITS[1][:7])
+    aws.proxy.add(
+        "?versions", "answer", count=-1, status=403, error="AccessDenied", message="Access Denied"
+    )
+    (action,) = engine.snapshot(desired).plan.actions
+    assert action.blocked is None and action.to_version == COMMITS[1]
+    (note,) = [n for n in action.notes if "deploy history" in n]
+    assert "s3://leh-frontend-prod/index.html" in note and "AccessDenied" in note
+    assert "the age of the builds" in note

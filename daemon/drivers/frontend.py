@@ -137,9 +137,12 @@ class FrontendDriver:
             )
         if matches:
             live_time, pinned_time = commits.get(observed.live or ""), commits[matches[0]]
-            direction = self._direction(spec, observed.live, matches[0])
+            direction, notes = self._direction(spec, observed.live, matches[0])
             return Resolved(
-                target, matches[0], direction=direction or by_times(live_time, pinned_time)
+                target,
+                matches[0],
+                direction=direction or by_times(live_time, pinned_time),
+                notes=notes,
             )
         if spec.build is not None:
             try:
@@ -152,7 +155,8 @@ class FrontendDriver:
                     pin.version,
                     refused=f"commit {pin.version} has no artifacts and is not in the build repository",
                 )
-            return Resolved(target, full, direction=self._direction(spec, observed.live, full))
+            direction, notes = self._direction(spec, observed.live, full)
+            return Resolved(target, full, direction=direction, notes=notes)
         artifacts = spec.artifacts.replace("{commit}", pin.version)
         return Resolved(
             target,
@@ -160,15 +164,26 @@ class FrontendDriver:
             refused=f"no build artifacts for commit {pin.version} under {artifacts}",
         )
 
-    def _direction(self, spec: FrontendTarget, live: str | None, pinned: str) -> Direction | None:
-        """From the deploy history, else git ancestry (``deploy_history`` says why)."""
+    def _direction(
+        self, spec: FrontendTarget, live: str | None, pinned: str
+    ) -> tuple[Direction | None, tuple[str, ...]]:
+        """From the deploy history, else git ancestry (``deploy_history`` says why); with a
+        note when the history could not be read, so the plan says what the direction rests on
+        (a role without ``s3:ListBucketVersions`` would otherwise guess silently)."""
+        notes: tuple[str, ...] = ()
         try:
             order = self._history.order(spec.bucket)
-        except (ClientError, BotoCoreError):  # a direction is a courtesy: never a block
+        except (ClientError, BotoCoreError) as exc:  # a direction is a courtesy: never a block
             order = []
+            why = error_message(exc)
+            fallback = "git ancestry" if spec.build is not None else "the age of the builds"
+            notes = (
+                f"the deploy history of s3://{spec.bucket}/{INDEX} could not be read ({why}): "
+                f"the direction comes from {fallback}",
+            )
         found = by_history(order, live, pinned)
         if found is not None or spec.build is None or live is None:
-            return found
+            return found, notes
         for older, newer, direction in (
             (pinned, live, Direction.BACK),
             (live, pinned, Direction.FORWARD),
@@ -177,8 +192,8 @@ class FrontendDriver:
                 self._git(spec, "merge-base", "--is-ancestor", older, newer)
             except ApplyFailed:  # not an ancestor (exit 1), or unknown to the repository
                 continue
-            return direction
-        return None
+            return direction, notes
+        return None, notes
 
     def _artifact_commits(self, spec: FrontendTarget, start: str = "") -> dict[str, float | None]:
         """Commits with artifacts (those starting with ``start``), with the time of their

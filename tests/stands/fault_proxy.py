@@ -256,9 +256,14 @@ class FaultProxy:
     def _answer(
         self, request: BaseHTTPRequestHandler, status: int, error: str, message: str
     ) -> None:
-        data = json.dumps({"__type": error, "message": message}).encode()
+        if request.headers.get("X-Amz-Target"):  # a JSON service (ECS, CodeDeploy, ...)
+            data = json.dumps({"__type": error, "message": message}).encode()
+            content_type = "application/x-amz-json-1.1"
+        else:  # S3 answers in XML
+            data = f"<Error><Code>{error}</Code><Message>{message}</Message></Error>".encode()
+            content_type = "application/xml"
         request.send_response(status)
-        request.send_header("Content-Type", "application/x-amz-json-1.1")
+        request.send_header("Content-Type", content_type)
         request.send_header("Content-Length", str(len(data)))
         request.end_headers()
         request.wfile.write(data)
