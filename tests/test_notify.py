@@ -133,6 +133,9 @@ def test_a_hanging_webhook_never_delays_reconciling(
             what="the apply",
         )
         assert receiver.hanging and not receiver.hold.is_set()  # still not answered
+        # A delivery gives up after five tries (about 40 s); an apply waiting on it would
+        # come after that.
+        assert not daemon.events("webhook_failed")
     finally:
         receiver.hold.set()
         daemon.stop(signal.SIGTERM)
