@@ -52,7 +52,7 @@ flaky: setup
 	$(BIN)/python -m tests.flaky $(RUNS)
 
 alerts: setup
-	$(BIN)/python -m daemon.alerts config/pinback.yaml > config/alerts.yml
+	$(BIN)/python -m daemon.views.alerts config/pinback.yaml > config/alerts.yml
 
 clean:
 	rm -rf $(VENV) .sandbox .chaos-storm.json mutants .mutmut.log .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -2,7 +2,7 @@
 
 Every error's ``str()`` is one sentence a person on call can act on; the CLI prints
 it as is, never a traceback. No error message may carry a secret: database URLs are
-masked (see ``daemon.redact``) before they reach one.
+masked (see ``daemon.core.redact``) before they reach one.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon import sandbox
-from daemon.aws import CALL_LOG_ENV
-from daemon.engine import Engine
+from daemon.adapters.aws import CALL_LOG_ENV
+from daemon.devtools import sandbox
+from daemon.engine.engine import Engine
 from daemon.spec import DesiredState, load_config, load_desired
 from tests.stands.daemon_process import Daemon
 from tests.stands.fault_proxy import FaultProxy
@@ -30,7 +30,7 @@ CONFIG = REPO / "config" / "pinback.yaml"
 MIGRATIONS = REPO / "config" / "migrations"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
-# The versions the sandbox seeds, oldest first (see daemon/sandbox.py).
+# The versions the sandbox seeds, oldest first (see daemon/devtools/sandbox.py).
 COMMITS = sandbox.FRONTEND_COMMITS
 TAGS = sandbox.WORKER_TAGS
 REVISIONS = ("1f3a9c2b7d10", "5c81e0d4a2b7", "8a2d4f6b1c93", "b47e1c2d9a10", "d92f3a6c8e45")

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
-from daemon.alerts import render, rules
 from daemon.spec import load_config
+from daemon.views.alerts import render, rules
 from tests.conftest import CONFIG, IN_CI, REPO
 
 ALERTS = REPO / "config" / "alerts.yml"

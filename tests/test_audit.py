@@ -14,9 +14,10 @@ import psycopg
 import pytest
 import sqlalchemy
 
-from daemon import audit, chain, records
-from daemon.audit import AuditLog
-from daemon.records import Entry
+from daemon.adapters import audit
+from daemon.adapters.audit import AuditLog
+from daemon.core import chain, records
+from daemon.core.records import Entry
 from tests.conftest import COMMITS, TAGS, Aws, Service, config_copy, pinback
 from tests.stands.daemon_process import Daemon, waiting_on
 from tests.stands.gitrepo import Origin

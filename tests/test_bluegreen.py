@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from daemon.engine import Engine
-from daemon.model import Outcome
+from daemon.core.model import Outcome
+from daemon.engine.engine import Engine
 from daemon.spec import DesiredState
 from tests.conftest import Aws, Recorder, Service, config_copy
 from tests.stands.aws_behaviours import blue_green_deployment, blue_green_rejects_update_service

@@ -1,4 +1,4 @@
-"""The hash chain checked in spans (daemon/chain.py), with no database: every way of
+"""The hash chain checked in spans (daemon/core/chain.py), with no database: every way of
 tampering with a short trail, cut into spans at every place, gives the answer of one walk.
 (test_audit does the same through SQLite and PostgreSQL, in several processes.)"""
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from daemon import chain
-from daemon.records import GENESIS, HASHED, digest_row
+from daemon.core import chain
+from daemon.core.records import GENESIS, HASHED, digest_row
 
 LENGTH = 6
 

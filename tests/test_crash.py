@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import sandbox
+from daemon.devtools import sandbox
 from tests.conftest import (
     COMMITS,
     REVISIONS,
@@ -202,7 +202,7 @@ MIGRATION_GATE = 7_142_001  # an advisory lock the test holds to keep a migratio
 def gated_migration(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A config whose database's second migration waits on a lock the test holds, so the
     test decides exactly when it can finish (a sleep would race the signal)."""
-    from daemon.sandbox import seed_database
+    from daemon.devtools.sandbox import seed_database
     from tests.conftest import MIGRATIONS
 
     scripts = two_steps(

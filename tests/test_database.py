@@ -9,10 +9,10 @@ import psycopg
 import pytest
 import sqlalchemy
 
+from daemon.core.model import Direction, Outcome
+from daemon.devtools.sandbox import seed_database
 from daemon.drivers.database import LOCK_KEY
-from daemon.engine import Engine
-from daemon.model import Direction, Outcome
-from daemon.sandbox import seed_database
+from daemon.engine.engine import Engine
 from daemon.spec import load_config, load_desired
 from tests.conftest import CONFIG, MIGRATIONS, REVISIONS, config_copy
 from tests.stands.migrations import two_steps

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from daemon.engine import Engine
-from daemon.model import Outcome
+from daemon.core.model import Outcome
+from daemon.engine.engine import Engine
 from daemon.spec import load_config
 from tests.conftest import (
     COMMITS,
@@ -153,7 +153,7 @@ def test_an_unreadable_service_during_apply_closes_the_record(
 ) -> None:
     """ECS answering 500 to DescribeServices while the driver looks up the family (ObserveFailed
     from the apply path) fails the target, and the ``apply_started`` record gets its outcome."""
-    from daemon.audit import AuditLog
+    from daemon.adapters.audit import AuditLog
 
     engine, desired = service.engine(backend=3)
     (action,) = engine.snapshot(desired).plan.actions

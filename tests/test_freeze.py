@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from daemon.core.freeze import CRON_FORM, Window, active, parse_cron
+from daemon.core.model import Kind, Observed, Pin, Resolved
+from daemon.core.plan import Intent, make_plan
 from daemon.errors import SpecError
-from daemon.freeze import CRON_FORM, Window, active, parse_cron
-from daemon.model import Kind, Observed, Pin, Resolved
-from daemon.plan import Intent, make_plan
 from daemon.spec import load_config
 from tests.conftest import Aws, Service, config_copy, pinback
 

@@ -6,8 +6,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from daemon import sandbox
-from daemon.model import Outcome
+from daemon.core.model import Outcome
+from daemon.devtools import sandbox
 from tests.conftest import COMMITS, Aws, Recorder, Service, config_copy
 
 BUCKET = "leh-frontend-prod"

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from daemon.errors import SpecError
 from daemon.spec import load_config, load_desired
-from daemon.yamlfile import MAX_BYTES
+from daemon.spec.yamlfile import MAX_BYTES
 from tests.conftest import CONFIG
 
 SCALE = int(os.environ.get("PINBACK_FUZZ_EXAMPLES", "1"))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.gates import AlarmWatch, revert_to
-from daemon.records import Record
+from daemon.core.gates import AlarmWatch, revert_to
+from daemon.core.records import Record
 
 
 @pytest.mark.parametrize(

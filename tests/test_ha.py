@@ -235,7 +235,7 @@ SHARDS = 6
 
 def seed_fleet(endpoint: str, folder: Path) -> tuple[Path, Path]:
     """300 ECS services at revision 2 (revision 1 registered too); config and pin file."""
-    from daemon import sandbox
+    from daemon.devtools import sandbox
 
     ecs = sandbox.client(endpoint, "ecs")
     ecs.create_cluster(clusterName="fleet")
@@ -318,7 +318,7 @@ def test_sharded_replicas_observe_only_their_own_shards(
     """With shards, a replica that leads some observes only theirs: every service it asks
     ECS about (read from its requests at its own proxy) is in a shard it leads, so two
     replicas split the reading of a fleet as well as the changing."""
-    from daemon.shards import assign
+    from daemon.core.shards import assign
     from daemon.spec import load_config
 
     config, pins = seed_fleet(aws.moto, tmp_path)

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from daemon.audit import AuditLog
-from daemon.engine import Engine
-from daemon.model import Outcome, Result
+from daemon.adapters.audit import AuditLog
+from daemon.core.model import Outcome, Result
+from daemon.engine.engine import Engine
 from daemon.spec import DesiredState
 from tests.conftest import (
     COMMITS,

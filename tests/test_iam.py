@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from daemon import iam
+from daemon.core import iam
 from tests.conftest import COMMITS, IN_CI, REPO, Aws, Service, config_copy, health_alarm, pinback
 
 POLICY = json.loads((REPO / "config" / "iam-policy.json").read_text())

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon import sandbox
-from daemon.engine import Engine
-from daemon.model import Outcome
+from daemon.core.model import Outcome
+from daemon.devtools import sandbox
+from daemon.engine.engine import Engine
 from daemon.spec import load_config
 from tests.conftest import Aws, Recorder, Service, config_copy
 

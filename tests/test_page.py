@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon import page
+from daemon.views import page
 from tests.conftest import COMMITS, IN_CI, REPO, REVISIONS, TAGS, Aws, Service, config_copy
 from tests.stands.browser import Browser, chromium
 from tests.stands.daemon_process import Daemon

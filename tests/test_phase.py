@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.model import Action, Direction, Kind, Observed, Outcome, Phase, Pin, Result
-from daemon.status import phase_of
+from daemon.core.model import Action, Direction, Kind, Observed, Outcome, Phase, Pin, Result
+from daemon.views.status import phase_of
 
 SEEN = Observed("backend", Kind.ECS, "4", 4.0)
 UNREAD = Observed("backend", Kind.ECS, None, error="describe_services failed")

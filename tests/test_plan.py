@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from daemon.model import Action, Direction, Kind, Observed, Pin, Resolved
-from daemon.plan import Intent, make_plan
+from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved
+from daemon.core.plan import Intent, make_plan
 
 KINDS = {"frontend": Kind.FRONTEND, "backend": Kind.ECS, "worker": Kind.LAMBDA, "db": Kind.ALEMBIC}
 
@@ -246,8 +246,8 @@ def test_same_inputs_same_plan() -> None:
 
 def test_a_freeze_block_is_marked_frozen_and_other_blocks_are_not() -> None:
     """The phase Frozen comes from the planner's mark, never from the sentence's words."""
-    from daemon.model import Kind, Observed, Pin, Resolved
-    from daemon.plan import Intent, make_plan
+    from daemon.core.model import Kind, Observed, Pin, Resolved
+    from daemon.core.plan import Intent, make_plan
 
     seen = {"backend": Observed("backend", Kind.ECS, "4", 4.0)}
     found = {"backend": Resolved("backend", "3", 3.0)}

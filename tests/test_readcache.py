@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from daemon.readcache import ReadBudgetSpent, ReadCache
+from daemon.controller.readcache import ReadBudgetSpent, ReadCache
 
 
 class Clock:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from daemon.shards import assign, members, shard_of
+from daemon.core.shards import assign, members, shard_of
 from daemon.spec import Config, load_config
 from tests.conftest import CONFIG
 
@@ -34,7 +34,7 @@ def test_a_fleet_spreads_over_every_shard_and_the_same_way_each_time(tmp_path: P
     assert assign(config, 6) == first
     # Every replica, whatever its PYTHONHASHSEED, computes the same assignment.
     code = (
-        "import json, sys, pathlib; from daemon.shards import assign; from daemon.spec import load_config;"
+        "import json, sys, pathlib; from daemon.core.shards import assign; from daemon.spec import load_config;"
         "print(json.dumps(assign(load_config(pathlib.Path(sys.argv[1])).model, 6)))"
     )
     for seed in ("1", "2"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.durations import parse_duration
+from daemon.core.durations import parse_duration
 from daemon.errors import SpecError
 from daemon.spec import load_config, load_desired
 from tests.conftest import CONFIG, REPO, pinback

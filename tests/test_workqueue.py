@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from daemon.workqueue import ShutDown, WorkQueue
+from daemon.controller.workqueue import ShutDown, WorkQueue
 from tests.stands.waiting import eventually
 
 

@@ -17,10 +17,10 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from daemon.aws import AwsClients, error_code, error_message
+from daemon.adapters.aws import AwsClients, error_code, error_message
+from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.drivers.base import Progress, fan_out, wait_until
 from daemon.errors import ApplyFailed
-from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.spec import LambdaTarget
 
 # Up to this many functions are read one by one; more, and one list_functions

@@ -20,9 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
-from daemon.durations import format_duration
+from daemon.core.durations import format_duration
+from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.errors import WaitTimeout
-from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 
 T = TypeVar("T")
 R = TypeVar("R")

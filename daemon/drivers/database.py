@@ -33,9 +33,9 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.drivers.base import Progress
 from daemon.errors import ApplyFailed, ConfigError
-from daemon.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.spec import AlembicTarget, LoadedConfig
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from daemon.model import Direction
+from daemon.core.model import Direction
 
 DEPTH = 50  # deploys looked back over; older ones are left to git or build times
 

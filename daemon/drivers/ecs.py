@@ -17,11 +17,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from daemon.aws import AwsClients, error_code, error_message
+from daemon.adapters.aws import AwsClients, error_code, error_message
+from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.drivers import codedeploy
 from daemon.drivers.base import Progress, fan_out, wait_until
 from daemon.errors import ApplyFailed, Held, ObserveFailed
-from daemon.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.spec import EcsTarget
 
 BATCH = 10

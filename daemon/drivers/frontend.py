@@ -34,12 +34,12 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from daemon.aws import AwsClients, error_code, error_message
+from daemon.adapters.aws import AwsClients, error_code, error_message
+from daemon.core.fencing import in_context
+from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.drivers.base import Progress, fan_out, wait_until
 from daemon.drivers.deploy_history import DeployHistory, by_history, by_times
 from daemon.errors import ApplyFailed, ConfigError
-from daemon.fencing import in_context
-from daemon.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.spec import FrontendTarget, LoadedConfig
 
 MARKER = "git-commit"

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon import sandbox
-from daemon.audit import AuditLog
-from daemon.engine import Engine
+from daemon.adapters.audit import AuditLog
+from daemon.devtools import sandbox
+from daemon.engine.engine import Engine
 from daemon.spec import load_config, load_desired
 from tests.bench.common import REPO, log, median, own_config, pinback_args, reset_moto, run_child
 

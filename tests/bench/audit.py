@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon.audit import AuditLog
-from daemon.records import Entry
+from daemon.adapters.audit import AuditLog
+from daemon.core.records import Entry
 from tests.bench.common import log
 
 BATCH = 50  # records one pass of a busy controller writes in one commit

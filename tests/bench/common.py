@@ -23,7 +23,7 @@ def log(message: str) -> None:
 
 MOTO_CHILD = """
 import signal
-from daemon import sandbox
+from daemon.devtools import sandbox
 _, endpoint = sandbox.start_moto(0)
 print(endpoint, flush=True)
 signal.pause()
@@ -78,7 +78,7 @@ def report():
             open(os.environ["PINBACK_BENCH_PEAK"], "w").write(line.split()[1])
 atexit.register(report)
 sys.argv = ["pinback", *sys.argv[1:]]
-from daemon.cli import main
+from daemon.cli.commands import main
 main()
 """
 

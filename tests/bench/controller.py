@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon import sandbox
+from daemon.devtools import sandbox
 from tests.bench import fleet
 from tests.bench.common import REPO, own_config, reset_moto
 from tests.stands.fault_proxy import FaultProxy

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from daemon import sandbox
+from daemon.devtools import sandbox
 from tests.bench.common import log, median, pinback_args, reset_moto, run_child
 from tests.stands.fault_proxy import FaultProxy
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from daemon import sandbox
+from daemon.devtools import sandbox
 from tests.bench import fleet
 from tests.bench.common import REPO, log, reset_moto
 from tests.stands.daemon_process import Daemon

@@ -22,8 +22,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from daemon import sandbox
-from daemon.engine import Engine
+from daemon.devtools import sandbox
+from daemon.engine.engine import Engine
 from daemon.spec import load_config, load_desired
 from tests.bench.common import REPO, log, own_config, reset_moto
 from tests.bench.controller import start

@@ -12,7 +12,7 @@ from typing import Any
 
 from daemon.errors import SpecError
 from daemon.spec import load_config, load_desired
-from daemon.yamlfile import MAX_BYTES
+from daemon.spec.yamlfile import MAX_BYTES
 from tests.bench.common import REPO, log
 
 ROUNDS = 5

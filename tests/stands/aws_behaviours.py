@@ -7,7 +7,7 @@ sees real HTTP answers, parsed by botocore, exactly as it would from AWS.
 
 from __future__ import annotations
 
-from daemon import sandbox
+from daemon.devtools import sandbox
 from tests.stands.fault_proxy import FaultProxy
 
 CIRCUIT_BREAKER_REASON = "ECS deployment circuit breaker: tasks failed to start."

@@ -1,0 +1,153 @@
+"""AWS clients for the drivers: one session, standard retries, every call counted.
+
+Retries are botocore's own (standard mode: throttling and 5xx retried with jittered
+backoff, bounded attempts; ``AWS_MAX_ATTEMPTS`` overrides the count), so the fault
+proxy in the tests exercises the real retry logic. The endpoint comes from
+``AWS_ENDPOINT_URL`` when set (the sandbox, moto in tests). Calls are counted from
+botocore's events, never by hand, so no call can go uncounted.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+from daemon.core import fencing, iam
+
+CallListener = Callable[[str, str, str], None]
+# A file to append the IAM action of every AWS call to, one per line: what a least-privilege
+# policy must grant, read off what pinback really called (the test suite checks
+# config/iam-policy.json with it).
+CALL_LOG_ENV = "PINBACK_AWS_CALL_LOG"
+
+
+class CallCounter:
+    """Counts API calls by (service, operation, outcome); thread-safe.
+
+    ``outcome`` is ``ok`` or the AWS error code (``ThrottlingException``...), or
+    ``error`` for a call that got no answer. Listeners (the metrics) are told too.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[tuple[str, str, str]] = Counter()
+        self.listeners: list[CallListener] = []
+
+    def record(self, service: str, operation: str, outcome: str) -> None:
+        with self._lock:
+            self.counts[(service, operation, outcome)] += 1
+        for listener in self.listeners:
+            listener(service, operation, outcome)
+
+    def total(self) -> int:
+        with self._lock:
+            return sum(self.counts.values())
+
+    def mutating(self) -> list[str]:
+        """Operations that change something, for tests that prove nothing was touched."""
+        with self._lock:
+            return sorted({op for (_, op, _), n in self.counts.items() if n and not _is_read(op)})
+
+
+def _is_read(operation: str) -> bool:
+    return operation.startswith(("Describe", "Get", "List", "Head"))
+
+
+class AwsClients:
+    """Lazily made, shared boto3 clients (clients are thread-safe; sessions are not)."""
+
+    def __init__(
+        self,
+        region: str,
+        endpoint_url: str | None = None,
+        max_pool: int = 32,
+        counter: CallCounter | None = None,
+    ) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url if endpoint_url is not None else _endpoint_from_env()
+        self.counter = counter or CallCounter()
+        self._session = boto3.session.Session(region_name=region)
+        self._config = BotoConfig(
+            region_name=region,
+            retries={"mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+            max_pool_connections=max_pool,
+            s3={"addressing_style": "path"} if self.endpoint_url else None,
+        )
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        # With leadership on, every mutating request first confirms the apply's fence.
+        self.fenced = False
+        self.call_log = os.environ.get(CALL_LOG_ENV) or None
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                client = self._session.client(
+                    service, endpoint_url=self.endpoint_url, config=self._config
+                )
+                client.meta.events.register("after-call.*.*", self._after_call)
+                client.meta.events.register("after-call-error.*.*", self._after_call_error)
+                client.meta.events.register("before-send.*.*", self._before_send)
+                if self.call_log:
+                    client.meta.events.register("before-parameter-build.*.*", self._log_call)
+                self._clients[service] = client
+            return self._clients[service]
+
+    def _before_send(self, event_name: str = "", **_: Any) -> None:
+        # "before-send.<service>.<Operation>", once per attempt: a retry of a change made
+        # after the lease was lost is refused like the first try. Raising here stops the
+        # request before it leaves (botocore does not retry this).
+        operation = event_name.rsplit(".", 1)[-1]
+        if self.fenced and not _is_read(operation):
+            fencing.confirm(required=True)
+
+    def _log_call(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        """Once per call (not per attempt), before it is sent: its IAM actions, appended in
+        one write so lines of several processes sharing the file never interleave."""
+        needed = iam.actions_for(model.service_model.service_name, model.name, params)
+        assert self.call_log is not None
+        with open(self.call_log, "a", encoding="utf-8") as log:
+            log.write("".join(f"{action}\n" for action in needed))
+
+    def _after_call(self, http_response: Any, parsed: Any, model: Any, **_: Any) -> None:
+        error = parsed.get("Error", {}) if isinstance(parsed, dict) else {}
+        outcome = error.get("Code") or "ok"
+        self.counter.record(model.service_model.service_name, model.name, str(outcome))
+
+    def _after_call_error(self, exception: Exception, event_name: str = "", **_: Any) -> None:
+        # "after-call-error.<service>.<Operation>": no model is passed with this event.
+        parts = event_name.split(".")
+        service, operation = (parts[1], parts[2]) if len(parts) >= 3 else ("?", "?")
+        self.counter.record(service, operation, "error")
+
+
+def _endpoint_from_env() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError``, or the exception's class name."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", exc.__class__.__name__))
+    return exc.__class__.__name__
+
+
+def error_message(exc: BaseException) -> str:
+    """One line describing an AWS failure, without request ids or credentials."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        error = response.get("Error", {})
+        code = error.get("Code", "")
+        message = error.get("Message", "")
+        status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return f"{code}: {message}".strip(": ") or f"HTTP {status} with no error message"
+    return str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__

@@ -1,0 +1,156 @@
+"""Health gates: after a change has taken, is the service actually well?
+
+ROLLBACK.md 7.3 asks people to check that the service works and to run functional
+tests after a rollback. A target's ``health:`` config does it every time, before the
+target counts as in sync:
+
+- an HTTP check: the URL answers the expected status (and text, with ``{commit}``,
+  ``{tag}``, ``{revision}`` or ``{version}`` filled in), retried until ``timeout``;
+- CloudWatch alarms: judged against their states just before the change over
+  ``bakeTime`` (``daemon.core.gates``: one that was firing must come back to ``OK``, one that
+  was not must stay out of ``ALARM``);
+- a smoke command: exits 0 within ``timeout`` (``PINBACK_TARGET`` and
+  ``PINBACK_VERSION`` in its environment).
+
+Gates run in that order and stop at the first failure, whose reason is one sentence.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from daemon.core.gates import AlarmWatch
+from daemon.spec import HealthSettings
+
+POLL = 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reason: str = ""
+    alarms: str = ""  # each alarm's state before the change and after: "a: ALARM -> OK"
+
+
+def fill(template: str, version: str) -> str:
+    for name in ("commit", "tag", "revision", "version"):
+        template = template.replace("{" + name + "}", version)
+    return template
+
+
+def check(
+    target: str,
+    settings: HealthSettings,
+    version: str,
+    cloudwatch: Any | None,
+    stop: threading.Event | None = None,
+    alarms_before: Mapping[str, str] | None = None,
+) -> Verdict:
+    """Run the configured gates for ``target`` now at ``version``; never raises.
+
+    ``alarms_before`` holds each alarm's state just before the change; an alarm missing
+    from it is taken to have been ``OK``.
+    """
+    stop = stop or threading.Event()
+    alarms = ""
+    if settings.url:
+        verdict = _http(settings, version, stop)
+        if not verdict.ok:
+            return verdict
+    if settings.cloudwatch_alarms:
+        verdict = _alarms(settings, cloudwatch, stop, alarms_before or {})
+        if not verdict.ok:
+            return verdict
+        alarms = verdict.alarms
+    if settings.command:
+        verdict = _command(target, settings, version)
+        if not verdict.ok:
+            return replace(verdict, alarms=alarms)
+    return Verdict(True, alarms=alarms)
+
+
+def _http(settings: HealthSettings, version: str, stop: threading.Event) -> Verdict:
+    assert settings.url is not None
+    url = fill(settings.url, version)
+    expected = fill(settings.expect, version) if settings.expect else None
+    deadline = time.monotonic() + settings.timeout
+    last = "no answer yet"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=min(10.0, settings.timeout)) as answer:
+                status, body = answer.status, answer.read(1_000_000).decode(errors="replace")
+        except urllib.error.HTTPError as error:
+            status, body = error.code, ""
+        except (OSError, ValueError) as exc:
+            status, body = None, ""
+            last = f"{url} did not answer: {getattr(exc, 'reason', exc)}"
+        if status is not None:
+            if status != settings.status:
+                last = f"{url} answered {status}, expected {settings.status}"
+            elif expected is not None and expected not in body:
+                last = f"{url} answered without {expected!r}"
+            else:
+                return Verdict(True)
+        if time.monotonic() >= deadline or stop.wait(POLL):
+            return Verdict(False, f"HTTP check failed: {last}")
+
+
+def _alarms(
+    settings: HealthSettings,
+    cloudwatch: Any,
+    stop: threading.Event,
+    before: Mapping[str, str],
+) -> Verdict:
+    """Watch the alarms for the bake time (at least one look), judged against ``before``
+    as ``daemon.core.gates`` says."""
+    deadline = time.monotonic() + settings.bake_time
+    names = list(settings.cloudwatch_alarms)
+    watch = AlarmWatch(before, settings.bake_time)
+    while True:
+        try:
+            answer = cloudwatch.describe_alarms(AlarmNames=names)
+        except Exception as exc:  # an unreadable alarm is not a healthy one
+            return Verdict(False, f"CloudWatch alarms could not be read: {exc}", watch.note())
+        found = {a["AlarmName"]: a["StateValue"] for a in answer.get("MetricAlarms", [])}
+        missing = [n for n in names if n not in found]
+        if missing:
+            return Verdict(False, f"CloudWatch alarm(s) not found: {', '.join(missing)}")
+        failed = watch.look(found)
+        if failed is not None:
+            return Verdict(False, failed, watch.note())
+        if time.monotonic() >= deadline:
+            failed = watch.end()
+            return Verdict(failed is None, failed or "", watch.note())
+        if stop.wait(POLL):  # stopped (shutdown, newer pin): the next pass judges again
+            return Verdict(True, "", watch.note())
+
+
+def _command(target: str, settings: HealthSettings, version: str) -> Verdict:
+    assert settings.command is not None
+    env = {**os.environ, "PINBACK_TARGET": target, "PINBACK_VERSION": version}
+    try:
+        done = subprocess.run(
+            settings.command,
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=settings.timeout,
+            env=env,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return Verdict(False, f"smoke command took longer than {settings.timeout:.0f}s")
+    if done.returncode != 0:
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
+        return Verdict(
+            False, f"smoke command exited {done.returncode}" + (f": {tail}" if tail else "")
+        )
+    return Verdict(True)

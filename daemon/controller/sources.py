@@ -1,0 +1,104 @@
+"""Where the pins come from: the working tree, or a git ref that is fetched on a timer.
+
+With ``desiredState.git``, the pin that counts is the one committed and pushed: the
+controller runs ``git fetch`` every ``pollInterval`` and reads the file at ``ref``
+(``git show ref:path``), so an edit nobody pushed changes nothing. Attribution then
+comes from the commit at that ref that last touched the file.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from daemon.adapters.attribution import Attribution, attribute
+from daemon.errors import PinbackError
+from daemon.spec import LoadedConfig
+
+
+@dataclass(frozen=True)
+class Pins:
+    """The pin file's bytes as the source has them, what to call them, and who wrote them."""
+
+    raw: bytes
+    name: str
+    attribution: Attribution | None
+
+
+class FileSource:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def read(self) -> Pins:
+        raw = self.path.read_bytes()
+        return Pins(raw, str(self.path), None)
+
+    def attribution(self) -> Attribution | None:
+        return attribute(self.path)
+
+    def refresh(self) -> bool:
+        """Nothing to fetch: the file watcher reports changes."""
+        return False
+
+
+class GitSource:
+    def __init__(self, repo: Path, ref: str, path: Path) -> None:
+        self.repo = repo
+        self.ref = ref
+        top = self._git("rev-parse", "--show-toplevel").strip()
+        self.top = Path(top)
+        self.relative = path.resolve().relative_to(self.top.resolve()).as_posix()
+        self._last: str | None = None
+
+    def _git(self, *args: str) -> str:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(self.repo), *args],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise PinbackError(f"git {args[0]} failed: {exc}") from None
+        if done.returncode != 0:
+            raise PinbackError(f"git {args[0]} failed: {(done.stderr or done.stdout).strip()}")
+        return done.stdout
+
+    def refresh(self) -> bool:
+        """``git fetch``; True when the ref now points at another commit."""
+        self._git("fetch", "--quiet", "--prune")
+        head = self._git("rev-parse", "--verify", f"{self.ref}^{{commit}}").strip()
+        changed = head != self._last
+        self._last = head
+        return changed
+
+    def read(self) -> Pins:
+        done = subprocess.run(
+            ["git", "-C", str(self.repo), "show", f"{self.ref}:{self.relative}"],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise PinbackError(
+                f"cannot read {self.relative} at {self.ref}: {done.stderr.decode(errors='replace').strip()}"
+            )
+        return Pins(done.stdout, f"{self.ref}:{self.relative}", self.attribution())
+
+    def attribution(self) -> Attribution | None:
+        last = self._git(
+            "log", "-1", "--format=%H%x1f%an <%ae>%x1f%s", self.ref, "--", self.relative
+        ).strip()
+        if not last:
+            return None
+        commit, author, message = [*last.split("\x1f"), "", ""][:3]
+        return Attribution(commit, author, message)
+
+
+def source_for(config: LoadedConfig, state_path: Path) -> FileSource | GitSource:
+    git = config.model.desired_state.git
+    if git is None:
+        return FileSource(state_path)
+    return GitSource(config.resolve(git.repo), git.ref, state_path)

@@ -1,0 +1,344 @@
+"""Loading the two files: every problem of a file collected and reported together, each with
+file, line, column and the expected form, as one ``SpecError``; pin entries checked against
+the kind of their target in the config."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    ValidationError,
+)
+
+from daemon.core.model import Kind, Pin
+from daemon.errors import ConfigError, SpecError, SpecIssue
+from daemon.spec.config import Config
+from daemon.spec.fields import FORMS, TARGET_NAME
+from daemon.spec.pins import (
+    PIN_FIELD,
+    PIN_MODELS,
+    AlembicPin,
+    DesiredVersionsDocument,
+    EcsPin,
+    FrontendPin,
+    LambdaPin,
+    PinBase,
+)
+from daemon.spec.yamlfile import Located, load_yaml_bytes, load_yaml_file
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A valid config and where it came from; relative paths resolve against its folder."""
+
+    path: Path
+    model: Config
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, relative: str) -> Path:
+        """``relative`` against the config's folder, symlinks kept (see ``absolute``)."""
+        return absolute(self.base_dir / relative)
+
+    def kind_of(self, target: str) -> Kind:
+        return Kind(self.model.targets[target].kind)
+
+    @property
+    def state_path(self) -> Path:
+        return self.resolve(self.model.desired_state.path)
+
+    def mode_of(self, target: str) -> str:
+        return self.model.targets[target].mode or self.model.daemon.mode
+
+    def audit_url(self) -> str:
+        """Where the audit trail lives: ``PINBACK_AUDIT_URL``, else ``audit.urlEnv``'s
+        variable, else ``audit.url``, else ``.pinback/audit.db`` beside the config."""
+        settings = self.model.audit
+        url = os.environ.get("PINBACK_AUDIT_URL")
+        if not url and settings.url_env:
+            url = os.environ.get(settings.url_env)
+            if not url:
+                raise ConfigError(
+                    f"environment variable {settings.url_env} (audit.urlEnv) is not set"
+                )
+        return url or settings.url or "sqlite:///.pinback/audit.db"
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    """A valid pin file: the pins by target name, in file order."""
+
+    path: Path
+    environment: str | None
+    pins: Mapping[str, Pin]
+    raw: Mapping[str, PinBase]
+
+
+def absolute(path: Path) -> Path:
+    """``path`` made absolute without following symlinks.
+
+    A Kubernetes ConfigMap volume or a git-sync checkout swaps a ``..data`` symlink to a
+    new folder and deletes the old one; a path resolved through the links at start would
+    point into the deleted folder for good. Kept as configured, every read follows the
+    links as they are then.
+    """
+    return Path(os.path.abspath(path))
+
+
+def load_config(path: Path) -> LoadedConfig:
+    """Load and validate the config; raises ``SpecError`` listing every problem."""
+    located = load_yaml_file(path, _display(path))
+    try:
+        model = Config.model_validate(_require_mapping(located))
+    except ValidationError as exc:
+        raise SpecError(_issues(located, exc)) from None
+    issues = _check_targets(located, model)
+    if issues:
+        raise SpecError(issues)
+    return LoadedConfig(absolute(path), model)
+
+
+def load_desired(
+    path: Path, config: LoadedConfig, content: bytes | None = None, name: str | None = None
+) -> DesiredState:
+    """Load the pin file and check each entry against its target's kind in ``config``.
+
+    ``content`` gives the file's bytes when they come from elsewhere than ``path`` (a git
+    ref), and ``name`` how errors should name it (``origin/main:state/pins.yaml``).
+    """
+    shown = name or _display(path)
+    located = (
+        load_yaml_bytes(content, shown) if content is not None else load_yaml_file(path, shown)
+    )
+    data = _require_mapping(located)
+    issues: list[SpecIssue] = []
+    raw_spec = data.get("spec") if isinstance(data, dict) else None
+    top = {**data, "spec": {}} if isinstance(raw_spec, dict) else data
+    try:
+        document = DesiredVersionsDocument.model_validate(top)
+    except ValidationError as exc:
+        issues.extend(_issues(located, exc))
+        document = None
+    pins: dict[str, Pin] = {}
+    raw: dict[str, PinBase] = {}
+    for name, entry in (raw_spec or {}).items() if isinstance(raw_spec, dict) else ():
+        target = config.model.targets.get(name)
+        if target is None:
+            declared = ", ".join(sorted(config.model.targets)) or "none"
+            issues.append(
+                located.issue(
+                    ("spec", name),
+                    f"target {name!r} is not declared in {_display(config.path)} "
+                    f"(declared: {declared})",
+                )
+            )
+            continue
+        kind = Kind(target.kind)
+        model_type = PIN_MODELS[kind]
+        try:
+            pin_model = model_type.model_validate(entry if entry is not None else {})
+        except ValidationError as exc:
+            issues.extend(_issues(located, exc, prefix=("spec", name), kind=kind))
+            continue
+        pin = _pin(kind, pin_model)
+        if pin.version is None and not pin.suspend:
+            issues.append(
+                located.issue(
+                    ("spec", name),
+                    f"spec.{name}: missing {PIN_FIELD[kind]}: expected "
+                    f"{_form(kind, PIN_FIELD[kind])} (or suspend: true)",
+                )
+            )
+            continue
+        pins[name] = pin
+        raw[name] = pin_model
+    if issues:
+        raise SpecError(issues)
+    environment = document.metadata.environment if document else None
+    return DesiredState(absolute(path), environment, pins, raw)
+
+
+def _pin(kind: Kind, model: PinBase) -> Pin:
+    version: str | None
+    if isinstance(model, FrontendPin):
+        version = model.commit.lower() if model.commit else None
+    elif isinstance(model, EcsPin):
+        version = str(model.revision) if model.revision is not None else None
+    elif isinstance(model, LambdaPin):
+        version = model.image_tag
+    elif isinstance(model, AlembicPin):
+        version = model.revision
+    else:  # pragma: no cover - PIN_MODELS is exhaustive
+        raise TypeError(kind)
+    return Pin(
+        version=version,
+        suspend=model.suspend,
+        allow_destructive=getattr(model, "allow_destructive", False),
+        override=model.override,
+        reason=model.reason,
+    )
+
+
+def _require_mapping(located: Located) -> dict[str, Any]:
+    if not isinstance(located.data, dict):
+        raise SpecError([located.issue((), "expected a mapping with apiVersion, kind and spec")])
+    return located.data
+
+
+def _check_targets(located: Located, model: Config) -> list[SpecIssue]:
+    """Cross-field checks pydantic cannot express: names, ``after`` references and cycles."""
+    issues: list[SpecIssue] = []
+    names = set(model.targets)
+    for name, target in model.targets.items():
+        if not TARGET_NAME.match(name):
+            issues.append(
+                located.issue(
+                    ("targets", name), f"target name {name!r}: expected {FORMS['targetName']}"
+                )
+            )
+        for index, other in enumerate(target.after or []):
+            if other not in names:
+                issues.append(
+                    located.issue(
+                        ("targets", name, "after", index),
+                        f"targets.{name}.after: {other!r} is not a target in this file",
+                    )
+                )
+            elif other == name:
+                issues.append(
+                    located.issue(
+                        ("targets", name, "after", index), f"targets.{name} is after itself"
+                    )
+                )
+    cycle = _find_cycle({n: list(t.after or []) for n, t in model.targets.items()})
+    if cycle:
+        issues.append(
+            located.issue(
+                ("targets", cycle[0], "after"),
+                "targets.*.after forms a cycle: " + " -> ".join([*cycle, cycle[0]]),
+            )
+        )
+    return issues
+
+
+def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in edges.get(node, []):
+            if nxt not in edges or nxt == node:
+                continue
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt) :]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in edges:
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def _form(kind: Kind | None, field_name: str) -> str:
+    if field_name == "revision" and kind is not None:
+        return FORMS[f"revision:{kind.value}"]
+    return FORMS.get(field_name, field_name)
+
+
+def _issues(
+    located: Located,
+    exc: ValidationError,
+    prefix: tuple[str, ...] = (),
+    kind: Kind | None = None,
+) -> list[SpecIssue]:
+    """Turn pydantic's errors into positioned sentences with the expected form."""
+    issues = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(str(p) if not isinstance(p, int) else p for p in error["loc"])
+        if error["type"] == "union_tag_invalid":
+            loc = (*loc, "kind")
+            error["input"] = error.get("ctx", {}).get("tag")
+        path = _in_file(located, (*prefix, *loc))
+        dotted = ".".join(str(p) for p in path) or "(top)"
+        issues.append(located.issue(path, f"{dotted}: {_sentence(error, kind)}"))
+    return issues
+
+
+def _in_file(located: Located, path: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Drop the parts pydantic adds that are not in the file (union tags), keeping the last."""
+    kept: tuple[Any, ...] = ()
+    for index, part in enumerate(path):
+        if (*kept, part) in located.positions or index == len(path) - 1:
+            kept = (*kept, part)
+    return kept
+
+
+def _sentence(error: Any, kind: Kind | None) -> str:
+    kind_name = error["type"]
+    loc = error["loc"]
+    last = str(loc[-1]) if loc else ""
+    if kind_name == "extra_forbidden":
+        if kind is not None:
+            allowed = [
+                f.alias or n
+                for n, f in PIN_MODELS[kind].model_fields.items()
+                if n != "model_config"
+            ]
+            return f"unknown key for a {kind.value} target; expected one of: {', '.join(allowed)}"
+        return "unknown key"
+    if kind_name == "missing":
+        return f"missing; expected {_form(kind, last)}" if last in FORMS else "missing"
+    if kind_name in ("literal_error", "union_tag_invalid"):
+        expected = error.get("ctx", {}).get("expected") or error.get("ctx", {}).get(
+            "expected_tags", ""
+        )
+        return f"expected one of {expected}, got {error.get('input')!r}"
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    if error["type"] not in ("value_error", "assertion_error") and "input" in error:
+        shown = error["input"]
+        if not isinstance(shown, dict | list):
+            message = f"{message}, got {shown!r}"
+    form = _form(kind, last) if (last in FORMS or last == "revision") else None
+    if form and form not in message:
+        return f"{message}; expected {form}"
+    return message
+
+
+def _display(path: Path) -> str:
+    """The path as a person typed it, relative to the working folder when it is below it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def json_schemas() -> dict[str, Any]:
+    """JSON Schemas of both files, for editors (``pinback schema``)."""
+    pin_defs = {
+        kind.value: model.model_json_schema(by_alias=True) for kind, model in PIN_MODELS.items()
+    }
+    desired = DesiredVersionsDocument.model_json_schema(by_alias=True)
+    desired["properties"]["spec"] = {
+        "type": "object",
+        "description": "one entry per target of config/pinback.yaml; its fields depend on the kind",
+        "additionalProperties": {"anyOf": list(pin_defs.values())},
+    }
+    return {"config": Config.model_json_schema(by_alias=True), "desiredVersions": desired}

@@ -1,0 +1,96 @@
+"""The pin file (``state/desired-versions.yaml``): one model per target kind, so a
+``revision`` under a Lambda target is an error naming the field it wanted."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BeforeValidator,
+    Field,
+    model_validator,
+)
+
+from daemon.core.model import Kind
+from daemon.spec.fields import ALEMBIC_REVISION, COMMIT, FORMS, IMAGE_TAG, Strict
+
+
+class PinBase(Strict):
+    suspend: bool = False
+    reason: str | None = Field(None, max_length=1000)
+    override: bool = False
+
+
+def _text_version(field_name: str, pattern: re.Pattern[str]) -> Any:
+    def check(value: Any) -> str:
+        if isinstance(value, bool) or not isinstance(value, str):
+            raise ValueError(
+                f'expected {FORMS[field_name]} as text; quote it: {field_name}: "{value}"'
+            )
+        if not pattern.match(value):
+            raise ValueError(f"expected {FORMS[field_name]}, got {value!r}")
+        return value
+
+    return BeforeValidator(check)
+
+
+def _alembic_revision(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(f'expected {FORMS["revision:alembic"]} as text; quote it: "{value}"')
+    if not ALEMBIC_REVISION.match(value) or value == "head":
+        raise ValueError(f"expected {FORMS['revision:alembic']}, got {value!r}")
+    return value
+
+
+class FrontendPin(PinBase):
+    commit: Annotated[str, _text_version("commit", COMMIT)] | None = None
+
+
+class EcsPin(PinBase):
+    revision: int | None = Field(None, ge=1, description=FORMS["revision:ecs"])
+
+
+class LambdaPin(PinBase):
+    image_tag: Annotated[str, _text_version("imageTag", IMAGE_TAG)] | None = Field(
+        None, alias="imageTag"
+    )
+
+
+class AlembicPin(PinBase):
+    revision: Annotated[str, BeforeValidator(_alembic_revision)] | None = None
+    allow_destructive: bool = Field(False, alias="allowDestructive")
+
+    @model_validator(mode="after")
+    def _base_needs_permission(self) -> AlembicPin:
+        if self.revision == "base" and not self.allow_destructive:
+            raise ValueError('revision "base" drops every table; it needs allowDestructive: true')
+        return self
+
+
+PIN_MODELS: dict[Kind, type[PinBase]] = {
+    Kind.FRONTEND: FrontendPin,
+    Kind.ECS: EcsPin,
+    Kind.LAMBDA: LambdaPin,
+    Kind.ALEMBIC: AlembicPin,
+}
+PIN_FIELD: dict[Kind, str] = {
+    Kind.FRONTEND: "commit",
+    Kind.ECS: "revision",
+    Kind.LAMBDA: "imageTag",
+    Kind.ALEMBIC: "revision",
+}
+
+
+class Metadata(Strict):
+    environment: str | None = None
+    labels: dict[str, str] = {}
+
+
+class DesiredVersionsDocument(Strict):
+    """The top of the pin file; ``spec`` entries are validated per kind afterwards."""
+
+    api_version: Literal["pinback/v1"] = Field(alias="apiVersion")
+    kind: Literal["DesiredVersions"]
+    metadata: Metadata = Metadata()
+    spec: dict[str, dict[str, Any]] = {}

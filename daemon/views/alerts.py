@@ -1,0 +1,139 @@
+"""The Prometheus alerting rules, generated from the config so every alert names its owner.
+
+Prometheus rules cannot look up a target's ``owner`` and ``urgency``, so the rules
+carry them as static labels, one rule per target. ``config/alerts.yml`` is this
+module's output for ``config/pinback.yaml`` (``make alerts`` writes it; a test keeps
+the two in step). Expressions aggregate with ``max``/``sum`` by target, so several
+replicas page once, not once each.
+
+    python -m daemon.views.alerts config/pinback.yaml > config/alerts.yml
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from daemon.spec import LoadedConfig, load_config
+
+SEVERITY = {"critical": "page", "high": "page", "medium": "ticket", "low": "ticket"}
+
+
+def rules(config: LoadedConfig) -> dict[str, Any]:
+    resync = config.model.daemon.resync_interval
+    stale_after = int(max(3 * resync, 60))
+    per_target: list[dict[str, Any]] = []
+    for name, target in config.model.targets.items():
+        labels = {
+            "target": name,
+            "owner": target.owner or "unassigned",
+            "urgency": target.urgency,
+            "severity": SEVERITY[target.urgency],
+        }
+        selector = f'target="{name}"'
+        per_target += [
+            {
+                "alert": "PinbackTargetDrift",
+                "expr": f"max by (target, kind) (pinback_target_drift{{{selector}}}) == 1",
+                "for": "5m",
+                "labels": dict(labels),
+                "annotations": {
+                    "summary": f"{name} is not at its pinned version",
+                    "description": "Live differs from the pin for 5 minutes. `pinback status` shows desired vs live and why (blocked, failed, suspended, observe mode).",
+                },
+            },
+            {
+                "alert": "PinbackReconcileFailing",
+                "expr": (
+                    f'sum by (target) (increase(pinback_reconcile_total{{{selector}, result="failed"}}[10m])) > 0'
+                    f' unless sum by (target) (increase(pinback_reconcile_total{{{selector}, result=~"applied|noop"}}[10m])) > 0'
+                ),
+                "for": "5m",
+                "labels": dict(labels),
+                "annotations": {
+                    "summary": f"pinback keeps failing to reconcile {name}",
+                    "description": "Every attempt in the last 10 minutes failed. The controller log (event apply_failed) has the error; pinback retries with backoff up to 5 minutes.",
+                },
+            },
+            {
+                "alert": "PinbackHealthFailed",
+                "expr": f"max by (target) (pinback_target_health_failed{{{selector}}}) == 1",
+                "labels": dict(labels),
+                "annotations": {
+                    "summary": f"{name} failed its health check after a change",
+                    "description": "pinback held the target (or reverted it, per onFailure) and will not touch it again until its pin changes. `pinback audit --target` shows the health_failed record.",
+                },
+            },
+            {
+                "alert": "PinbackTargetStale",
+                "expr": (
+                    f"time() - max by (target) (pinback_last_success_timestamp_seconds{{{selector}}}) > {stale_after}"
+                    f" and max by (target) (pinback_last_success_timestamp_seconds{{{selector}}}) > 0"
+                ),
+                "labels": dict(labels),
+                "annotations": {
+                    "summary": f"no pass of {name} has ended in sync for {stale_after}s (3 resync intervals)",
+                    "description": "The controller is running but this target has not been confirmed at its pin; check the controller log and `pinback status`.",
+                },
+            },
+        ]
+    controller = [
+        {
+            "alert": "PinbackDesiredStateInvalid",
+            "expr": "min(pinback_desired_state_valid) == 0",
+            "for": "1m",
+            "labels": {"severity": "ticket", "urgency": "medium"},
+            "annotations": {
+                "summary": "the pin file or config does not validate",
+                "description": "pinback keeps the last valid pins in force. `pinback validate` lists every error with line and column.",
+            },
+        },
+        {
+            "alert": "PinbackDown",
+            "expr": 'sum(up{job="pinback"}) == 0 or absent(up{job="pinback"})',
+            "for": "1m",
+            "labels": {"severity": "page", "urgency": "high"},
+            "annotations": {
+                "summary": "no pinback controller is up",
+                "description": "Nothing keeps live state at the pins and nothing reports drift.",
+            },
+        },
+        {
+            "alert": "PinbackNoLeader",
+            "expr": (
+                'sum(pinback_leader_shards) < max(pinback_shards) and sum(up{job="pinback"}) > 0'
+            ),
+            "for": "1m",
+            "labels": {"severity": "page", "urgency": "high"},
+            "annotations": {
+                "summary": "pinback replicas are up but no replica leads (all or some shards)",
+                "description": "The targets of a shard without a leader are observed but not corrected. `pinback status` (leadership) shows each shard's holder; check the replicas' access to the lease database (leader_lost in their logs).",
+            },
+        },
+    ]
+    return {
+        "groups": [
+            {"name": "pinback-targets", "rules": per_target},
+            {"name": "pinback-controller", "rules": controller},
+        ]
+    }
+
+
+def render(config: LoadedConfig) -> str:
+    header = (
+        "# Generated from config/pinback.yaml by `make alerts` (python -m daemon.views.alerts).\n"
+        "# Edit the generator (daemon/views/alerts.py) or the config, not this file.\n"
+    )
+    return header + yaml.safe_dump(rules(config), sort_keys=False, width=1000)
+
+
+def main() -> None:
+    path = Path(sys.argv[1] if len(sys.argv) > 1 else "config/pinback.yaml")
+    sys.stdout.write(render(load_config(path)))
+
+
+if __name__ == "__main__":
+    main()
