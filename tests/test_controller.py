@@ -466,3 +466,27 @@ def test_sigterm_with_a_hung_call_exits_after_the_grace_period(
     (finished,) = daemon.events("shutdown_finished")
     assert finished["still_running"], daemon.log()
     assert "most recent call first" in daemon.log()
+
+
+def test_status_shows_a_verified_apply_before_the_next_pass(
+    start: object, service: Service, aws: Aws
+) -> None:
+    """People refresh /status during an incident: once an apply is verified, the row says
+    so, rather than the pass's observation from before the apply (with a 1 h resync, the
+    next pass is an hour away)."""
+    daemon: Daemon = start(replace={"resyncInterval: 30s": "resyncInterval: 1h"})  # type: ignore[operator]
+    service.pins(backend=3)
+    eventually(
+        lambda: daemon.event("apply_succeeded", lambda e: e.get("target") == "backend"),
+        timeout=60,
+        what="the apply",
+    )
+    status, body = daemon.get("/status")
+    row = next(r for r in json.loads(body)["targets"] if r["target"] == "backend")
+    assert (status, row["live"], row["inSync"], row["phase"], row["state"]) == (
+        200,
+        "3",
+        True,
+        "InSync",
+        "in sync",
+    )

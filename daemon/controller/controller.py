@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ from daemon.controller.sources import FileSource, GitSource, source_for
 from daemon.controller.workqueue import ShutDown, WorkQueue
 from daemon.core import fencing, shards
 from daemon.core.durations import format_duration
-from daemon.core.model import Action, Outcome, Pin, Plan, Result
+from daemon.core.model import Action, Observed, Outcome, Pin, Plan, Result
 from daemon.core.records import Entry, Record
 from daemon.engine.engine import ApplyContext, Engine, Snapshot
 from daemon.errors import ConfigError, Fenced, PinbackError, SpecError
@@ -84,6 +84,7 @@ class TargetState:
     applying_since: float | None = None  # time.time() of the running apply's start
     step: str | None = None  # its last progress message
     in_sync_at: float | None = None  # time.time() of the last pass that found it at its pin
+    verified_at: float | None = None  # time.monotonic() when its last apply was verified
 
 
 @dataclass
@@ -702,7 +703,7 @@ class Controller:
             state.last_result = result
             superseded = state.superseded
             if result.outcome is Outcome.APPLIED:
-                state.in_sync_at = time.time()
+                state.in_sync_at, state.verified_at = time.time(), time.monotonic()
         self.changed()
         if result.outcome is Outcome.APPLIED:
             log.info(
@@ -1018,9 +1019,10 @@ class Controller:
             results: Mapping[str, Result] = {
                 n: s.last_result for n, s in self.targets.items() if s.last_result is not None
             }
-        observed = snapshot.observed if snapshot else {}
+        observed = dict(snapshot.observed) if snapshot else {}
         actions = {a.target: a for a in snapshot.plan.actions} if snapshot else {}
         in_sync = set(snapshot.plan.in_sync) if snapshot else set()
+        self._show_verified_applies(observed, actions, in_sync)
         held = {
             n: s.held_reason or "held" for n, s in self.targets.items() if s.held_pin is not None
         }
@@ -1056,6 +1058,38 @@ class Controller:
                 cause = "health failed, " if last and last.detail.get("health") else ""
                 row["state"] = f"{cause}held until the pin changes: {held[row['target']]}"
         return document
+
+    def _show_verified_applies(
+        self, observed: dict[str, Observed], actions: dict[str, Action], in_sync: set[str]
+    ) -> None:
+        """A target whose apply was verified after the last pass observed it is shown at the
+        version the apply verified, in sync: the pass's reading is older than the apply, and
+        the next pass may be a resync interval away while people refresh the page. Only while
+        the pin is the one that apply was for."""
+        with self._lock:
+            observed_at, basis = self._snapshot_basis
+            desired = self.desired
+            verified = {
+                name: state.last_result
+                for name, state in self.targets.items()
+                if state.verified_at is not None and state.verified_at > observed_at
+            }
+        for name, result in verified.items():
+            action, seen = actions.get(name), observed.get(name)
+            if (
+                result is None
+                or result.live_after is None
+                or action is None
+                or seen is None
+                or action.to_version != result.desired
+                or basis is None
+                or desired is None
+                or basis.pins.get(name) != desired.pins.get(name)
+            ):
+                continue
+            observed[name] = replace(seen, live=result.live_after, in_progress=None)
+            del actions[name]
+            in_sync.add(name)
 
     def _identity(self) -> dict[str, str]:
         """The files this controller runs, for a one-shot command to compare with its own

@@ -20,7 +20,7 @@ from html import escape
 from importlib import resources
 from typing import Any
 
-STYLESHEET = resources.files("daemon").joinpath("static/page.css").read_text()
+STYLESHEET = resources.files("daemon.views").joinpath("static/page.css").read_text()
 
 SCRIPT = """
 (function () {
