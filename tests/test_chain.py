@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from daemon.core import chain
-from daemon.core.records import GENESIS, HASHED, digest_row
+from daemon.core.records import GENESIS, HASHED, Event, Record, digest_row
 
 LENGTH = 6
 
@@ -130,3 +130,10 @@ def test_a_span_reports_its_ends_and_its_sound_count() -> None:
 )
 def test_split(low: int, high: int, parts: int, ranges: list[tuple[int, int]]) -> None:
     assert chain.split(low, high, parts) == ranges
+
+
+def test_a_record_read_back_names_its_event_by_member_and_keeps_an_unknown_one() -> None:
+    """Read from a database the event is text; a known one becomes its member (so code may
+    rely on the type), one written by a newer pinback stays readable text."""
+    assert Record(event="apply_started").event is Event.APPLY_STARTED  # type: ignore[arg-type]
+    assert Record(event="promoted").event == "promoted"  # type: ignore[arg-type]

@@ -43,7 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from daemon.core import chain
-from daemon.core.records import GENESIS, HASHED, Entry, Record, digest
+from daemon.core.records import GENESIS, HASHED, Entry, Event, Record, digest
 from daemon.core.redact import redact
 from daemon.errors import PinbackError
 
@@ -182,7 +182,7 @@ class AuditLog:
                 listener(record)
         return written
 
-    def record(self, event_name: str, **values: Any) -> Record:
+    def record(self, event_name: Event, **values: Any) -> Record:
         return self.append([Entry(event=event_name, **values)])[0]
 
     def query(
@@ -239,7 +239,7 @@ class AuditLog:
             func.row_number()
             .over(partition_by=records.c.target, order_by=records.c.seq.desc())
             .label("recent"),
-        ).where(records.c.event == "apply_succeeded", records.c.duration_s.is_not(None))
+        ).where(records.c.event == Event.APPLY_SUCCEEDED, records.c.duration_s.is_not(None))
         if targets is not None:
             ranked = ranked.where(records.c.target.in_(list(targets)))
         inner = ranked.subquery()
@@ -271,8 +271,10 @@ class AuditLog:
 
         A change whose gate failed ends in ``health_failed`` rather than ``apply_succeeded``.
         """
-        last = self.latest(("apply_started", "apply_succeeded", "apply_failed", "health_failed"))
-        return {target: r for target, r in last.items() if r.event == "apply_started"}
+        last = self.latest(
+            (Event.APPLY_STARTED, Event.APPLY_SUCCEEDED, Event.APPLY_FAILED, Event.HEALTH_FAILED)
+        )
+        return {target: r for target, r in last.items() if r.event == Event.APPLY_STARTED}
 
     def verify(self, workers: int | None = None) -> tuple[int, Record | None, str]:
         """Walk the whole chain: (records checked, first bad record or None, why).

@@ -26,15 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from daemon.core.records import Record
+from daemon.core.records import Event, Record
 from daemon.spec import LoadedConfig, Webhook
 
 EVENT_OF_RECORD = {
-    "apply_succeeded": "applied",
-    "apply_failed": "failed",
-    "drift_detected": "drift",
-    "blocked": "blocked",
-    "health_failed": "health_failed",
+    Event.APPLY_SUCCEEDED: "applied",
+    Event.APPLY_FAILED: "failed",
+    Event.DRIFT_DETECTED: "drift",
+    Event.BLOCKED: "blocked",
+    Event.HEALTH_FAILED: "health_failed",
 }
 TRIES = 5
 QUEUE_LIMIT = 1000

@@ -47,7 +47,7 @@ from daemon.controller.workqueue import ShutDown, WorkQueue
 from daemon.core import fencing, shards
 from daemon.core.durations import format_duration
 from daemon.core.model import Action, Observed, Outcome, Pin, Plan, Result
-from daemon.core.records import Entry, Record
+from daemon.core.records import Entry, Event, Record
 from daemon.engine.engine import ApplyContext, Engine, Snapshot
 from daemon.errors import ConfigError, Fenced, PinbackError, SpecError
 from daemon.spec import DesiredState, LoadedConfig, absolute, load_config, load_desired
@@ -360,8 +360,8 @@ class Controller:
         """Keep the last valid pins in force and say why the files were not taken."""
         if self.health.desired_error != error:
             keeping = "last valid pins" if self.desired else "nothing yet"
-            log.error("desired_invalid", error=error, keeping=keeping)
-            self._record(log, Entry(event="desired_invalid", error=error))
+            log.error(Event.DESIRED_INVALID, error=error, keeping=keeping)
+            self._record(log, Entry(event=Event.DESIRED_INVALID, error=error))
         self.health.desired_error = error
         self.metrics.desired_valid.set(0)
         return self.desired
@@ -402,7 +402,7 @@ class Controller:
                 continue
             state.attribution = who
             log.info(
-                "desired_changed",
+                Event.DESIRED_CHANGED,
                 target=name,
                 desired=pin.version,
                 before=previous.version if previous else None,
@@ -413,7 +413,7 @@ class Controller:
             kind = self.config.model.targets[name].kind
             entries.append(
                 Entry(
-                    event="desired_changed",
+                    event=Event.DESIRED_CHANGED,
                     target=name,
                     kind=kind,
                     desired=pin.version,
@@ -424,7 +424,7 @@ class Controller:
                 )
             )
             if pin.suspend != (previous.suspend if previous else False):
-                event = "suspended" if pin.suspend else "resumed"
+                event = Event.SUSPENDED if pin.suspend else Event.RESUMED
                 entries.append(
                     Entry(
                         event=event,
@@ -450,13 +450,13 @@ class Controller:
         is newer than the last change of the pin, so applying it again would only fail (and
         revert) again. The trail is the controller's memory across restarts."""
         try:
-            last = self.audit.latest(("health_failed", "desired_changed"))
+            last = self.audit.latest((Event.HEALTH_FAILED, Event.DESIRED_CHANGED))
         except AuditUnavailable as exc:
             log.error("audit_unavailable", error=str(exc))
             return
         for name in unchanged:
             record = last.get(name)
-            if record is None or record.event != "health_failed":
+            if record is None or record.event != Event.HEALTH_FAILED:
                 continue
             reason = f"{record.error} (recorded {record.ts}, before a restart)"
             log.info("held", target=name, reason=reason)
@@ -469,15 +469,15 @@ class Controller:
         """The pins as the audit trail last recorded them, so a change made while no
         controller ran is still recorded once, and a restart records nothing new."""
         try:
-            last = self.audit.latest(("desired_changed",))
-            states = self.audit.latest(("suspended", "resumed"))
+            last = self.audit.latest((Event.DESIRED_CHANGED,))
+            states = self.audit.latest((Event.SUSPENDED, Event.RESUMED))
         except AuditUnavailable as exc:
             log.error("audit_unavailable", error=str(exc))
             return {}
         return {
             target: Pin(
                 version=record.desired,
-                suspend=states[target].event == "suspended" if target in states else False,
+                suspend=states[target].event == Event.SUSPENDED if target in states else False,
                 reason=record.reason,
             )
             for target, record in last.items()
@@ -525,12 +525,15 @@ class Controller:
             return
         if drifted and not state.drifting:
             log.info(
-                "drift_detected", target=name, desired=action.to_version, live=action.from_version
+                Event.DRIFT_DETECTED,
+                target=name,
+                desired=action.to_version,
+                live=action.from_version,
             )
             self._record(
                 log,
                 Entry(
-                    event="drift_detected",
+                    event=Event.DRIFT_DETECTED,
                     target=name,
                     kind=kind,
                     desired=action.to_version,
@@ -541,11 +544,11 @@ class Controller:
         state.drifting = drifted
         blocked = None if action.wait_only else action.blocked
         if blocked is not None and blocked != state.blocked:
-            log.warning("blocked", target=name, reason=blocked)
+            log.warning(Event.BLOCKED, target=name, reason=blocked)
             self._record(
                 log,
                 Entry(
-                    event="blocked",
+                    event=Event.BLOCKED,
                     target=name,
                     kind=kind,
                     desired=action.to_version,
@@ -563,7 +566,7 @@ class Controller:
     def _close_open_start(self, opened: Record, live: str | None, log: Any) -> None:
         """A controller died during this apply: record what is live now, once."""
         took = opened.desired is not None and live == opened.desired
-        event = "apply_succeeded" if took else "apply_failed"
+        event = Event.APPLY_SUCCEEDED if took else Event.APPLY_FAILED
         note = "outcome observed after a restart"
         log.info("open_apply_closed", target=opened.target, outcome=event, live=live)
         self._record(
@@ -679,7 +682,7 @@ class Controller:
             self.changed()
 
         log.info(
-            "apply_started",
+            Event.APPLY_STARTED,
             desired=action.to_version,
             live_before=action.from_version,
             wait_only=action.wait_only,
@@ -707,7 +710,7 @@ class Controller:
         self.changed()
         if result.outcome is Outcome.APPLIED:
             log.info(
-                "apply_succeeded",
+                Event.APPLY_SUCCEEDED,
                 desired=result.desired,
                 live_after=result.live_after,
                 seconds=round(result.duration_s, 3),
@@ -719,7 +722,7 @@ class Controller:
             self.queue.forget(name)
         elif result.held:
             # Held (or reverted) until the pin changes: retrying the same pin would loop.
-            event = "health_failed" if result.detail.get("health") == "failed" else "held"
+            event = Event.HEALTH_FAILED if result.detail.get("health") == "failed" else "held"
             log.error(event, error=result.error, live_after=result.live_after)
             self.metrics.result(name, Outcome.FAILED, time.monotonic() - started, in_sync=False)
             self.metrics.health_failed.labels(name).set(1)
@@ -766,7 +769,7 @@ class Controller:
         self, name: str, desired: DesiredState, error: str, started: float, log: Any
     ) -> None:
         delay = self.queue.backoff(name)
-        log.error("apply_failed", error=error, retry_in_s=round(delay, 1))
+        log.error(Event.APPLY_FAILED, error=error, retry_in_s=round(delay, 1))
         self.metrics.result(name, Outcome.FAILED, time.monotonic() - started, in_sync=False)
         with self._lock:
             self.targets[name].failed_pin = desired.pins.get(name)
@@ -806,19 +809,19 @@ class Controller:
     def _records(self, entry: Entry) -> bool:
         """Whether this replica writes ``entry``: the leader of the target's shard does, so
         three replicas seeing one drift record it once."""
-        if self.leadership is None or entry.event in ("leader_acquired", "leader_lost"):
+        if self.leadership is None or entry.event in (Event.LEADER_ACQUIRED, Event.LEADER_LOST):
             return True
         return self._applies(entry.target) if entry.target else self.leadership.leads_any()
 
     def _on_acquired(self, shard: int, epoch: int) -> None:
         assert self.leadership is not None
         log = self.log.bind(shard=shard, epoch=epoch)
-        log.info("leader_acquired", holder=self.leadership.holder)
+        log.info(Event.LEADER_ACQUIRED, holder=self.leadership.holder)
         mine = {n for n, s in self.shard_map.items() if s == shard}
         self._record(
             log,
             Entry(
-                event="leader_acquired",
+                event=Event.LEADER_ACQUIRED,
                 epoch=epoch,
                 actor=self.leadership.holder,
                 reason=f"shard {shard} of {self.leadership.shards}: {', '.join(sorted(mine))}",
@@ -841,14 +844,14 @@ class Controller:
         assert self.leadership is not None
         log = self.log.bind(shard=shard, epoch=epoch)
         released = why == "released at shutdown"
-        (log.info if released else log.error)("leader_lost", reason=why)
+        (log.info if released else log.error)(Event.LEADER_LOST, reason=why)
         with self._lock:  # stop applying at once: end the waits of this shard's applies
             for name, state in self.targets.items():
                 if self.shard_map.get(name, 0) == shard and state.stop is not None:
                     state.stop.set()
         self._record(
             log,
-            Entry(event="leader_lost", epoch=epoch, actor=self.leadership.holder, reason=why),
+            Entry(event=Event.LEADER_LOST, epoch=epoch, actor=self.leadership.holder, reason=why),
         )
         self._count_shards()
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from daemon.core.records import Record
+from daemon.core.records import Event, Record
 
 FIRING = "ALARM"
 RECOVERED = "OK"
@@ -87,8 +87,8 @@ def revert_to(history: Iterable[Record], failing: str) -> str | None:
         version = record.desired
         if version is None:
             continue
-        if record.event == "health_failed":
+        if record.event == Event.HEALTH_FAILED:
             bad.add(version)
-        elif record.event == "apply_succeeded" and version not in bad:
+        elif record.event == Event.APPLY_SUCCEEDED and version not in bad:
             return version
     return None

@@ -11,23 +11,31 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from typing import Any
 
-EVENTS = (
-    "desired_changed",
-    "desired_invalid",
-    "drift_detected",
-    "plan",
-    "apply_started",
-    "apply_succeeded",
-    "apply_failed",
-    "blocked",
-    "health_failed",
-    "suspended",
-    "resumed",
-    "leader_acquired",
-    "leader_lost",
-)
+
+class Event(StrEnum):
+    """What an audit record says happened (DESIGN.md's audit events). The same names are the
+    log events of the same moments. A record read back from a trail written by a newer
+    pinback keeps an event this version does not know as plain text."""
+
+    DESIRED_CHANGED = "desired_changed"
+    DESIRED_INVALID = "desired_invalid"
+    DRIFT_DETECTED = "drift_detected"
+    PLAN = "plan"
+    APPLY_STARTED = "apply_started"
+    APPLY_SUCCEEDED = "apply_succeeded"
+    APPLY_FAILED = "apply_failed"
+    BLOCKED = "blocked"
+    HEALTH_FAILED = "health_failed"
+    SUSPENDED = "suspended"
+    RESUMED = "resumed"
+    LEADER_ACQUIRED = "leader_acquired"
+    LEADER_LOST = "leader_lost"
+
+
+EVENTS = tuple(event.value for event in Event)
 GENESIS = "0" * 64
 
 
@@ -35,7 +43,7 @@ GENESIS = "0" * 64
 class Entry:
     """An event to record; the store adds seq, ts, prev_hash and hash."""
 
-    event: str
+    event: Event
     target: str | None = None
     kind: str | None = None
     desired: str | None = None
@@ -57,6 +65,12 @@ class Record(Entry):
     controller: str | None = None
     prev_hash: str = GENESIS
     hash: str = ""
+
+    def __post_init__(self) -> None:
+        # Read back from a database, the event is text: make it the member it names.
+        known = Event._value2member_map_.get(self.event)
+        if known is not None and known is not self.event:
+            object.__setattr__(self, "event", known)
 
     def as_json(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

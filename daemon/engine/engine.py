@@ -35,7 +35,7 @@ from daemon.core.model import (
     VersionInfo,
 )
 from daemon.core.plan import Intent, make_plan
-from daemon.core.records import Entry
+from daemon.core.records import Entry, Event
 from daemon.drivers.base import Driver, Progress, fan_out, no_progress
 from daemon.errors import ApplyFailed, Fenced, Held, ObserveFailed, PinbackError
 from daemon.spec import (
@@ -246,7 +246,7 @@ class Engine:
                         )
                         results[name] = _unchanged(action, Outcome.BLOCKED, reason)
                         progress(name, f"blocked: {reason}")
-                        self.record("blocked", action, context, error=reason)
+                        self.record(Event.BLOCKED, action, context, error=reason)
                         continue
                     apply = fencing.in_context(self.apply_one)  # the caller's fence goes along
                     future = pool.submit(apply, action, progress, None, context)
@@ -281,7 +281,9 @@ class Engine:
         settings = self.config.model.targets[action.target].health
         alarms_before, seen = self._alarm_states(settings)
         try:
-            self.record("apply_started", _noted(action, f"alarms before: {seen}", seen), context)
+            self.record(
+                Event.APPLY_STARTED, _noted(action, f"alarms before: {seen}", seen), context
+            )
         except AuditUnavailable as exc:
             progress(action.target, f"not applied: {exc}")
             return _unchanged(action, Outcome.FAILED, f"not applied: {exc}")
@@ -308,7 +310,7 @@ class Engine:
     def _record_outcome(
         self, action: Action, context: ApplyContext, result: Result, progress: Progress
     ) -> None:
-        event = "apply_succeeded" if result.outcome is Outcome.APPLIED else "apply_failed"
+        event = Event.APPLY_SUCCEEDED if result.outcome is Outcome.APPLIED else Event.APPLY_FAILED
         try:
             self.record(event, action, context, result=result)
         except AuditUnavailable as exc:
@@ -346,7 +348,7 @@ class Engine:
         if verdict.alarms and verdict.alarms not in why:  # an HTTP or smoke failure
             why = f"{why} (alarms: {verdict.alarms})"
         try:  # the outcome of this apply: the change took, its gate failed
-            self.record("health_failed", action, context, result=result, error=why)
+            self.record(Event.HEALTH_FAILED, action, context, result=result, error=why)
         except AuditUnavailable as exc:
             progress(action.target, f"the health failure was not recorded: {exc}")
         failed = replace(result, outcome=Outcome.FAILED, held=True)
@@ -371,7 +373,7 @@ class Engine:
         if self.audit is None:
             return None
         try:
-            history = self.audit.history(target, ("apply_succeeded", "health_failed"))
+            history = self.audit.history(target, (Event.APPLY_SUCCEEDED, Event.HEALTH_FAILED))
         except AuditUnavailable:
             return None
         return gates.revert_to(history, failing)
@@ -399,7 +401,7 @@ class Engine:
         )
         progress(action.target, f"reverting to {good}, the last version that passed its gates")
         try:
-            self.record("apply_started", back, context)
+            self.record(Event.APPLY_STARTED, back, context)
         except AuditUnavailable as exc:
             error = f"{why}; not reverted: {exc}; held at {failed.live_after}"
             return replace(failed, error=error, detail={"health": "failed", "held": "yes"})
@@ -416,7 +418,7 @@ class Engine:
 
     def record(
         self,
-        event: str,
+        event: Event,
         action: Action,
         context: ApplyContext,
         result: Result | None = None,

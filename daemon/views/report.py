@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from daemon.core.durations import format_duration
-from daemon.core.records import Record
+from daemon.core.records import Event, Record
 
 
 def _time(record: Record) -> dt.datetime:
@@ -36,9 +36,12 @@ def restore_times(records: Sequence[Record]) -> dict[str, list[float]]:
     for record in records:
         if not record.target:
             continue
-        if record.event in ("desired_changed", "drift_detected") and record.target not in opened:
+        if (
+            record.event in (Event.DESIRED_CHANGED, Event.DRIFT_DETECTED)
+            and record.target not in opened
+        ):
             opened[record.target] = (_time(record), record.desired)
-        elif record.event == "apply_succeeded" and record.target in opened:
+        elif record.event == Event.APPLY_SUCCEEDED and record.target in opened:
             started, _ = opened.pop(record.target)
             found.setdefault(record.target, []).append((_time(record) - started).total_seconds())
     return found
@@ -66,8 +69,8 @@ def render(records: Sequence[Record], since: dt.datetime | None, until: dt.datet
             times = restores.get(target, [])
             restore = ", ".join(format_duration(t) for t in times) if times else "-"
             lines.append(
-                f"| {target} | {events['desired_changed']} | {events['apply_succeeded']} | "
-                f"{events['apply_failed']} | {events['blocked']} | {restore} |"
+                f"| {target} | {events[Event.DESIRED_CHANGED]} | {events[Event.APPLY_SUCCEEDED]} | "
+                f"{events[Event.APPLY_FAILED]} | {events[Event.BLOCKED]} | {restore} |"
             )
         lines.append("")
     lines += [
@@ -83,7 +86,7 @@ def render(records: Sequence[Record], since: dt.datetime | None, until: dt.datet
         if (
             record.live_after
             and record.event.startswith("apply_")
-            and record.event != "apply_started"
+            and record.event != Event.APPLY_STARTED
         ):
             versions += f" (now {_short(record.live_after)})"
         took = format_duration(record.duration_s) if record.duration_s is not None else "-"
