@@ -17,7 +17,7 @@ from tests.stands.waiting import eventually
 
 WRITES_PER_S = 100
 SECONDS = 10
-SETTLE = 0.02  # a pin that stood this long may be acted on (daemon.controller.controller.SETTLE)
+SETTLE = 0.02  # a pin that stood this long may be acted on (daemon.controller.pins.SETTLE)
 
 
 def revision(aws: Aws) -> str:

@@ -12,8 +12,6 @@ never logged.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import os
 import queue
@@ -27,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from daemon.core.records import Event, Record
+from daemon.core.signing import sign
 from daemon.spec import LoadedConfig, Webhook
 
 EVENT_OF_RECORD = {
@@ -39,10 +38,6 @@ EVENT_OF_RECORD = {
 TRIES = 5
 QUEUE_LIMIT = 1000
 SIGNATURE_HEADER = "X-Pinback-Signature-256"
-
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
 def message(record: Record, owner: str | None, urgency: str | None) -> dict[str, Any]:

@@ -328,7 +328,7 @@ def notifier_for(config: Any) -> Any:
 def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
     """The controller: keep live state at the pins until SIGTERM or SIGINT."""
     from daemon.adapters import logs
-    from daemon.controller.controller import Controller
+    from daemon.controller.manager import Controller
     from daemon.web.server import serve
 
     logs.configure()

@@ -97,7 +97,10 @@ class GitSource:
         return Attribution(commit, author, message)
 
 
-def source_for(config: LoadedConfig, state_path: Path) -> FileSource | GitSource:
+Source = FileSource | GitSource
+
+
+def source_for(config: LoadedConfig, state_path: Path) -> Source:
     git = config.model.desired_state.git
     if git is None:
         return FileSource(state_path)

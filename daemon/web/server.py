@@ -28,7 +28,11 @@ from daemon.views import page
 class Served(Protocol):
     """What the endpoints need from the controller."""
 
-    targets: Any
+    @property
+    def targets(self) -> Mapping[str, Any]: ...
+
+    @property
+    def stopping(self) -> threading.Event: ...
 
     def healthy(self) -> bool: ...
 
@@ -45,8 +49,6 @@ class Served(Protocol):
     def wait_change(self, seen: int, timeout: float) -> int: ...
 
     def versions_json(self, target: str) -> dict[str, Any]: ...
-
-    stopping: threading.Event
 
     def git_webhook(
         self, body: bytes, headers: Mapping[str, str]

@@ -1,0 +1,147 @@
+"""What starts a pass besides an apply: the file watcher, the resync timer (with jitter),
+the git poll, and a signed git push (``POST /hooks/git``).
+
+Each only asks for a pass (``Shared.request_pass``); the pass itself reads and compares.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import random
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from daemon.controller.shared import Shared
+from daemon.controller.sources import GitSource
+from daemon.core.signing import signed_by
+from daemon.errors import PinbackError
+
+WATCH_TICK = 1.0  # the file watcher wakes at least this often (and first, once armed)
+
+
+class Watchers:
+    def __init__(self, shared: Shared, log: Any) -> None:
+        self.shared = shared
+        self.log = log
+        self.watching = threading.Event()  # the file watcher is armed
+        self.armed_at_pass = 0  # the pass count when it was armed (``ready`` waits for one more)
+        self._deliveries: collections.deque[str] = collections.deque(maxlen=1000)
+
+    def resync_loop(self) -> None:
+        shared = self.shared
+        while not shared.stopping.is_set():
+            interval = shared.config.model.daemon.resync_interval
+            if shared.stopping.wait(interval * random.uniform(0.9, 1.1)):
+                return
+            shared.request_pass()
+
+    def git_loop(self) -> None:
+        """Fetch the pin file's repository every pollInterval; a new commit at the ref starts a pass."""
+        shared = self.shared
+        while not shared.stopping.is_set():
+            git = shared.config.model.desired_state.git
+            try:
+                if shared.source.refresh():
+                    shared.request_pass()
+            except PinbackError as exc:
+                self.log.error("git_fetch_failed", error=str(exc))
+            if shared.stopping.wait(git.poll_interval if git else 15.0):
+                return
+
+    def watch_loop(self) -> None:
+        """Wake a pass when the bytes of either file change, however they were changed.
+
+        The folders of both the paths as configured and the files they lead to are
+        watched, and any event there is checked by reading the two files: an editor that
+        replaces a file, a ConfigMap volume or git-sync swapping a ``..data`` symlink to a
+        new folder, and a plain write all show as new bytes. The first yield (an empty
+        one, ``WATCH_TICK`` after the watcher is armed) marks the controller as watching
+        and asks for a pass, so an edit saved before the watcher was armed is still read.
+        The bytes are compared on every wake, with or without events, so a change made
+        while one watch ends and the next is armed (a swap moves where a link leads) is
+        caught within ``WATCH_TICK``, never left to the resync.
+        """
+        from watchfiles import watch
+
+        shared = self.shared
+        seen = _contents((shared.config_path, shared.state_path))
+        while not shared.stopping.is_set():
+            paths = (shared.config_path, shared.state_path)
+            folders = _folders(paths)
+            try:
+                for _changes in watch(
+                    *folders,
+                    debounce=1000,
+                    step=20,
+                    stop_event=shared.stopping,
+                    yield_on_timeout=True,
+                    rust_timeout=int(WATCH_TICK * 1000),
+                ):
+                    if not self.watching.is_set():
+                        self.armed_at_pass = shared.health.passes
+                        self.watching.set()
+                        shared.request_pass()
+                    # Every wake, events or not: what changed while no watcher was armed
+                    # (between two watches, say) is caught within WATCH_TICK.
+                    if (now := _contents(paths)) != seen:
+                        seen = now
+                        shared.request_pass()
+                    if (shared.config_path, shared.state_path) != paths or _folders(
+                        paths
+                    ) != folders:
+                        break  # the config moved the pin file, or a link now leads elsewhere
+            except (OSError, RuntimeError) as exc:
+                self.log.error("watch_failed", error=str(exc))
+                shared.stopping.wait(1.0)
+
+    def git_webhook(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """``POST /hooks/git``: a GitHub push signed with X-Hub-Signature-256 starts a fetch
+        and a pass at once. Unsigned or badly signed: 401 and nothing happens; a delivery
+        seen before: 200 and nothing happens again."""
+        shared = self.shared
+        git = shared.config.model.desired_state.git
+        secret_env = git.webhook_secret_env if git else None
+        secret = os.environ.get(secret_env) if secret_env else None
+        source = shared.source
+        if not isinstance(source, GitSource) or not secret:
+            return 404, {
+                "error": "no git webhook is configured (desiredState.git.webhookSecretEnv)"
+            }
+        lowered = {k.lower(): v for k, v in headers.items()}
+        if not signed_by(secret, body, lowered.get("x-hub-signature-256", "")):
+            self.log.warning("git_webhook_refused", reason="missing or bad X-Hub-Signature-256")
+            return 401, {"error": "bad signature"}
+        delivery = lowered.get("x-github-delivery", "")
+        with shared.lock:
+            if delivery and delivery in self._deliveries:
+                return 200, {"duplicate": delivery}
+            if delivery:
+                self._deliveries.append(delivery)
+        threading.Thread(target=self._fetch_now, name="git-webhook", daemon=True).start()
+        return 202, {"fetching": source.ref, "delivery": delivery}
+
+    def _fetch_now(self) -> None:
+        try:
+            self.shared.source.refresh()
+        except PinbackError as exc:
+            self.log.error("git_fetch_failed", error=str(exc))
+        self.shared.request_pass()
+
+
+def _folders(paths: tuple[Path, ...]) -> list[str]:
+    """The folders to watch for ``paths``: where each is, and where its links lead."""
+    return sorted({str(p.parent) for p in paths} | {str(p.resolve().parent) for p in paths})
+
+
+def _contents(paths: tuple[Path, ...]) -> tuple[bytes | None, ...]:
+    """The files' bytes now, read through their links; None for one that cannot be read."""
+    found: list[bytes | None] = []
+    for path in paths:
+        try:
+            found.append(path.read_bytes())
+        except OSError:
+            found.append(None)
+    return tuple(found)
