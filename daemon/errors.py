@@ -68,3 +68,9 @@ class ObserveFailed(PinbackError):
 class Fenced(PinbackError):
     """This replica may no longer change anything: its lease was lost, taken over, or could
     not be confirmed. The step stops before its call; the new leader finishes the job."""
+
+
+class AwsCallFailed(PinbackError):
+    """An AWS call failed after botocore's own retries: refused, throttled, unreachable.
+    Raised at the driver boundary in place of botocore's exceptions, so nothing above the
+    drivers knows botocore; the message is AWS's code and message, with no request id."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.adapters.audit import AuditLog
 from daemon.adapters.aws import CALL_LOG_ENV
 from daemon.devtools import sandbox
 from daemon.engine.engine import Engine
@@ -183,10 +184,13 @@ class Service:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def engine(self, config: Path | None = None, **versions: object) -> tuple[Engine, DesiredState]:
-        """An engine over ``config`` (the repo's by default) and the given pins, loaded."""
+    def engine(
+        self, config: Path | None = None, audit: AuditLog | None = None, **versions: object
+    ) -> tuple[Engine, DesiredState]:
+        """An engine over ``config`` (the repo's by default), recording to ``audit`` when
+        given, and the given pins, loaded."""
         loaded = load_config(config or self.config)
-        return Engine(loaded), load_desired(self.pins(**versions), loaded)
+        return Engine(loaded, audit=audit), load_desired(self.pins(**versions), loaded)
 
     def current_pins(self) -> Path:
         """Pins equal to what the seed left live."""

@@ -57,7 +57,11 @@ def one_run(index: int, files: list[str], extra: list[str]) -> dict[str, object]
     )
     failed = sorted(set(re.findall(r"^FAILED (\S+)", done.stdout, re.MULTILINE)))
     summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-300:]
+    log = Path(base) / "pytest.log"  # kept: a failure one run in twenty needs its traceback
+    log.write_text(done.stdout + done.stderr)
     print(f"flaky: run {index + 1}: {summary}", file=sys.stderr, flush=True)
+    for name in failed:
+        print(f"flaky: run {index + 1} failed {name} (log: {log})", file=sys.stderr, flush=True)
     return {
         "run": index + 1,
         "exit": done.returncode,

@@ -21,11 +21,9 @@ CLASS_LINES = 300
 # Being split (issue #14); each at most its size when listed.
 OVERSIZE_MODULES = {
     "daemon/cli/commands.py": 635,
-    "daemon/engine/engine.py": 521,
     "daemon/drivers/frontend.py": 521,
 }
 OVERSIZE_CLASSES = {
-    "daemon/engine/engine.py:Engine": 432,
     "daemon/drivers/frontend.py:FrontendDriver": 362,
 }
 OUTSIDE_LAYERS = {"daemon", "daemon.__main__"}  # the package itself and `python -m daemon`

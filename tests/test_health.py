@@ -160,8 +160,7 @@ def test_failed_check_reverts_when_asked(service: Service, aws: Aws, tmp_path: P
     )
     audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
     audit.record("apply_succeeded", target="backend", kind="ecs", desired="4")  # 4 passed
-    engine, desired = service.engine(config, backend=3)
-    engine.audit = audit
+    engine, desired = service.engine(config, backend=3, audit=audit)
     (result,) = engine.apply(engine.snapshot(desired).plan)
     assert result.outcome is Outcome.FAILED and result.detail["reverted"] == "yes"
     assert (
@@ -309,8 +308,9 @@ def test_a_rollback_made_while_the_alarm_fires_passes_once_it_clears(
     config = with_health(
         tmp_path, BACKEND, "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 3s, onFailure: revert}"
     )
-    engine, desired = service.engine(config, backend=3)
-    engine.audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    engine, desired = service.engine(
+        config, backend=3, audit=AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    )
     result = apply_while_the_alarm_turns(aws, engine, desired, "OK")
     assert result.outcome is Outcome.APPLIED, result.error
     assert aws.proxy.seen("UpdateService") == 1  # no revert
@@ -344,8 +344,7 @@ def test_revert_goes_to_the_last_version_that_passed_not_the_failing_one(
         BACKEND,
         "{command: 'test \"$PINBACK_VERSION\" = 2', timeout: 5s, onFailure: revert}",
     )
-    engine, desired = service.engine(config, backend=3)
-    engine.audit = audit
+    engine, desired = service.engine(config, backend=3, audit=audit)
     (result,) = engine.apply(engine.snapshot(desired).plan)
     assert result.detail["reverted"] == "yes" and result.live_after == "2", result.error
     live = aws.client("ecs").describe_services(cluster="leh-cluster", services=["leh-backend"])  # type: ignore[attr-defined]
@@ -364,8 +363,9 @@ def test_revert_with_no_known_good_version_holds(
 ) -> None:
     """No version of the target is known to have passed its gates: held where it is."""
     config = with_health(tmp_path, BACKEND, "{command: 'false', timeout: 5s, onFailure: revert}")
-    engine, desired = service.engine(config, backend=3)
-    engine.audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    engine, desired = service.engine(
+        config, backend=3, audit=AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    )
     (result,) = engine.apply(engine.snapshot(desired).plan)
     assert result.held and result.detail["held"] == "yes" and result.live_after == "3"
     assert result.error is not None and "no earlier version of backend is known" in result.error
@@ -408,8 +408,9 @@ def test_a_smoke_failure_still_names_the_alarms_before_and_after(
         BACKEND,
         "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 500ms, command: 'false', timeout: 5s}",
     )
-    engine, desired = service.engine(config, backend=3)
-    engine.audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    engine, desired = service.engine(
+        config, backend=3, audit=AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    )
     (result,) = engine.apply(engine.snapshot(desired).plan)
     assert result.held
     (failed,) = engine.audit.query(event_name="health_failed")
@@ -431,8 +432,7 @@ def test_a_database_is_never_reverted_even_when_asked(
     )
     audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")  # the live revision passed once
     audit.record("apply_succeeded", target="database", kind="alembic", desired=REVISIONS[-1])
-    engine, desired = service.engine(config, database=REVISIONS[-2])
-    engine.audit = audit
+    engine, desired = service.engine(config, database=REVISIONS[-2], audit=audit)
     (result,) = engine.apply(engine.snapshot(desired).plan)
     assert result.outcome is Outcome.FAILED and result.detail["held"] == "yes"
     assert result.error is not None and "never reverted automatically" in result.error

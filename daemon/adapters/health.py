@@ -23,10 +23,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from daemon.adapters.aws import error_message
 from daemon.core.gates import AlarmWatch
 from daemon.spec import HealthSettings
 
@@ -44,6 +47,18 @@ def fill(template: str, version: str) -> str:
     for name in ("commit", "tag", "revision", "version"):
         template = template.replace("{" + name + "}", version)
     return template
+
+
+def alarm_states(cloudwatch: Any, names: Sequence[str]) -> tuple[dict[str, str], str]:
+    """The alarms' states now (ROLLBACK.md 7.1: what the gate judges a change against) and
+    the same as a note for the audit trail. Unreadable: no states, and a note saying why
+    (the gate then takes each alarm as having been OK)."""
+    try:
+        answer = cloudwatch.describe_alarms(AlarmNames=list(names))
+    except (ClientError, BotoCoreError) as exc:
+        return {}, f"unreadable ({error_message(exc)})"
+    states = {a["AlarmName"]: a["StateValue"] for a in answer.get("MetricAlarms", [])}
+    return states, ", ".join(f"{name}={state}" for name, state in states.items())
 
 
 def check(

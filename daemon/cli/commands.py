@@ -222,7 +222,7 @@ def apply(
     to reconcile now and follows it (one writer; --local applies from here instead)."""
     from daemon.adapters.attribution import attribute, local_actor
     from daemon.core.model import Outcome
-    from daemon.engine.engine import ApplyContext
+    from daemon.engine.values import ApplyContext
     from daemon.views import render
 
     config, desired = load(config_path, state_path)

@@ -20,7 +20,7 @@ from daemon.controller.shared import Shared
 from daemon.controller.workqueue import WorkQueue
 from daemon.core.model import Action, Outcome
 from daemon.core.records import Entry, Event, Record
-from daemon.engine.engine import Snapshot
+from daemon.engine.values import Snapshot
 from daemon.spec import DesiredState
 
 

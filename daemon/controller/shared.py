@@ -22,7 +22,8 @@ from daemon.adapters.attribution import Attribution
 from daemon.controller.sources import Source
 from daemon.core.model import Pin, Result
 from daemon.core.records import Record
-from daemon.engine.engine import Engine, Snapshot
+from daemon.engine.engine import Engine
+from daemon.engine.values import Snapshot
 from daemon.spec import DesiredState, LoadedConfig
 
 

@@ -22,7 +22,8 @@ from daemon.controller.workqueue import ShutDown, WorkQueue
 from daemon.core import fencing
 from daemon.core.model import Outcome, Plan, Result
 from daemon.core.records import Event
-from daemon.engine.engine import ApplyContext, Engine, Snapshot
+from daemon.engine.engine import Engine
+from daemon.engine.values import ApplyContext, Snapshot
 from daemon.spec import DesiredState
 
 # A worker acts on the pass's observation when it is this fresh and no apply of the target

@@ -20,9 +20,12 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, TypeVar
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from daemon.adapters.aws import error_message
 from daemon.core.durations import format_duration
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
-from daemon.errors import WaitTimeout
+from daemon.errors import AwsCallFailed, WaitTimeout
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -54,6 +57,47 @@ class Driver(Protocol):
     def verify(self, target: str, action: Action) -> Observed: ...
 
     def versions(self, target: str, limit: int) -> list[VersionInfo]: ...
+
+
+class AwsErrorsTranslated:
+    """A driver whose botocore exceptions leave as ``AwsCallFailed``: the boundary past which
+    nothing knows botocore (the engine catches pinback's errors only)."""
+
+    def __init__(self, driver: Driver) -> None:
+        self.driver = driver
+        self.kind = driver.kind
+
+    def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
+        return _translated(lambda: self.driver.observe(targets))
+
+    def preflight(self, target: str, pin: Pin, observed: Observed) -> Resolved:
+        return _translated(lambda: self.driver.preflight(target, pin, observed))
+
+    def apply(self, target: str, action: Action, progress: Progress) -> None:
+        _translated(lambda: self.driver.apply(target, action, progress))
+
+    def wait(
+        self,
+        target: str,
+        action: Action,
+        progress: Progress,
+        deadline: float,
+        stop: threading.Event | None = None,
+    ) -> None:
+        _translated(lambda: self.driver.wait(target, action, progress, deadline, stop))
+
+    def verify(self, target: str, action: Action) -> Observed:
+        return _translated(lambda: self.driver.verify(target, action))
+
+    def versions(self, target: str, limit: int) -> list[VersionInfo]:
+        return _translated(lambda: self.driver.versions(target, limit))
+
+
+def _translated(call: Callable[[], R]) -> R:
+    try:
+        return call()
+    except (ClientError, BotoCoreError) as exc:
+        raise AwsCallFailed(error_message(exc)) from exc
 
 
 def no_progress(target: str, message: str) -> None:

@@ -1,0 +1,165 @@
+"""Applying: the plan's actions in order, and one action from start to verified.
+
+Applies run in the plan's order, independent targets in parallel up to
+``daemon.concurrency``; a target whose predecessor failed or was blocked is blocked in turn
+(it would run against the wrong schema or code). A failing target never stops the
+independent ones. Each apply is the audit-first sequence: confirm the lease, record
+``apply_started`` (no record, no change), change, wait until it has taken, verify, then
+the health gate; it ends in exactly one outcome record.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+from daemon.adapters.audit import AuditUnavailable
+from daemon.core import fencing
+from daemon.core.model import Action, Outcome, Plan, Result
+from daemon.core.records import Event
+from daemon.drivers.base import Progress, no_progress
+from daemon.engine.drivers import DriverSet
+from daemon.engine.gate import HealthGate
+from daemon.engine.trail import Trail, noted
+from daemon.engine.values import NO_CONTEXT, ApplyContext
+from daemon.errors import ApplyFailed, Fenced, Held, PinbackError
+
+
+class Applier:
+    def __init__(self, drivers: DriverSet, trail: Trail) -> None:
+        self.drivers = drivers
+        self.config = drivers.config
+        self.trail = trail
+        self.gate = HealthGate(drivers.clients, trail, trail.audit, self.change)
+
+    def apply(
+        self, plan: Plan, progress: Progress = no_progress, context: ApplyContext = NO_CONTEXT
+    ) -> list[Result]:
+        """Apply ``plan`` in order; returns one ``Result`` per action, in plan order."""
+        results: dict[str, Result] = {}
+        pending = {a.target: a for a in plan.actions}
+        running: dict[Future[Result], str] = {}
+        workers = max(1, min(self.config.model.daemon.concurrency, len(pending) or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            while pending or running:
+                for name, action in list(pending.items()):
+                    waiting_on = [p for p in action.after if p in pending or p in running.values()]
+                    if waiting_on:
+                        continue
+                    failed = [
+                        p
+                        for p in action.after
+                        if p in results and results[p].outcome in (Outcome.FAILED, Outcome.BLOCKED)
+                    ]
+                    del pending[name]
+                    if action.blocked is not None or failed:
+                        reason = (
+                            action.blocked or f"waits on {', '.join(failed)}, which did not apply"
+                        )
+                        results[name] = unchanged(action, Outcome.BLOCKED, reason)
+                        progress(name, f"blocked: {reason}")
+                        self.trail.record(Event.BLOCKED, action, context, error=reason)
+                        continue
+                    apply = fencing.in_context(self.apply_one)  # the caller's fence goes along
+                    future = pool.submit(apply, action, progress, None, context)
+                    running[future] = name
+                if running:
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for future in done:
+                        results[running.pop(future)] = future.result()
+        return [results[a.target] for a in plan.actions]
+
+    def apply_one(
+        self,
+        action: Action,
+        progress: Progress = no_progress,
+        stop: threading.Event | None = None,
+        context: ApplyContext = NO_CONTEXT,
+    ) -> Result:
+        """Apply one action, wait until it has taken, verify, run its gates. Never raises
+        for target errors.
+
+        With an audit trail, ``apply_started`` is committed before the first mutating
+        call, and an apply whose start cannot be recorded is not made; it ends in exactly
+        one of ``apply_succeeded``, ``apply_failed`` or ``health_failed``. Setting ``stop``
+        ends the wait early (shutdown, or a newer pin superseding this one); the change
+        already made stays, and the next pass observes where it got to.
+        """
+        try:
+            fencing.confirm()  # a replica that no longer leads neither records nor changes
+        except Fenced as exc:
+            progress(action.target, f"not applied: {exc}")
+            return unchanged(action, Outcome.FAILED, f"not applied: {exc}")
+        settings = self.config.model.targets[action.target].health
+        alarms_before, seen = self.gate.before(settings)
+        try:
+            started = noted(action, f"alarms before: {seen}", seen)
+            self.trail.record(Event.APPLY_STARTED, started, context)
+        except AuditUnavailable as exc:
+            progress(action.target, f"not applied: {exc}")
+            return unchanged(action, Outcome.FAILED, f"not applied: {exc}")
+        result = self.change(action, progress, stop)
+        if result.outcome is not Outcome.APPLIED or settings is None:
+            self.trail.outcome(action, context, result, progress)
+            return result
+        return self.gate.judge(action, result, settings, alarms_before, progress, stop, context)
+
+    def change(self, action: Action, progress: Progress, stop: threading.Event | None) -> Result:
+        """Make the change, wait until it has taken, and verify it; never raises for it."""
+        started = time.monotonic()
+        driver = self.drivers.of(action.target)
+        timeout = self.config.model.targets[action.target].timeout
+        try:
+            if not action.wait_only:
+                driver.apply(action.target, action, progress)
+            driver.wait(action.target, action, progress, started + timeout, stop)
+            after = driver.verify(action.target, action)
+            if after.error is not None:
+                raise ApplyFailed(f"verifying failed: {after.error}")
+            if after.live != action.to_version:
+                raise ApplyFailed(
+                    f"after the change the live version is {after.live}, not {action.to_version}"
+                )
+        except PinbackError as exc:  # every pinback error ends this apply, recorded
+            return self._failed(action, started, str(exc), progress, held=isinstance(exc, Held))
+        duration = time.monotonic() - started
+        progress(action.target, f"now at {after.live}")
+        return Result(
+            action.target,
+            action.kind,
+            Outcome.APPLIED,
+            action.to_version,
+            action.from_version,
+            after.live,
+            duration,
+            detail=after.detail,
+        )
+
+    def _failed(
+        self, action: Action, started: float, error: str, progress: Progress, held: bool = False
+    ) -> Result:
+        progress(action.target, f"{'held' if held else 'failed'}: {error}")
+        try:
+            live_after = self.drivers.of(action.target).observe([action.target])[action.target].live
+        except Exception:  # the failure being reported matters more than this read
+            live_after = None
+        return Result(
+            action.target,
+            action.kind,
+            Outcome.FAILED,
+            action.to_version,
+            action.from_version,
+            live_after,
+            time.monotonic() - started,
+            error=error,
+            held=held,
+        )
+
+
+def unchanged(action: Action, outcome: Outcome, error: str) -> Result:
+    """A result for an action that changed nothing: not applied, or blocked."""
+    before = action.from_version
+    return Result(
+        action.target, action.kind, outcome, action.to_version, before, before, 0.0, error=error
+    )

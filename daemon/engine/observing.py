@@ -1,0 +1,107 @@
+"""Observe, check each drifted pin against what exists, and plan: the read-only half of a
+reconcile. Kinds are observed in parallel (batched within a kind); preflights run up to
+``daemon.concurrency`` at once. A target that cannot be observed or checked carries its
+error into the plan (``unobserved``) instead of stopping the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from daemon.core import freeze
+from daemon.core.model import Kind, Observed, Resolved, VersionInfo
+from daemon.core.plan import Intent, make_plan
+from daemon.drivers.base import fan_out
+from daemon.engine.drivers import DriverSet
+from daemon.engine.values import Snapshot
+from daemon.errors import AwsCallFailed, ObserveFailed, PinbackError
+from daemon.spec import DesiredState
+
+
+class Observer:
+    def __init__(self, drivers: DriverSet) -> None:
+        self.drivers = drivers
+        self.config = drivers.config
+
+    def observe(self, names: Sequence[str]) -> dict[str, Observed]:
+        """Live state of ``names``, each kind in its own thread, batched within a kind."""
+        by_kind: dict[Kind, list[str]] = {}
+        for name in names:
+            by_kind.setdefault(self.config.kind_of(name), []).append(name)
+        observed: dict[str, Observed] = {}
+        with ThreadPoolExecutor(max_workers=len(Kind)) as pool:
+            futures = [pool.submit(self._observe_kind, k, ns) for k, ns in by_kind.items()]
+            for future in futures:
+                observed.update(future.result())
+        return {name: observed[name] for name in names}
+
+    def _observe_kind(self, kind: Kind, names: list[str]) -> dict[str, Observed]:
+        try:
+            return self.drivers.of_kind(kind).observe(names)
+        except PinbackError as exc:
+            return {n: Observed(n, kind, None, error=str(exc)) for n in names}
+
+    def snapshot(
+        self, desired: DesiredState, only: str | None = None, among: Iterable[str] | None = None
+    ) -> Snapshot:
+        """Observe, check every drifted pin against what exists, and plan; ``only`` one
+        target, or ``among`` some (a replica's shards), else all."""
+        chosen = set(among) if among is not None else None
+        every = self.drivers.names
+        names = every(only) if chosen is None else [n for n in every() if n in chosen]
+        observed = self.observe(names)
+        checkable = [
+            n
+            for n in names
+            if (pin := desired.pins.get(n)) is not None
+            and pin.version is not None
+            and observed[n].error is None
+        ]
+        workers = self.config.model.daemon.concurrency
+        checks = fan_out(lambda n: self._preflight(n, desired, observed[n]), checkable, workers)
+        resolved: dict[str, Resolved] = {}
+        for name, check in zip(checkable, checks, strict=True):
+            if isinstance(check, Resolved):
+                resolved[name] = check
+            else:
+                observed[name] = check
+        plan = make_plan(self.intents(desired, names), observed, resolved)
+        return Snapshot(plan, observed, resolved)
+
+    def _preflight(self, name: str, desired: DesiredState, seen: Observed) -> Resolved | Observed:
+        """The pin checked against what exists, or the observation turned into an error."""
+        pin = desired.pins[name]
+        try:
+            return self.drivers.of(name).preflight(name, pin, seen)
+        except AwsCallFailed as exc:
+            error = f"preflight failed: {exc}"
+        except PinbackError as exc:
+            error = str(exc)
+        return Observed(name, seen.kind, seen.live, error=error)
+
+    def intents(self, desired: DesiredState, names: Iterable[str]) -> list[Intent]:
+        """What the planner is asked for each target: its pin, mode, order and freeze."""
+        targets = self.config.model.targets
+        frozen = freeze.active(
+            [w.window() for w in self.config.model.freeze], dt.datetime.now(dt.UTC)
+        )
+        return [
+            Intent(
+                target=name,
+                kind=self.config.kind_of(name),
+                pin=desired.pins.get(name),
+                mode=self.config.mode_of(name),
+                after=tuple(after) if (after := targets[name].after) is not None else None,
+                frozen=frozen,
+            )
+            for name in names
+        ]
+
+    def versions(self, target: str, limit: int) -> list[VersionInfo]:
+        self.drivers.names(target)
+        try:
+            return self.drivers.of(target).versions(target, limit)
+        except AwsCallFailed as exc:
+            raise ObserveFailed(f"listing the versions of {target} failed: {exc}") from None
