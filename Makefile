@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 PORT   ?= 4566
 
-.PHONY: setup run test lint fmt bench alerts fuzz chaos mutate flaky clean
+.PHONY: setup run test test-unit lint fmt bench alerts fuzz chaos mutate flaky clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ fmt: setup
 test: lint
 	$(BIN)/pytest
 
+# The fast loop: the pure core and the file models, no servers (well under a minute).
+test-unit: setup
+	$(BIN)/pytest -q tests/unit
+
 bench: setup
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,sandbox,bench]'
 	$(BIN)/python -m tests.bench
@@ -58,11 +62,11 @@ clean:
 	rm -rf $(VENV) .sandbox .chaos-storm.json mutants .mutmut.log .pytest_cache .mypy_cache .ruff_cache *.egg-info
 
 fuzz: setup
-	PINBACK_FUZZ_EXAMPLES=20 $(BIN)/pytest -q tests/test_fuzz.py
+	PINBACK_FUZZ_EXAMPLES=20 $(BIN)/pytest -q tests/unit/test_fuzz.py
 
 # The long variants of the reliability tests, each bounded and stopping by itself (~20 min):
 # storms four times as long, 20x the fuzz cases, the write storm and every crash point.
 chaos: setup
 	PINBACK_STORM_SECONDS=60 PINBACK_STORM_REPORT=.chaos-storm.json PINBACK_FUZZ_EXAMPLES=20 \
-	  $(BIN)/pytest -q -s -p no:cacheprovider --timeout 1800 tests/test_storm.py tests/test_load.py \
-	  tests/test_fuzz.py tests/test_crash.py
+	  $(BIN)/pytest -q -s -p no:cacheprovider --timeout 1800 tests/e2e/test_storm.py tests/e2e/test_load.py \
+	  tests/unit/test_fuzz.py tests/e2e/test_crash.py

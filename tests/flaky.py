@@ -3,7 +3,7 @@ once on the machine's cores, and count the runs that failed: a test that fails o
 twenty under load is a defect, not bad luck.
 
 ``python -m tests.flaky [RUNS] [-k EXPR]``: RUNS (default 20) runs of every process-level
-test (a test using the ``Daemon`` stand-in), two at a time, each with its own temporary
+test (``tests/e2e``), two at a time, each with its own temporary
 folder and free ports. Prints one JSON document; exit 1 when any run failed, with the
 failing tests named.
 """
@@ -25,11 +25,9 @@ AT_ONCE = 2
 
 
 def process_tests() -> list[str]:
-    """The test files that start the controller as a process."""
+    """The test files that start the controller (or ``make run``) as a process: tests/e2e."""
     return sorted(
-        str(path.relative_to(REPO))
-        for path in (REPO / "tests").glob("test_*.py")
-        if "Daemon" in path.read_text()
+        str(path.relative_to(REPO)) for path in (REPO / "tests" / "e2e").glob("test_*.py")
     )
 
 
