@@ -61,6 +61,11 @@ class WaitTimeout(ApplyFailed):
     """The change did not reach its done state before the target's deadline."""
 
 
+class WaitStopped(ApplyFailed):
+    """The wait was ended on purpose (shutdown, a newer pin, a lost lease) before the change
+    was seen to take; the change made stays, and the next pass observes where it got to."""
+
+
 class ObserveFailed(PinbackError):
     """Live state could not be read (AWS or database unreachable, resource missing)."""
 
@@ -74,3 +79,7 @@ class AwsCallFailed(PinbackError):
     """An AWS call failed after botocore's own retries: refused, throttled, unreachable.
     Raised at the driver boundary in place of botocore's exceptions, so nothing above the
     drivers knows botocore; the message is AWS's code and message, with no request id."""
+
+
+class AuditUnavailable(PinbackError):
+    """The audit store cannot be written: pinback does not change what it cannot record."""

@@ -45,7 +45,7 @@ from sqlalchemy.pool import NullPool
 from daemon.core import chain
 from daemon.core.records import GENESIS, HASHED, Entry, Event, Record, digest
 from daemon.core.redact import redact
-from daemon.errors import PinbackError
+from daemon.errors import AuditUnavailable
 
 APPEND_LOCK = 0x70696E61756474  # "pinaudt"
 SPAN_MIN = 200_000  # below this many records one process verifies sooner than starting more
@@ -83,10 +83,6 @@ records = Table(
     Index("ix_pinback_audit_target_ts", "target", "ts"),
     Index("ix_pinback_audit_event_ts", "event", "ts"),
 )
-
-
-class AuditUnavailable(PinbackError):
-    """The audit store cannot be written: pinback does not change what it cannot record."""
 
 
 def identity() -> str:

@@ -98,7 +98,7 @@ def past_durations(config: Any, targets: list[str]) -> dict[str, tuple[float, in
     """
     import statistics
 
-    from daemon.adapters.audit import AuditUnavailable
+    from daemon.errors import AuditUnavailable
 
     if not targets:
         return {}

@@ -15,13 +15,13 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from daemon.adapters.audit import AuditLog, AuditUnavailable
+from daemon.adapters.audit import AuditLog
 from daemon.controller.leadership import Leadership, LeaseStore
 from daemon.controller.metrics import Metrics
 from daemon.controller.shared import Shared
 from daemon.core import fencing, shards
 from daemon.core.records import Entry, Event
-from daemon.errors import ConfigError, Fenced
+from daemon.errors import AuditUnavailable, ConfigError, Fenced
 from daemon.spec import LoadedConfig
 
 RecordEntries = Callable[..., None]  # Recorder.record: (log, *entries)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.adapters import logs
-from daemon.adapters.audit import AuditLog, AuditUnavailable, resolve_url
+from daemon.adapters.audit import AuditLog, resolve_url
 from daemon.adapters.notify import Notifier
 from daemon.controller.leases import Leases
 from daemon.controller.metrics import Metrics
@@ -38,6 +38,7 @@ from daemon.controller.watchers import Watchers
 from daemon.controller.workers import Workers
 from daemon.controller.workqueue import WorkQueue
 from daemon.engine.engine import Engine
+from daemon.errors import AuditUnavailable
 from daemon.spec import LoadedConfig, load_config
 
 SIGNAL_CHECK = 0.2  # how often the main thread wakes to run signal handlers

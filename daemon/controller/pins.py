@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any
 
-from daemon.adapters.audit import AuditLog, AuditUnavailable
+from daemon.adapters.audit import AuditLog
 from daemon.controller.leases import Leases
 from daemon.controller.metrics import Metrics
 from daemon.controller.recording import Recorder
@@ -26,7 +26,7 @@ from daemon.controller.workqueue import WorkQueue
 from daemon.core.model import Pin
 from daemon.core.records import Entry, Event
 from daemon.engine.engine import Engine
-from daemon.errors import PinbackError, SpecError
+from daemon.errors import AuditUnavailable, PinbackError, SpecError
 from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
 
 SETTLE = 0.02  # the same quiet interval the file watcher waits for

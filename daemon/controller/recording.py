@@ -14,8 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from daemon.adapters.audit import AuditLog, AuditUnavailable
+from daemon.adapters.audit import AuditLog
 from daemon.core.records import Entry
+from daemon.errors import AuditUnavailable
 
 
 class Recorder:

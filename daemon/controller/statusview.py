@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from daemon.adapters.audit import AuditLog, AuditUnavailable
+from daemon.adapters.audit import AuditLog
 from daemon.controller import handover
 from daemon.controller.leases import Leases
 from daemon.controller.readcache import ReadCache
@@ -22,6 +22,7 @@ from daemon.controller.shared import Shared
 from daemon.controller.watchers import Watchers
 from daemon.core.durations import format_duration
 from daemon.core.model import Action, Observed, Result
+from daemon.errors import AuditUnavailable
 from daemon.spec import absolute
 from daemon.views.status import status_document
 

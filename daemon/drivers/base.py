@@ -9,7 +9,8 @@ Promises each driver keeps:
   when the target is already in sync.
 - ``apply`` is safe to repeat: it sets the desired version, it does not add to it.
 - ``wait`` returns when the change has really taken, raises ``ApplyFailed`` (with the
-  reason AWS gave) when it failed, and ``WaitTimeout`` at the deadline.
+  reason AWS gave) when it failed, ``WaitTimeout`` at the deadline, and ``WaitStopped``
+  when told to stop waiting.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from daemon.adapters.aws import error_message
 from daemon.core.durations import format_duration
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
-from daemon.errors import AwsCallFailed, WaitTimeout
+from daemon.errors import AwsCallFailed, WaitStopped, WaitTimeout
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -152,7 +153,7 @@ def wait_until(
         attempt += 1
         if stop is not None:
             if stop.wait(pause):
-                raise WaitTimeout(
+                raise WaitStopped(
                     f"{what}: stopped waiting (shutdown or a newer pin); last status: {status}"
                 )
         else:

@@ -14,7 +14,6 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from daemon.adapters.audit import AuditUnavailable
 from daemon.core import fencing
 from daemon.core.model import Action, Outcome, Plan, Result
 from daemon.core.records import Event
@@ -23,7 +22,7 @@ from daemon.engine.drivers import DriverSet
 from daemon.engine.gate import HealthGate
 from daemon.engine.trail import Trail, noted
 from daemon.engine.values import NO_CONTEXT, ApplyContext
-from daemon.errors import ApplyFailed, Fenced, Held, PinbackError
+from daemon.errors import ApplyFailed, AuditUnavailable, Fenced, Held, PinbackError
 
 
 class Applier:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from daemon.adapters import health
-from daemon.adapters.audit import AuditLog, AuditUnavailable
+from daemon.adapters.audit import AuditLog
 from daemon.adapters.aws import AwsClients
 from daemon.core import gates
 from daemon.core.model import Action, Direction, Kind, Outcome, Result
@@ -23,6 +23,7 @@ from daemon.core.records import Event
 from daemon.drivers.base import Progress
 from daemon.engine.trail import Trail, noted
 from daemon.engine.values import ApplyContext
+from daemon.errors import AuditUnavailable
 from daemon.spec import HealthSettings
 
 Change = Callable[[Action, Progress, threading.Event | None], Result]

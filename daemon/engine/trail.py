@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from daemon.adapters.audit import AuditLog, AuditUnavailable
+from daemon.adapters.audit import AuditLog
 from daemon.core.model import Action, Outcome, Result
 from daemon.core.records import Entry, Event
 from daemon.drivers.base import Progress
 from daemon.engine.values import ApplyContext
+from daemon.errors import AuditUnavailable
 
 
 class Trail:
