@@ -1,4 +1,6 @@
-"""The command line (``pinback``): parsing and printing over the same functions the controller
-uses (``commands``), and the pin-file rewrites of ``pinback rollback`` (``rollback``). The top
-layer: nothing imports it but ``daemon.__main__`` and the console script.
+"""The command line (``pinback``): ``app`` holds the command group and the entry point that
+turns every error into one sentence; each verb is a short function in the module of its
+kind (``files``, ``changes``, ``running``, ``pins``, ``history``, ``sandbox``) over
+``common``'s options and loaders; ``rollback`` rewrites a pin in place. The top layer:
+nothing imports it but ``daemon.__main__`` and the console script.
 """

@@ -78,7 +78,7 @@ def report():
             open(os.environ["PINBACK_BENCH_PEAK"], "w").write(line.split()[1])
 atexit.register(report)
 sys.argv = ["pinback", *sys.argv[1:]]
-from daemon.cli.commands import main
+from daemon.cli.app import main
 main()
 """
 

@@ -20,7 +20,6 @@ MODULE_LINES = 400
 CLASS_LINES = 300
 # Being split (issue #14); each at most its size when listed.
 OVERSIZE_MODULES = {
-    "daemon/cli/commands.py": 635,
     "daemon/drivers/frontend.py": 521,
 }
 OVERSIZE_CLASSES = {

@@ -1,0 +1,91 @@
+"""`pinback run` (the controller and its HTTP endpoints) and `pinback status` (asked of the
+running controller when there is one)."""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from daemon.cli.common import (
+    Failure,
+    common,
+    emit_json,
+    engine_for,
+    load,
+    our_controller,
+    output_option,
+)
+from daemon.core.redact import redact
+
+
+@click.command()
+@common
+@click.option("--listen", help="Serve HTTP here instead of daemon.listen (host:port; port 0: any).")
+def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
+    """The controller: keep live state at the pins until SIGTERM or SIGINT."""
+    from daemon.adapters import logs
+    from daemon.controller.manager import Controller
+    from daemon.web.server import serve
+
+    logs.configure()
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack to stderr
+    controller = Controller(config_path, state_path)
+    address = listen or controller.config.model.daemon.listen
+    try:
+        server = serve(controller, address)
+    except OSError as exc:
+        raise Failure(f"cannot listen on {address}: {exc.strerror}") from None
+    host, port = server.server_address[:2]
+    logs.get().info(
+        "controller_started",
+        listen=f"{host!s}:{port}",
+        config=str(config_path),
+        pins=str(controller.state_path),
+    )
+    stuck = controller.run_until_signalled()
+    server.shutdown()
+    if stuck:
+        # A call hung past the grace period (a network that stopped answering). Exit anyway,
+        # as a supervisor's SIGKILL would: every step is safe to cut, and waiting on the
+        # thread pools at interpreter exit would leave a controller that never stops.
+        faulthandler.dump_traceback(all_threads=True)  # what hung, for the incident review
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+@click.command()
+@common
+@output_option
+def status(config_path: Path, state_path: Path | None, output: str) -> None:
+    """Desired vs live vs last result, per target (from the running controller when there is one)."""
+    from daemon.spec import load_config
+    from daemon.views import render
+    from daemon.views.status import status_document
+
+    found = our_controller(load_config(config_path), state_path)
+    document = None
+    if found is not None and found.ours:  # it can answer even while the pin file is invalid
+        document = {**found.status, "source": f"controller at {found.url.removeprefix('http://')}"}
+    elif found is not None:
+        click.echo(f"pinback: not asking the controller at {found.url}: {found.why_not}", err=True)
+    if document is None:
+        config, desired = load(config_path, state_path)
+        snapshot = engine_for(config).snapshot(desired)
+        document = status_document(
+            config,
+            desired,
+            snapshot.observed,
+            {a.target: a for a in snapshot.plan.actions},
+            set(snapshot.plan.in_sync),
+        )
+    rows = document["targets"]
+    if output == "json":
+        emit_json(document)
+    else:
+        click.echo(redact(render.status_text(rows)))
