@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.adapters.aws import AwsClients, error_code, error_message
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
-from daemon.drivers.base import Progress, fan_out, wait_until
+from daemon.drivers.base import NOTHING_STARTED, Progress, Started, fan_out, wait_until
 from daemon.errors import ApplyFailed
 from daemon.spec import LambdaTarget
 
@@ -70,7 +70,8 @@ class LambdaDriver:
         return self.clients.client("ecr")
 
     def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
-        self._repositories = {}
+        with self._lock:  # a fresh look at the images for this pass's preflights
+            self._repositories = {}
         try:
             configs = self._configurations(targets)
         except (ClientError, BotoCoreError) as exc:
@@ -186,7 +187,7 @@ class LambdaDriver:
             )
         return Resolved(target, pin.version, rank=_rank(image))
 
-    def apply(self, target: str, action: Action, progress: Progress) -> None:
+    def apply(self, target: str, action: Action, progress: Progress) -> Started:
         """Without an alias: the function's code to the tag's image. With one: the alias to
         the published version that already runs the tag's image (one ``UpdateAlias``, as AWS
         recommends for a Lambda rollback), or, with none published, the code first; ``wait``
@@ -200,10 +201,11 @@ class LambdaDriver:
                 self._lambda.update_alias(
                     FunctionName=spec.function, Name=spec.alias, FunctionVersion=version
                 )
-                return
+                return NOTHING_STARTED
         uri = f"{self._repository_uri(spec.repository)}:{action.to_version}"
         progress(target, f"update_function_code {spec.function} -> {uri}")
         self._lambda.update_function_code(FunctionName=spec.function, ImageUri=uri)
+        return NOTHING_STARTED
 
     def _published(self, target: str, tag: str) -> str | None:
         """The newest published version of the function whose image is ``tag``'s, if any."""
@@ -229,6 +231,7 @@ class LambdaDriver:
         progress: Progress,
         deadline: float,
         stop: threading.Event | None = None,
+        started: Started = NOTHING_STARTED,
     ) -> None:
         spec = self.targets[target]
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from types import MappingProxyType
 from typing import Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,6 +34,12 @@ R = TypeVar("R")
 Progress = Callable[[str, str], None]
 """``progress(target, message)``: one line of news about a long step."""
 
+Started = Mapping[str, str]
+"""What an ``apply`` started that its ``wait`` must watch (a CloudFront invalidation, a
+CodeDeploy deployment), handed back to the caller and passed to ``wait``: a driver keeps no
+per-apply state between the two, since one instance serves every target and thread."""
+NOTHING_STARTED: Started = MappingProxyType({})
+
 POLL_SCHEDULE = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0)
 PROGRESS_EVERY = 10.0
 
@@ -44,7 +51,7 @@ class Driver(Protocol):
 
     def preflight(self, target: str, pin: Pin, observed: Observed) -> Resolved: ...
 
-    def apply(self, target: str, action: Action, progress: Progress) -> None: ...
+    def apply(self, target: str, action: Action, progress: Progress) -> Started: ...
 
     def wait(
         self,
@@ -53,6 +60,7 @@ class Driver(Protocol):
         progress: Progress,
         deadline: float,
         stop: threading.Event | None = None,
+        started: Started = NOTHING_STARTED,
     ) -> None: ...
 
     def verify(self, target: str, action: Action) -> Observed: ...
@@ -74,8 +82,8 @@ class AwsErrorsTranslated:
     def preflight(self, target: str, pin: Pin, observed: Observed) -> Resolved:
         return _translated(lambda: self.driver.preflight(target, pin, observed))
 
-    def apply(self, target: str, action: Action, progress: Progress) -> None:
-        _translated(lambda: self.driver.apply(target, action, progress))
+    def apply(self, target: str, action: Action, progress: Progress) -> Started:
+        return _translated(lambda: self.driver.apply(target, action, progress))
 
     def wait(
         self,
@@ -84,8 +92,9 @@ class AwsErrorsTranslated:
         progress: Progress,
         deadline: float,
         stop: threading.Event | None = None,
+        started: Started = NOTHING_STARTED,
     ) -> None:
-        _translated(lambda: self.driver.wait(target, action, progress, deadline, stop))
+        _translated(lambda: self.driver.wait(target, action, progress, deadline, stop, started))
 
     def verify(self, target: str, action: Action) -> Observed:
         return _translated(lambda: self.driver.verify(target, action))

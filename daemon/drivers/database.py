@@ -34,7 +34,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
-from daemon.drivers.base import Progress
+from daemon.drivers.base import NOTHING_STARTED, Progress, Started
 from daemon.errors import ApplyFailed, ConfigError
 from daemon.spec import AlembicTarget, LoadedConfig
 
@@ -59,6 +59,7 @@ class DatabaseDriver:
         self.targets = targets
         self.config = config
         self._engines: dict[str, Engine] = {}
+        self._engines_lock = threading.Lock()
 
     # -- connection --------------------------------------------------------------
 
@@ -77,13 +78,14 @@ class DatabaseDriver:
             ) from None
 
     def engine(self, target: str) -> Engine:
-        if target not in self._engines:
-            url = self.url(target)
-            args: dict[str, Any] = (
-                {"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {}
-            )
-            self._engines[target] = create_engine(url, poolclass=NullPool, connect_args=args)
-        return self._engines[target]
+        with self._engines_lock:  # one engine per target, whichever thread asks first
+            if target not in self._engines:
+                url = self.url(target)
+                args: dict[str, Any] = (
+                    {"connect_timeout": 5} if url.get_backend_name() == "postgresql" else {}
+                )
+                self._engines[target] = create_engine(url, poolclass=NullPool, connect_args=args)
+            return self._engines[target]
 
     def scripts(self, target: str) -> ScriptDirectory:
         from alembic.script import ScriptDirectory
@@ -184,7 +186,7 @@ class DatabaseDriver:
 
     # -- apply ------------------------------------------------------------------
 
-    def apply(self, target: str, action: Action, progress: Progress) -> None:
+    def apply(self, target: str, action: Action, progress: Progress) -> Started:
         from alembic import command
         from alembic.util.exc import CommandError
 
@@ -207,6 +209,7 @@ class DatabaseDriver:
             raise ApplyFailed(
                 f"alembic {verb} to {action.to_version} failed: {_first_line(exc)}"
             ) from None
+        return NOTHING_STARTED
 
     @contextlib.contextmanager
     def _locked(self, target: str, url: URL) -> Iterator[None]:
@@ -244,6 +247,7 @@ class DatabaseDriver:
         progress: Progress,
         deadline: float,
         stop: threading.Event | None = None,
+        started: Started = NOTHING_STARTED,
     ) -> None:
         """Alembic runs synchronously: when ``apply`` returned, the change has taken."""
 

@@ -20,11 +20,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from daemon.adapters.aws import AwsClients, error_code, error_message
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.drivers import codedeploy
-from daemon.drivers.base import Progress, fan_out, wait_until
+from daemon.drivers.base import NOTHING_STARTED, Progress, Started, fan_out, wait_until
 from daemon.errors import ApplyFailed, Held, ObserveFailed
 from daemon.spec import EcsTarget
 
 BATCH = 10
+CODE_DEPLOYMENT = "codeDeployment"  # what wait watches (Started)
 ECR_IMAGE = re.compile(
     r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
     r"(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
@@ -49,7 +50,6 @@ class EcsDriver:
         self.workers = workers
         self._family: dict[str, str] = {}
         self._definitions: dict[str, dict[str, Any]] = {}  # by ARN; immutable once registered
-        self._deployments: dict[str, str] = {}  # target -> CodeDeploy deployment to wait on
         self._lock = threading.Lock()
 
     @property
@@ -199,7 +199,7 @@ class EcsDriver:
             raise
         return None
 
-    def apply(self, target: str, action: Action, progress: Progress) -> None:
+    def apply(self, target: str, action: Action, progress: Progress) -> Started:
         spec = self.targets[target]
         name = f"{self._family_of(target)}:{action.to_version}"
         if spec.code_deploy is not None:
@@ -216,13 +216,12 @@ class EcsDriver:
                     arn,
                     f"pinback: {spec.service} -> {name}",
                 )
-                with self._lock:
-                    self._deployments[target] = deployment
-                return
+                return {CODE_DEPLOYMENT: deployment}
         progress(target, f"update_service {spec.cluster}/{spec.service} -> {name}")
         self._ecs.update_service(
             cluster=spec.cluster, service=spec.service, taskDefinition=name, forceNewDeployment=True
         )
+        return NOTHING_STARTED
 
     def wait(
         self,
@@ -231,11 +230,11 @@ class EcsDriver:
         progress: Progress,
         deadline: float,
         stop: threading.Event | None = None,
+        started: Started = NOTHING_STARTED,
     ) -> None:
         spec = self.targets[target]
         want = int(action.to_version)
-        with self._lock:
-            deployment = self._deployments.pop(target, None)
+        deployment = started.get(CODE_DEPLOYMENT)
         if deployment is not None:
             client = self.clients.client("codedeploy")
             wait_until(

@@ -37,7 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from daemon.adapters.aws import AwsClients, error_code, error_message
 from daemon.core.fencing import in_context
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
-from daemon.drivers.base import Progress, fan_out, wait_until
+from daemon.drivers.base import NOTHING_STARTED, Progress, Started, fan_out, wait_until
 from daemon.drivers.deploy_history import DeployHistory, by_history, by_times
 from daemon.errors import ApplyFailed, ConfigError
 from daemon.spec import FrontendTarget, LoadedConfig
@@ -46,6 +46,7 @@ MARKER = "git-commit"
 INDEX = "index.html"
 COPY_WORKERS = 16
 DELETE_BATCH = 1000
+DISTRIBUTION, INVALIDATION = "distribution", "invalidation"  # what wait watches (Started)
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,6 @@ class FrontendDriver:
         self.targets = targets
         self.clients = clients
         self.config = config
-        self._invalidations: dict[str, tuple[str, str]] = {}
-        self._index_headers: dict[str, dict[str, Any]] = {}  # what each page went up with
         self._history = DeployHistory(lambda: self._s3, INDEX, MARKER)
 
     @property
@@ -209,11 +208,10 @@ class FrontendDriver:
                 commits[commit] = max(stamp, commits.get(commit) or 0.0)
         return commits
 
-    def apply(self, target: str, action: Action, progress: Progress) -> None:
+    def apply(self, target: str, action: Action, progress: Progress) -> Started:
         spec = self.targets[target]
         commit = action.to_version
         artifacts = Artifacts.parse(spec.artifacts)
-        self._index_headers.pop(target, None)
         with ThreadPoolExecutor(max_workers=1) as pool:  # both listings at once
             listing = pool.submit(in_context(self._live_objects), spec.bucket)
             sources = list(self._artifact_sources(spec, artifacts, commit))
@@ -226,7 +224,7 @@ class FrontendDriver:
                 self._sync(target, action, built, self._live_objects(spec.bucket), progress)
         else:
             raise ApplyFailed(f"no build artifacts for commit {commit}")
-        self._invalidate(target, spec, commit, progress)
+        return self._invalidate(target, spec, commit, progress)
 
     def _artifact_sources(
         self, spec: FrontendTarget, artifacts: Artifacts, commit: str
@@ -293,7 +291,7 @@ class FrontendDriver:
         # once stale keys are gone and the invalidation has completed (see wait), so a
         # controller that dies half-way sees the old version and finishes the job.
         previous = action.from_version
-        self._index_headers[target] = index.put({MARKER: previous} if previous else {})
+        index.put({MARKER: previous} if previous else {})
         stale = sorted(set(live) - {s.key for s in sources})
         if stale:
             progress(target, f"deleting {len(stale)} objects the build lacks")
@@ -327,10 +325,10 @@ class FrontendDriver:
 
     def _invalidate(
         self, target: str, spec: FrontendTarget, commit: str, progress: Progress
-    ) -> None:
+    ) -> Started:
         distribution = self._distribution(spec)
         if distribution is None:
-            return
+            return NOTHING_STARTED
         answer = self.clients.client("cloudfront").create_invalidation(
             DistributionId=distribution,
             InvalidationBatch={
@@ -339,8 +337,8 @@ class FrontendDriver:
             },
         )
         invalidation = answer["Invalidation"]["Id"]
-        self._invalidations[target] = (distribution, invalidation)
         progress(target, f"CloudFront invalidation {invalidation} of /* on {distribution}")
+        return {DISTRIBUTION: distribution, INVALIDATION: invalidation}
 
     def wait(
         self,
@@ -349,23 +347,20 @@ class FrontendDriver:
         progress: Progress,
         deadline: float,
         stop: threading.Event | None = None,
+        started: Started = NOTHING_STARTED,
     ) -> None:
-        started = self._invalidations.pop(target, None)
-        if started is not None:
-            self._wait_invalidation(target, started, progress, deadline, stop)
+        if INVALIDATION in started:
+            invalidation = (started[DISTRIBUTION], started[INVALIDATION])
+            self._wait_invalidation(target, invalidation, progress, deadline, stop)
         self._stamp(target, action.to_version)
         progress(target, f"index.html stamped {MARKER}: {action.to_version[:12]}")
 
     def _stamp(self, target: str, commit: str) -> None:
-        """Mark the live page as the commit's, in place (metadata only), as the last step.
-
-        The headers the page went up with are reused when this process put it up; after
-        a restart (a wait picked up from live state) they are read back first.
-        """
+        """Mark the live page as the commit's, in place (metadata only), as the last step,
+        keeping the headers it has now (read back: the page may have gone up in an earlier
+        process, before a restart)."""
         bucket = self.targets[target].bucket
-        head = self._index_headers.pop(target, None)
-        if not head or "ContentType" not in head:
-            head = self._s3.head_object(Bucket=bucket, Key=INDEX)
+        head = self._s3.head_object(Bucket=bucket, Key=INDEX)
         extra: dict[str, Any] = {"ContentType": head.get("ContentType") or "text/html"}
         if head.get("CacheControl"):
             extra["CacheControl"] = head["CacheControl"]
