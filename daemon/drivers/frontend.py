@@ -17,19 +17,11 @@ into a temporary git worktree, built, and uploaded the same way.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import mimetypes
-import os
-import shutil
 import subprocess
-import tempfile
 import threading
-import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -37,42 +29,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from daemon.adapters.aws import AwsClients, error_code, error_message
 from daemon.core.fencing import in_context
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
-from daemon.drivers.base import NOTHING_STARTED, Progress, Started, fan_out, wait_until
+from daemon.drivers import cloudfront
+from daemon.drivers.base import NOTHING_STARTED, Progress, Started, fan_out
 from daemon.drivers.deploy_history import DeployHistory, by_history, by_times
-from daemon.errors import ApplyFailed, ConfigError
+from daemon.drivers.frontend_sources import Artifacts, Build, SourceObject, artifact_sources
+from daemon.errors import ApplyFailed
 from daemon.spec import FrontendTarget, LoadedConfig
 
 MARKER = "git-commit"
 INDEX = "index.html"
 COPY_WORKERS = 16
 DELETE_BATCH = 1000
-DISTRIBUTION, INVALIDATION = "distribution", "invalidation"  # what wait watches (Started)
-
-
-@dataclass(frozen=True)
-class Artifacts:
-    bucket: str
-    prefix: str  # the part before {commit}
-
-    @classmethod
-    def parse(cls, template: str) -> Artifacts:
-        rest = template.removeprefix("s3://")
-        bucket, _, key = rest.partition("/")
-        return cls(bucket, key.split("{commit}", 1)[0])
-
-    def of(self, commit: str) -> str:
-        return f"{self.prefix}{commit}/"
-
-
-@dataclass(frozen=True)
-class SourceObject:
-    """One file of a build, wherever it lies; ``put`` writes it to the live bucket."""
-
-    key: str
-    etag: str | None
-    put: Callable[[dict[str, str] | None], dict[str, Any]]
-    """Writes the object, with ``metadata`` in place of its own when given; returns the
-    headers it set (empty when the object kept its own)."""
 
 
 class FrontendDriver:
@@ -89,6 +56,10 @@ class FrontendDriver:
     @property
     def _s3(self) -> Any:
         return self.clients.client("s3")
+
+    @property
+    def _cloudfront(self) -> Any:
+        return self.clients.client("cloudfront")
 
     def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
         return {name: self._observe_one(name) for name in targets}
@@ -214,7 +185,7 @@ class FrontendDriver:
         artifacts = Artifacts.parse(spec.artifacts)
         with ThreadPoolExecutor(max_workers=1) as pool:  # both listings at once
             listing = pool.submit(in_context(self._live_objects), spec.bucket)
-            sources = list(self._artifact_sources(spec, artifacts, commit))
+            sources = list(artifact_sources(self._s3, spec.bucket, artifacts, commit))
             live = listing.result()
         if sources:
             self._sync(target, action, sources, live, progress)
@@ -224,47 +195,7 @@ class FrontendDriver:
                 self._sync(target, action, built, self._live_objects(spec.bucket), progress)
         else:
             raise ApplyFailed(f"no build artifacts for commit {commit}")
-        return self._invalidate(target, spec, commit, progress)
-
-    def _artifact_sources(
-        self, spec: FrontendTarget, artifacts: Artifacts, commit: str
-    ) -> Iterator[SourceObject]:
-        prefix = artifacts.of(commit)
-        for page in self._s3.get_paginator("list_objects_v2").paginate(
-            Bucket=artifacts.bucket, Prefix=prefix
-        ):
-            for item in page.get("Contents", []):
-                key = item["Key"][len(prefix) :]
-                if key:
-                    yield SourceObject(
-                        key,
-                        item.get("ETag"),
-                        self._copier(spec, artifacts.bucket, item["Key"], key),
-                    )
-
-    def _copier(
-        self, spec: FrontendTarget, bucket: str, source_key: str, key: str
-    ) -> Callable[[dict[str, str] | None], dict[str, Any]]:
-        def put(metadata: dict[str, str] | None) -> dict[str, Any]:
-            extra: dict[str, Any] = {}
-            if metadata is not None:
-                head = self._s3.head_object(Bucket=bucket, Key=source_key)
-                extra = {
-                    "MetadataDirective": "REPLACE",
-                    "Metadata": {**head.get("Metadata", {}), **metadata},
-                    "ContentType": head.get("ContentType") or _content_type(key),
-                }
-                if head.get("CacheControl"):
-                    extra["CacheControl"] = head["CacheControl"]
-            self._s3.copy_object(
-                Bucket=spec.bucket,
-                Key=key,
-                CopySource={"Bucket": bucket, "Key": source_key},
-                **extra,
-            )
-            return extra
-
-        return put
+        return cloudfront.invalidate(self._cloudfront, target, spec, commit, progress)
 
     def _sync(
         self,
@@ -311,35 +242,6 @@ class FrontendDriver:
                 live[item["Key"]] = item.get("ETag")
         return live
 
-    def _distribution(self, spec: FrontendTarget) -> str | None:
-        if spec.distribution_id:
-            return spec.distribution_id
-        if spec.distribution_id_env:
-            value = os.environ.get(spec.distribution_id_env)
-            if not value:
-                raise ConfigError(
-                    f"environment variable {spec.distribution_id_env} (the CloudFront distribution id) is not set"
-                )
-            return value
-        return None
-
-    def _invalidate(
-        self, target: str, spec: FrontendTarget, commit: str, progress: Progress
-    ) -> Started:
-        distribution = self._distribution(spec)
-        if distribution is None:
-            return NOTHING_STARTED
-        answer = self.clients.client("cloudfront").create_invalidation(
-            DistributionId=distribution,
-            InvalidationBatch={
-                "Paths": {"Quantity": 1, "Items": ["/*"]},
-                "CallerReference": f"pinback-{target}-{commit[:12]}-{uuid.uuid4().hex[:8]}",
-            },
-        )
-        invalidation = answer["Invalidation"]["Id"]
-        progress(target, f"CloudFront invalidation {invalidation} of /* on {distribution}")
-        return {DISTRIBUTION: distribution, INVALIDATION: invalidation}
-
     def wait(
         self,
         target: str,
@@ -349,9 +251,7 @@ class FrontendDriver:
         stop: threading.Event | None = None,
         started: Started = NOTHING_STARTED,
     ) -> None:
-        if INVALIDATION in started:
-            invalidation = (started[DISTRIBUTION], started[INVALIDATION])
-            self._wait_invalidation(target, invalidation, progress, deadline, stop)
+        cloudfront.wait(self._cloudfront, target, started, progress, deadline, stop)
         self._stamp(target, action.to_version)
         progress(target, f"index.html stamped {MARKER}: {action.to_version[:12]}")
 
@@ -371,33 +271,6 @@ class FrontendDriver:
             MetadataDirective="REPLACE",
             Metadata={**head.get("Metadata", {}), MARKER: commit},
             **extra,
-        )
-
-    def _wait_invalidation(
-        self,
-        target: str,
-        started: tuple[str, str],
-        progress: Progress,
-        deadline: float,
-        stop: threading.Event | None,
-    ) -> None:
-        distribution, invalidation = started
-        cloudfront = self.clients.client("cloudfront")
-
-        def check() -> tuple[bool, str]:
-            status = cloudfront.get_invalidation(DistributionId=distribution, Id=invalidation)[
-                "Invalidation"
-            ]["Status"]
-            # moto says COMPLETED, AWS says Completed.
-            return str(status).lower() == "completed", f"invalidation {status}"
-
-        wait_until(
-            check,
-            target=target,
-            what="CloudFront invalidation",
-            deadline=deadline,
-            progress=progress,
-            stop=stop,
         )
 
     def verify(self, target: str, action: Action) -> Observed:
@@ -429,87 +302,8 @@ class FrontendDriver:
             raise ApplyFailed(f"git {args[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout.strip()
 
-    def _built(self, target: str, spec: FrontendTarget, commit: str, progress: Progress) -> _Build:
-        return _Build(self, target, spec, commit, progress)
-
-
-class _Build:
-    """Context manager: a worktree at the commit, built, yielding its output as sources."""
-
-    def __init__(
-        self,
-        driver: FrontendDriver,
-        target: str,
-        spec: FrontendTarget,
-        commit: str,
-        progress: Progress,
-    ) -> None:
-        self.driver, self.target, self.spec, self.commit, self.progress = (
-            driver,
-            target,
-            spec,
-            commit,
-            progress,
-        )
-        self.tmp = Path(tempfile.mkdtemp(prefix="pinback-build-"))
-
-    def __enter__(self) -> list[SourceObject]:
-        build = self.spec.build
-        assert build is not None
-        tree = self.tmp / "tree"
-        self.driver._git(self.spec, "worktree", "add", "--detach", str(tree), self.commit)
-        workdir = tree / build.workdir
-        self.progress(self.target, f"building {self.commit[:12]}: {build.command}")
-        try:
-            done = subprocess.run(
-                build.command,
-                shell=True,
-                cwd=workdir,
-                capture_output=True,
-                text=True,
-                timeout=build.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise ApplyFailed(
-                f"the build of {self.commit[:12]} took longer than {build.timeout:.0f}s"
-            ) from None
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            raise ApplyFailed(
-                f"the build of {self.commit[:12]} failed (exit {done.returncode}): {' | '.join(tail)}"
-            )
-        output = workdir / build.output
-        if not output.is_dir():
-            raise ApplyFailed(f"the build did not produce {build.output}/")
-        return [
-            self._uploader(path, path.relative_to(output).as_posix())
-            for path in sorted(output.rglob("*"))
-            if path.is_file()
-        ]
-
-    def _uploader(self, path: Path, key: str) -> SourceObject:
-        s3 = self.driver._s3
-        bucket = self.spec.bucket
-
-        def put(metadata: dict[str, str] | None) -> dict[str, Any]:
-            extra: dict[str, Any] = {"ContentType": _content_type(key)}
-            if metadata:
-                extra["Metadata"] = metadata
-            with path.open("rb") as body:
-                s3.put_object(Bucket=bucket, Key=key, Body=body, **extra)
-            return extra
-
-        return SourceObject(key, None, put)
-
-    def __exit__(self, *exc: object) -> None:
-        with contextlib.suppress(ApplyFailed):
-            self.driver._git(self.spec, "worktree", "remove", "--force", str(self.tmp / "tree"))
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-def _content_type(key: str) -> str:
-    return mimetypes.guess_type(key)[0] or "application/octet-stream"
+    def _built(self, target: str, spec: FrontendTarget, commit: str, progress: Progress) -> Build:
+        return Build(self._s3, lambda *args: self._git(spec, *args), target, spec, commit, progress)
 
 
 def _unobserved(name: str, error: str) -> Observed:

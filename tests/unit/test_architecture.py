@@ -2,9 +2,7 @@
 import-linter contract (so ``lint-imports`` judges it), and modules and classes stay small
 enough to read.
 
-The size rule is the house's (no module over 400 lines, no class over 300). The modules and
-classes still being split are listed with the size they may not grow past; the list may only
-shrink: an entry that fits the rule again must leave it.
+The size rule is the house's: no module over 400 lines, no class over 300.
 """
 
 from __future__ import annotations
@@ -18,13 +16,6 @@ from tests.stands.service import REPO
 PACKAGE = REPO / "daemon"
 MODULE_LINES = 400
 CLASS_LINES = 300
-# Being split (issue #14); each at most its size when listed.
-OVERSIZE_MODULES = {
-    "daemon/drivers/frontend.py": 521,
-}
-OVERSIZE_CLASSES = {
-    "daemon/drivers/frontend.py:FrontendDriver": 362,
-}
 OUTSIDE_LAYERS = {"daemon", "daemon.__main__"}  # the package itself and `python -m daemon`
 
 
@@ -80,19 +71,6 @@ def sizes() -> tuple[dict[str, int], dict[str, int]]:
 def test_modules_and_classes_stay_small() -> None:
     module_sizes, class_sizes = sizes()
     too_big = [
-        f"{where}: {lines} lines"
-        for where, lines in module_sizes.items()
-        if lines > OVERSIZE_MODULES.get(where, MODULE_LINES)
-    ] + [
-        f"{where}: {lines} lines"
-        for where, lines in class_sizes.items()
-        if lines > OVERSIZE_CLASSES.get(where, CLASS_LINES)
-    ]
+        f"{where}: {lines} lines" for where, lines in module_sizes.items() if lines > MODULE_LINES
+    ] + [f"{where}: {lines} lines" for where, lines in class_sizes.items() if lines > CLASS_LINES]
     assert too_big == []
-
-
-def test_the_list_of_modules_being_split_only_shrinks() -> None:
-    module_sizes, class_sizes = sizes()
-    fit = [w for w in OVERSIZE_MODULES if module_sizes.get(w, 0) <= MODULE_LINES]
-    fit += [w for w in OVERSIZE_CLASSES if class_sizes.get(w, 0) <= CLASS_LINES]
-    assert fit == [], f"these fit the rule now: remove them from the list: {fit}"
