@@ -42,10 +42,12 @@ from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from daemon.adapters import environment
 from daemon.core import chain
 from daemon.core.records import GENESIS, HASHED, Entry, Event, Record, digest
 from daemon.core.redact import redact
 from daemon.errors import AuditUnavailable
+from daemon.spec import LoadedConfig
 
 APPEND_LOCK = 0x70696E61756474  # "pinaudt"
 SPAN_MIN = 200_000  # below this many records one process verifies sooner than starting more
@@ -83,6 +85,16 @@ records = Table(
     Index("ix_pinback_audit_target_ts", "target", "ts"),
     Index("ix_pinback_audit_event_ts", "event", "ts"),
 )
+
+
+def audit_url(config: LoadedConfig) -> str:
+    """Where the audit trail lives: ``PINBACK_AUDIT_URL``, else ``audit.urlEnv``'s
+    variable, else ``audit.url``, else ``.pinback/audit.db`` beside the config."""
+    settings = config.model.audit
+    url = environment.named(environment.AUDIT_URL)
+    if not url and settings.url_env:
+        url = environment.required(settings.url_env, "audit.urlEnv")
+    return url or settings.url or "sqlite:///.pinback/audit.db"
 
 
 def identity() -> str:

@@ -9,7 +9,6 @@ botocore's events, never by hand, so no call can go uncounted.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -18,13 +17,14 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 
+from daemon.adapters import environment
 from daemon.core import fencing, iam
 
 CallListener = Callable[[str, str, str], None]
 # A file to append the IAM action of every AWS call to, one per line: what a least-privilege
 # policy must grant, read off what pinback really called (the test suite checks
 # config/iam-policy.json with it).
-CALL_LOG_ENV = "PINBACK_AWS_CALL_LOG"
+CALL_LOG_ENV = environment.CALL_LOG
 
 
 class CallCounter:
@@ -85,7 +85,7 @@ class AwsClients:
         self._lock = threading.Lock()
         # With leadership on, every mutating request first confirms the apply's fence.
         self.fenced = False
-        self.call_log = os.environ.get(CALL_LOG_ENV) or None
+        self.call_log = environment.named(environment.CALL_LOG)
 
     def client(self, service: str) -> Any:
         with self._lock:
@@ -130,7 +130,7 @@ class AwsClients:
 
 
 def _endpoint_from_env() -> str | None:
-    return os.environ.get("AWS_ENDPOINT_URL") or None
+    return environment.named(environment.AWS_ENDPOINT)
 
 
 def error_code(exc: BaseException) -> str:

@@ -17,7 +17,6 @@ Gates run in that order and stop at the first failure, whose reason is one sente
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from daemon.adapters import environment
 from daemon.adapters.aws import error_message
 from daemon.core.gates import AlarmWatch
 from daemon.spec import HealthSettings
@@ -150,7 +150,7 @@ def _alarms(
 
 def _command(target: str, settings: HealthSettings, version: str) -> Verdict:
     assert settings.command is not None
-    env = {**os.environ, "PINBACK_TARGET": target, "PINBACK_VERSION": version}
+    env = environment.for_child({"PINBACK_TARGET": target, "PINBACK_VERSION": version})
     try:
         done = subprocess.run(
             settings.command,

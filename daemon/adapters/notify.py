@@ -13,7 +13,6 @@ never logged.
 from __future__ import annotations
 
 import json
-import os
 import queue
 import threading
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from daemon.adapters import environment
 from daemon.core.records import Event, Record
 from daemon.core.signing import sign
 from daemon.spec import LoadedConfig, Webhook
@@ -96,13 +96,13 @@ class Notifier:
         self.hooks = [h for h in (self._hook(w) for w in config.model.notify.webhooks) if h]
 
     def _hook(self, webhook: Webhook) -> _Hook | None:
-        url = os.environ.get(webhook.url_env)
+        url = environment.named(webhook.url_env)
         if not url:
             self.log.error(
                 "webhook_disabled", reason=f"environment variable {webhook.url_env} is not set"
             )
             return None
-        secret = os.environ.get(webhook.secret_env) if webhook.secret_env else None
+        secret = environment.named(webhook.secret_env) if webhook.secret_env else None
         if webhook.secret_env and not secret:
             self.log.error(
                 "webhook_unsigned", reason=f"environment variable {webhook.secret_env} is not set"

@@ -9,11 +9,11 @@ Errors reach the person as one sentence on stderr with exit 1, never a traceback
 
 from __future__ import annotations
 
-import os
 from typing import NoReturn
 
 import click
 
+from daemon.adapters import environment
 from daemon.cli import changes, files, history, pins, running
 from daemon.cli import sandbox as sandbox_verb
 from daemon.core.redact import redact
@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except KeyboardInterrupt:
         _fail("interrupted")
     except Exception as exc:
-        if os.environ.get("PINBACK_DEBUG"):
+        if environment.debug():
             raise
         _fail(_describe_unexpected(exc))
     raise SystemExit(0)

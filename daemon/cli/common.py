@@ -70,9 +70,9 @@ def engine_for(config: Any, audited: bool = False) -> Any:
 
 
 def audit_for(config: Any) -> Any:
-    from daemon.adapters.audit import AuditLog, resolve_url
+    from daemon.adapters.audit import AuditLog, audit_url, resolve_url
 
-    return AuditLog(resolve_url(config.audit_url(), config.base_dir))
+    return AuditLog(resolve_url(audit_url(config), config.base_dir))
 
 
 def past_durations(config: Any, targets: list[str]) -> dict[str, tuple[float, int]]:

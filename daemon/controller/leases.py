@@ -10,11 +10,11 @@ losing one ends the waits of its applies at once.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from daemon.adapters import environment
 from daemon.adapters.audit import AuditLog
 from daemon.controller.leadership import Leadership, LeaseStore
 from daemon.controller.metrics import Metrics
@@ -42,7 +42,7 @@ class Leases:
         settings = config.model.leadership
         if settings is None:
             return None
-        url = os.environ.get(settings.url_env)
+        url = environment.named(settings.url_env)
         if not url:
             raise ConfigError(
                 f"leadership.urlEnv: the environment variable {settings.url_env} is not set"

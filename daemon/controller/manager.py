@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.adapters import logs
-from daemon.adapters.audit import AuditLog, resolve_url
+from daemon.adapters.audit import AuditLog, audit_url, resolve_url
 from daemon.adapters.notify import Notifier
 from daemon.controller.leases import Leases
 from daemon.controller.metrics import Metrics
@@ -48,7 +48,7 @@ class Controller:
     def __init__(self, config_path: Path, state_path: Path | None = None) -> None:
         config = load_config(config_path)
         self.log = logs.get()
-        self.audit = AuditLog(resolve_url(config.audit_url(), config.base_dir))
+        self.audit = AuditLog(resolve_url(audit_url(config), config.base_dir))
         engine = Engine(config, audit=self.audit)
         source = source_for(config, state_path or config.state_path)
         self.shared = Shared(config_path, state_path, config, engine, source)

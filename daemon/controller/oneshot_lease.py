@@ -12,12 +12,12 @@ every third of the lease while the apply runs, confirmed before every mutating c
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterable, Iterator
 
 import sqlalchemy
 
+from daemon.adapters import environment
 from daemon.controller.leadership import LeaseStore, holder_id
 from daemon.core import shards
 from daemon.errors import ConfigError, Fenced, Refused
@@ -64,7 +64,7 @@ def leases_for(config: LoadedConfig, targets: Iterable[str]) -> Iterator[LeasesF
     if settings is None:
         yield None
         return
-    url = os.environ.get(settings.url_env)
+    url = environment.named(settings.url_env)
     if not url:
         raise ConfigError(
             f"leadership.urlEnv: the environment variable {settings.url_env} is not set"

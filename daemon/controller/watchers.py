@@ -7,13 +7,13 @@ Each only asks for a pass (``Shared.request_pass``); the pass itself reads and c
 from __future__ import annotations
 
 import collections
-import os
 import random
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from daemon.adapters import environment
 from daemon.controller.shared import Shared
 from daemon.controller.sources import GitSource
 from daemon.core.signing import signed_by
@@ -104,7 +104,7 @@ class Watchers:
         shared = self.shared
         git = shared.config.model.desired_state.git
         secret_env = git.webhook_secret_env if git else None
-        secret = os.environ.get(secret_env) if secret_env else None
+        secret = environment.named(secret_env) if secret_env else None
         source = shared.source
         if not isinstance(source, GitSource) or not secret:
             return 404, {

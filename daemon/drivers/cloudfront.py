@@ -4,13 +4,12 @@ handed back (``Started``) for ``wait`` to watch."""
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from typing import Any
 
+from daemon.adapters import environment
 from daemon.drivers.base import NOTHING_STARTED, Progress, Started, wait_until
-from daemon.errors import ConfigError
 from daemon.spec import FrontendTarget
 
 DISTRIBUTION, INVALIDATION = "distribution", "invalidation"
@@ -21,12 +20,7 @@ def distribution_of(spec: FrontendTarget) -> str | None:
     if spec.distribution_id:
         return spec.distribution_id
     if spec.distribution_id_env:
-        value = os.environ.get(spec.distribution_id_env)
-        if not value:
-            raise ConfigError(
-                f"environment variable {spec.distribution_id_env} (the CloudFront distribution id) is not set"
-            )
-        return value
+        return environment.required(spec.distribution_id_env, "the CloudFront distribution id")
     return None
 
 

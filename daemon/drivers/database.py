@@ -21,7 +21,6 @@ import ast
 import contextlib
 import fcntl
 import io
-import os
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -33,6 +32,7 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from daemon.adapters import environment
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.drivers.base import NOTHING_STARTED, Progress, Started
 from daemon.errors import ApplyFailed, ConfigError
@@ -65,11 +65,7 @@ class DatabaseDriver:
 
     def url(self, target: str) -> URL:
         spec = self.targets[target]
-        raw = os.environ.get(spec.url_env)
-        if not raw:
-            raise ConfigError(
-                f"environment variable {spec.url_env} (the database URL of {target}) is not set"
-            )
+        raw = environment.required(spec.url_env, f"the database URL of {target}")
         try:
             return make_url(raw)
         except ArgumentError:

@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from daemon.core.model import Kind, Pin
-from daemon.errors import ConfigError, SpecError, SpecIssue
+from daemon.errors import SpecError, SpecIssue
 from daemon.spec.config import Config
 from daemon.spec.fields import FORMS, TARGET_NAME
 from daemon.spec.pins import (
@@ -55,19 +55,6 @@ class LoadedConfig:
 
     def mode_of(self, target: str) -> str:
         return self.model.targets[target].mode or self.model.daemon.mode
-
-    def audit_url(self) -> str:
-        """Where the audit trail lives: ``PINBACK_AUDIT_URL``, else ``audit.urlEnv``'s
-        variable, else ``audit.url``, else ``.pinback/audit.db`` beside the config."""
-        settings = self.model.audit
-        url = os.environ.get("PINBACK_AUDIT_URL")
-        if not url and settings.url_env:
-            url = os.environ.get(settings.url_env)
-            if not url:
-                raise ConfigError(
-                    f"environment variable {settings.url_env} (audit.urlEnv) is not set"
-                )
-        return url or settings.url or "sqlite:///.pinback/audit.db"
 
 
 @dataclass(frozen=True)

@@ -74,3 +74,17 @@ def test_modules_and_classes_stay_small() -> None:
         f"{where}: {lines} lines" for where, lines in module_sizes.items() if lines > MODULE_LINES
     ] + [f"{where}: {lines} lines" for where, lines in class_sizes.items() if lines > CLASS_LINES]
     assert too_big == []
+
+
+ENVIRONMENT_READERS = {"daemon/adapters/environment.py", "daemon/devtools/sandbox.py"}
+
+
+def test_one_module_reads_the_environment() -> None:
+    """pinback's variables are named in one place (the sandbox, dev tooling, sets some)."""
+    readers = [
+        where
+        for path in modules().values()
+        if (where := str(path.relative_to(REPO))) not in ENVIRONMENT_READERS
+        and ("os.environ" in (text := path.read_text()) or "getenv(" in text)
+    ]
+    assert readers == [], f"read the environment through daemon.adapters.environment: {readers}"
