@@ -8,9 +8,10 @@ the last commit. Outside a git repository there is nothing to attribute.
 from __future__ import annotations
 
 import getpass
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from daemon.adapters.processes import Git
 
 UNCOMMITTED = "uncommitted"
 
@@ -39,17 +40,7 @@ def attribute(path: Path) -> Attribution | None:
 
 
 def _git(folder: Path, *args: str) -> str | None:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(folder), *args],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return done.stdout if done.returncode == 0 else None
+    return Git(folder, timeout=10).maybe(*args)
 
 
 def local_actor(command: str) -> str:

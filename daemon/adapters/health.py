@@ -17,7 +17,6 @@ Gates run in that order and stop at the first failure, whose reason is one sente
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 import urllib.error
@@ -28,7 +27,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from daemon.adapters import environment
+from daemon.adapters import environment, processes
 from daemon.adapters.aws import error_message
 from daemon.core.gates import AlarmWatch
 from daemon.spec import HealthSettings
@@ -151,21 +150,12 @@ def _alarms(
 def _command(target: str, settings: HealthSettings, version: str) -> Verdict:
     assert settings.command is not None
     env = environment.for_child({"PINBACK_TARGET": target, "PINBACK_VERSION": version})
-    try:
-        done = subprocess.run(
-            settings.command,
-            shell=True,
-            capture_output=True,
-            text=True,
-            timeout=settings.timeout,
-            env=env,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
+    done = processes.run(settings.command, settings.timeout, env=env)
+    if done.timed_out:
         return Verdict(False, f"smoke command took longer than {settings.timeout:.0f}s")
-    if done.returncode != 0:
-        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-2:])
-        return Verdict(
-            False, f"smoke command exited {done.returncode}" + (f": {tail}" if tail else "")
-        )
+    if done.error is not None:
+        return Verdict(False, f"smoke command could not start: {done.error}")
+    if not done.ok:
+        tail = done.tail(2)
+        return Verdict(False, f"smoke command exited {done.code}" + (f": {tail}" if tail else ""))
     return Verdict(True)

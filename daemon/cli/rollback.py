@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from daemon.adapters.processes import Git
 from daemon.core.model import Kind, VersionInfo
 from daemon.errors import PinbackError, SpecError
 from daemon.spec import PIN_FIELD, DesiredState, LoadedConfig, load_desired
@@ -111,16 +111,7 @@ def rewrite(
 
 def commit(path: Path, message: str) -> str:
     """``git commit`` the pin file alone; returns the new commit."""
-    folder = path.resolve().parent
-
-    def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(folder), *args], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise PinbackError(f"git {args[0]} failed: {(done.stderr or done.stdout).strip()}")
-        return done.stdout.strip()
-
+    git = Git(path.resolve().parent)
     git("add", "--", path.name)
     git("commit", "-q", "-m", message, "--", path.name)
     return git("rev-parse", "HEAD")

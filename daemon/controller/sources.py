@@ -8,12 +8,11 @@ comes from the commit at that ref that last touched the file.
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from daemon.adapters.attribution import Attribution, attribute
-from daemon.errors import PinbackError
+from daemon.adapters.processes import Git
 from daemon.spec import LoadedConfig
 
 
@@ -46,25 +45,11 @@ class GitSource:
     def __init__(self, repo: Path, ref: str, path: Path) -> None:
         self.repo = repo
         self.ref = ref
-        top = self._git("rev-parse", "--show-toplevel").strip()
+        self._git = Git(repo)
+        top = self._git("rev-parse", "--show-toplevel")
         self.top = Path(top)
         self.relative = path.resolve().relative_to(self.top.resolve()).as_posix()
         self._last: str | None = None
-
-    def _git(self, *args: str) -> str:
-        try:
-            done = subprocess.run(
-                ["git", "-C", str(self.repo), *args],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise PinbackError(f"git {args[0]} failed: {exc}") from None
-        if done.returncode != 0:
-            raise PinbackError(f"git {args[0]} failed: {(done.stderr or done.stdout).strip()}")
-        return done.stdout
 
     def refresh(self) -> bool:
         """``git fetch``; True when the ref now points at another commit."""
@@ -75,17 +60,8 @@ class GitSource:
         return changed
 
     def read(self) -> Pins:
-        done = subprocess.run(
-            ["git", "-C", str(self.repo), "show", f"{self.ref}:{self.relative}"],
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise PinbackError(
-                f"cannot read {self.relative} at {self.ref}: {done.stderr.decode(errors='replace').strip()}"
-            )
-        return Pins(done.stdout, f"{self.ref}:{self.relative}", self.attribution())
+        content = self._git.show(self.ref, self.relative)
+        return Pins(content, f"{self.ref}:{self.relative}", self.attribution())
 
     def attribution(self) -> Attribution | None:
         last = self._git(

@@ -18,7 +18,6 @@ into a temporary git worktree, built, and uploaded the same way.
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.adapters.aws import AwsClients, error_code, error_message
+from daemon.adapters.processes import GIT_TIMEOUT, Git
 from daemon.core.fencing import in_context
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.drivers import cloudfront
@@ -295,12 +295,7 @@ class FrontendDriver:
     def _git(self, spec: FrontendTarget, *args: str) -> str:
         assert spec.build is not None
         repo = self.config.resolve(spec.build.repo)
-        done = subprocess.run(
-            ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise ApplyFailed(f"git {args[0]} failed: {done.stderr.strip() or done.stdout.strip()}")
-        return done.stdout.strip()
+        return Git(repo, ApplyFailed, timeout=max(GIT_TIMEOUT, spec.build.timeout))(*args)
 
     def _built(self, target: str, spec: FrontendTarget, commit: str, progress: Progress) -> Build:
         return Build(self._s3, lambda *args: self._git(spec, *args), target, spec, commit, progress)

@@ -8,13 +8,13 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon.adapters import processes
 from daemon.drivers.base import Progress
 from daemon.errors import ApplyFailed
 from daemon.spec import FrontendTarget
@@ -105,24 +105,16 @@ class Build:
         self.git("worktree", "add", "--detach", str(tree), self.commit)
         workdir = tree / build.workdir
         self.progress(self.target, f"building {self.commit[:12]}: {build.command}")
-        try:
-            done = subprocess.run(
-                build.command,
-                shell=True,
-                cwd=workdir,
-                capture_output=True,
-                text=True,
-                timeout=build.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
+        done = processes.run(build.command, build.timeout, cwd=workdir)
+        if done.timed_out:
             raise ApplyFailed(
                 f"the build of {self.commit[:12]} took longer than {build.timeout:.0f}s"
-            ) from None
-        if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            )
+        if done.error is not None:
+            raise ApplyFailed(f"the build of {self.commit[:12]} could not start: {done.error}")
+        if not done.ok:
             raise ApplyFailed(
-                f"the build of {self.commit[:12]} failed (exit {done.returncode}): {' | '.join(tail)}"
+                f"the build of {self.commit[:12]} failed (exit {done.code}): {done.tail(3)}"
             )
         output = workdir / build.output
         if not output.is_dir():

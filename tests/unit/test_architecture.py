@@ -88,3 +88,14 @@ def test_one_module_reads_the_environment() -> None:
         and ("os.environ" in (text := path.read_text()) or "getenv(" in text)
     ]
     assert readers == [], f"read the environment through daemon.adapters.environment: {readers}"
+
+
+def test_one_module_runs_programs() -> None:
+    """git and the configured commands run through daemon.adapters.processes (timeouts,
+    captured output, one error style)."""
+    runners = [
+        str(path.relative_to(REPO))
+        for path in modules().values()
+        if "import subprocess" in path.read_text()
+    ]
+    assert runners == ["daemon/adapters/processes.py"]
