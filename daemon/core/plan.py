@@ -154,9 +154,12 @@ def _order(intents: Sequence[Intent], actions: Mapping[str, Action]) -> list[Act
     services = [a for a in actions.values() if a.kind is not Kind.ALEMBIC]
     for database in databases:
         for service in services:
-            if database.direction is Direction.FORWARD and service.target not in explicit:
+            mine, theirs = explicit.get(database.target), explicit.get(service.target)
+            if not around_the_database(mine, theirs, database.direction):
+                continue
+            if database.direction is Direction.FORWARD:
                 predecessors[service.target].add(database.target)
-            elif database.direction is Direction.BACK and database.target not in explicit:
+            elif database.direction is Direction.BACK:
                 predecessors[database.target].add(service.target)
     ordered: list[Action] = []
     done: set[str] = set()
@@ -172,6 +175,23 @@ def _order(intents: Sequence[Intent], actions: Mapping[str, Action]) -> list[Act
         done.add(name)
         remaining.discard(name)
     return ordered
+
+
+def around_the_database(
+    database_after: Sequence[str] | None,
+    service_after: Sequence[str] | None,
+    direction: Direction | None,
+) -> bool:
+    """Whether the planner orders a service and a database by itself (the one rule, also
+    used to keep them in one shard): on the way forward the service waits for the upgrade
+    unless it has its own ``after:``; on the way back the downgrade waits for the service
+    unless the database has its own. ``direction`` None: in either direction."""
+    forward, back = service_after is None, database_after is None
+    if direction is Direction.FORWARD:
+        return forward
+    if direction is Direction.BACK:
+        return back
+    return forward or back
 
 
 def _with_after(action: Action, after: tuple[str, ...]) -> Action:

@@ -16,6 +16,8 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from daemon.core.plan import around_the_database
+
 
 class Placed(Protocol):
     """What assignment reads of a target (a config's target models fit)."""
@@ -54,9 +56,9 @@ def assign(config: Fleet, shards: int) -> dict[str, int]:
                 join(name, other)
     databases = [n for n, t in config.targets.items() if t.kind == "alembic"]
     for database in databases:
-        implicit = config.targets[database].after is None  # downgrades after every service
+        mine = config.targets[database].after
         for name, target in config.targets.items():
-            if target.kind != "alembic" and (implicit or target.after is None):
+            if target.kind != "alembic" and around_the_database(mine, target.after, None):
                 join(database, name)
     return {name: shard_of(root(name), shards) for name in config.targets}
 
