@@ -90,6 +90,7 @@ class StatusView:
             if mine is not None and row["target"] not in mine:
                 shard = self.shared.shard_map.get(row["target"], 0)
                 row["state"] = f"observed by the replica that leads shard {shard}"
+                row["ledElsewhere"] = True
             state = self.shared.targets.get(row["target"])
             if state is not None and state.applying_since is not None:
                 elapsed = format_duration(now - state.applying_since)
@@ -98,7 +99,8 @@ class StatusView:
                 row["lastInSync"] = _iso(state.in_sync_at)
             if row["target"] in held:
                 last = results.get(row["target"])
-                cause = "health failed, " if last and last.detail.get("health") else ""
+                row["healthFailed"] = bool(last and last.detail.get("health"))
+                cause = "health failed, " if row["healthFailed"] else ""
                 row["state"] = f"{cause}held until the pin changes: {held[row['target']]}"
 
     def _show_verified_applies(

@@ -63,12 +63,12 @@ CHART_APPLIES = 20
 
 def classify(row: Mapping[str, Any]) -> tuple[str, str, str | None]:
     """(css class, text label, detail) for one target's row of the status document, from
-    its ``phase`` (DESIGN section 9); the words beside it come from the row's fields."""
+    its ``phase`` (DESIGN section 9) and its typed fields; ``state`` is only ever shown."""
     state = str(row.get("state", ""))
     last = row.get("lastResult") or {}
     applying = row.get("applying")
     phase = row.get("phase")
-    if state.startswith("observed by the replica"):  # sharded: another replica's target
+    if row.get("ledElsewhere"):  # sharded: another replica's target
         return "observed", "LED ELSEWHERE", state
     if phase == "Suspended":
         return "suspended", "SUSPENDED", "the pin says suspend: true; observed, not changed"
@@ -78,13 +78,13 @@ def classify(row: Mapping[str, Any]) -> tuple[str, str, str | None]:
         detail = row.get("error")
         return "unknown", "UNKNOWN" if detail else "NOT OBSERVED YET", detail and str(detail)
     if phase == "Held":
-        label = "HEALTH FAILED" if state.startswith("health failed") else "HELD"
+        label = "HEALTH FAILED" if row.get("healthFailed") else "HELD"
         return "failed", label, str(row.get("heldReason") or state)
     if phase == "InSync":
         if row.get("desired") is None:
             return "observed", "OBSERVED ONLY", "no pin for this target"
         return "ok", "IN SYNC", None
-    blocked = state.removeprefix("drift, blocked:").strip()
+    blocked = str(row.get("blockedReason") or state)
     if phase == "Frozen":
         return "frozen", "FROZEN", blocked
     if phase == "Blocked":
@@ -92,7 +92,7 @@ def classify(row: Mapping[str, Any]) -> tuple[str, str, str | None]:
     if phase == "Failed":
         return "failed", "FAILED", str(last.get("error") or "the last apply failed")
     if phase == "RollingOut":
-        return "applying", "ROLLING OUT", state.removeprefix("rolling out:").strip()
+        return "applying", "ROLLING OUT", str(row.get("inProgress") or state)
     return "drift", "DRIFTING", "live differs from the pin; pinback is on it"
 
 

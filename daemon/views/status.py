@@ -93,6 +93,9 @@ def status_document(
             row["error"] = seen.error
         if seen and seen.in_progress:
             row["inProgress"] = seen.in_progress
+        action = actions.get(name)
+        if action is not None and action.blocked and not action.wait_only:
+            row["blockedReason"] = action.blocked
         last = (results or {}).get(name)
         if last is not None:
             row["lastResult"] = last.as_json()

@@ -36,8 +36,22 @@ def test_markup_in_any_field_is_escaped() -> None:
         ({"phase": "InSync", "inSync": True, "state": "in sync", "desired": "1"}, "IN SYNC"),
         ({"phase": "InSync", "inSync": True, "state": "observed only"}, "OBSERVED ONLY"),
         ({"phase": "Drifting", "inSync": False, "state": "drift"}, "DRIFTING"),
-        ({"phase": "Frozen", "state": "drift, blocked: freeze window until 2026-12-26"}, "FROZEN"),
-        ({"phase": "Blocked", "state": "drift, blocked: suspended"}, "BLOCKED"),
+        (
+            {
+                "phase": "Frozen",
+                "state": "drift, blocked: freeze window until 2026-12-26",
+                "blockedReason": "freeze window until 2026-12-26",
+            },
+            "FROZEN",
+        ),
+        (
+            {
+                "phase": "Blocked",
+                "state": "drift, blocked: suspended",
+                "blockedReason": "suspended",
+            },
+            "BLOCKED",
+        ),
         ({"phase": "Suspended", "state": "drift", "suspended": True}, "SUSPENDED"),
         (
             {"phase": "Applying", "state": "drift", "applying": {"step": "s", "elapsed": "1s"}},
@@ -49,14 +63,29 @@ def test_markup_in_any_field_is_escaped() -> None:
         ),
         ({"phase": "Held", "state": "held until the pin changes: x", "heldReason": "x"}, "HELD"),
         (
-            {"phase": "Held", "state": "health failed, held until the pin changes: x"},
+            {
+                "phase": "Held",
+                "state": "health failed, held until the pin changes: x",
+                "healthFailed": True,
+            },
             "HEALTH FAILED",
         ),
-        ({"phase": "RollingOut", "state": "rolling out: IN_PROGRESS"}, "ROLLING OUT"),
+        (
+            {
+                "phase": "RollingOut",
+                "state": "rolling out: IN_PROGRESS",
+                "inProgress": "IN_PROGRESS",
+            },
+            "ROLLING OUT",
+        ),
         ({"phase": "Unknown", "state": "unknown: x", "error": "x"}, "UNKNOWN"),
         ({"phase": "Unknown", "state": "not observed yet"}, "NOT OBSERVED YET"),
         (
-            {"phase": "InSync", "state": "observed by the replica that leads shard 2"},
+            {
+                "phase": "InSync",
+                "state": "observed by the replica that leads shard 2",
+                "ledElsewhere": True,
+            },
             "LED ELSEWHERE",
         ),
     ],
