@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
+from enum import StrEnum
 from typing import Any
 
 import structlog
@@ -45,3 +46,31 @@ def configure(level: str = "info", stream: Any = None) -> None:
 
 def get(name: str = "pinback") -> Any:
     return structlog.get_logger(name)
+
+
+class LogEvent(StrEnum):
+    """The log events that are not audit events (those are ``daemon.core.records.Event``):
+    the names people grep the controller's log for and tests wait on."""
+
+    APPLY_INTERRUPTED = "apply_interrupted"
+    AUDIT_UNAVAILABLE = "audit_unavailable"
+    CONFIG_CHANGED = "config_changed"
+    CONTROLLER_STARTED = "controller_started"
+    DESIRED_LOADED = "desired_loaded"
+    GIT_FETCH_FAILED = "git_fetch_failed"
+    GIT_WEBHOOK_REFUSED = "git_webhook_refused"
+    HELD = "held"
+    OPEN_APPLY_CLOSED = "open_apply_closed"
+    PASS_CRASHED = "pass_crashed"
+    PASS_FINISHED = "pass_finished"
+    PROGRESS = "progress"
+    RECONCILE_CRASHED = "reconcile_crashed"
+    SHUTDOWN_FINISHED = "shutdown_finished"
+    SHUTDOWN_STARTED = "shutdown_started"
+    WAITING_FOR = "waiting_for"
+    WATCH_FAILED = "watch_failed"
+    WEBHOOK_DISABLED = "webhook_disabled"
+    WEBHOOK_DROPPED = "webhook_dropped"
+    WEBHOOK_FAILED = "webhook_failed"
+    WEBHOOK_RETRY = "webhook_retry"
+    WEBHOOK_UNSIGNED = "webhook_unsigned"

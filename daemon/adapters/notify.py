@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from daemon.adapters import environment
+from daemon.adapters.logs import LogEvent
 from daemon.core.records import Event, Record
 from daemon.core.signing import sign
 from daemon.spec import LoadedConfig, Webhook
@@ -99,13 +100,15 @@ class Notifier:
         url = environment.named(webhook.url_env)
         if not url:
             self.log.error(
-                "webhook_disabled", reason=f"environment variable {webhook.url_env} is not set"
+                LogEvent.WEBHOOK_DISABLED,
+                reason=f"environment variable {webhook.url_env} is not set",
             )
             return None
         secret = environment.named(webhook.secret_env) if webhook.secret_env else None
         if webhook.secret_env and not secret:
             self.log.error(
-                "webhook_unsigned", reason=f"environment variable {webhook.secret_env} is not set"
+                LogEvent.WEBHOOK_UNSIGNED,
+                reason=f"environment variable {webhook.secret_env} is not set",
             )
         return _Hook(url, secret, frozenset(webhook.events), queue.Queue(QUEUE_LIMIT))
 
@@ -127,7 +130,7 @@ class Notifier:
             try:
                 hook.inbox.put_nowait(body)
             except queue.Full:
-                self.log.error("webhook_dropped", host=hook.host, reason="queue full")
+                self.log.error(LogEvent.WEBHOOK_DROPPED, host=hook.host, reason="queue full")
 
     def _sender(self, hook: _Hook) -> None:
         while not self.stop.is_set():
@@ -157,7 +160,7 @@ class Notifier:
             except (OSError, ValueError) as exc:
                 error = str(getattr(exc, "reason", exc))
             self.log.warning(
-                "webhook_retry" if attempt < TRIES else "webhook_failed",
+                LogEvent.WEBHOOK_RETRY if attempt < TRIES else LogEvent.WEBHOOK_FAILED,
                 host=hook.host,
                 attempt=attempt,
                 error=error,

@@ -29,6 +29,7 @@ from daemon.core.redact import redact
 def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
     """The controller: keep live state at the pins until SIGTERM or SIGINT."""
     from daemon.adapters import logs
+    from daemon.adapters.logs import LogEvent
     from daemon.controller.manager import Controller
     from daemon.web.server import serve
 
@@ -42,7 +43,7 @@ def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
         raise Failure(f"cannot listen on {address}: {exc.strerror}") from None
     host, port = server.server_address[:2]
     logs.get().info(
-        "controller_started",
+        LogEvent.CONTROLLER_STARTED,
         listen=f"{host!s}:{port}",
         config=str(config_path),
         pins=str(controller.state_path),

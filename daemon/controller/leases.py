@@ -16,6 +16,7 @@ from typing import Any
 
 from daemon.adapters import environment
 from daemon.adapters.audit import AuditLog
+from daemon.adapters.logs import LogEvent
 from daemon.controller.leadership import Leadership, LeaseStore
 from daemon.controller.metrics import Metrics
 from daemon.controller.shared import Shared
@@ -129,7 +130,7 @@ class Leases:
         try:  # the applies a dead leader left open are this replica's to close now
             opened = self.audit.open_starts()
         except AuditUnavailable as exc:
-            log.error("audit_unavailable", error=str(exc))
+            log.error(LogEvent.AUDIT_UNAVAILABLE, error=str(exc))
             opened = {}
         with self.shared.lock:
             self.shared.open_starts.update({t: r for t, r in opened.items() if t in mine})

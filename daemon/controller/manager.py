@@ -25,6 +25,7 @@ from typing import Any
 
 from daemon.adapters import logs
 from daemon.adapters.audit import AuditLog, audit_url, resolve_url
+from daemon.adapters.logs import LogEvent
 from daemon.adapters.notify import Notifier
 from daemon.controller.leases import Leases
 from daemon.controller.metrics import Metrics
@@ -103,7 +104,7 @@ class Controller:
         try:
             self.shared.open_starts = self.audit.open_starts()
         except (AuditUnavailable, Exception) as exc:
-            self.log.error("audit_unavailable", error=str(exc))
+            self.log.error(LogEvent.AUDIT_UNAVAILABLE, error=str(exc))
         self.leases.start(self._leases_done)
         self._spawn("pass-loop", self.passes.loop)
         self._spawn("resync", self.watchers.resync_loop)
@@ -137,7 +138,7 @@ class Controller:
         A wait interrupted here leaves the change in AWS to finish by itself; the next
         controller observes it and waits on it, never issuing it again.
         """
-        self.log.info("shutdown_started")
+        self.log.info(LogEvent.SHUTDOWN_STARTED)
         shared = self.shared
         shared.stopping.set()
         shared.changed()  # ends the /events streams
@@ -153,7 +154,7 @@ class Controller:
         alive = [t.name for t in self._threads if t.is_alive()]
         self._leases_done.set()
         self.leases.release_all()
-        self.log.info("shutdown_finished", still_running=alive)
+        self.log.info(LogEvent.SHUTDOWN_FINISHED, still_running=alive)
         return alive
 
     def request_pass(self) -> None:

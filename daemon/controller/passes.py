@@ -12,6 +12,7 @@ import time
 import uuid
 from typing import Any
 
+from daemon.adapters.logs import LogEvent
 from daemon.controller.leases import Leases
 from daemon.controller.metrics import Metrics
 from daemon.controller.pins import PinReloader
@@ -56,7 +57,7 @@ class PassRunner:
             try:
                 self.run()
             except Exception as exc:  # a pass must never kill the loop
-                self.log.error("pass_crashed", error=f"{exc.__class__.__name__}: {exc}")
+                self.log.error(LogEvent.PASS_CRASHED, error=f"{exc.__class__.__name__}: {exc}")
 
     def run(self) -> None:
         """One pass; what it saw is recorded even when it ends early."""
@@ -94,7 +95,7 @@ class PassRunner:
         self.metrics.queue_depth.set(self.queue.depth())
         shared.changed()
         log.info(
-            "pass_finished",
+            LogEvent.PASS_FINISHED,
             changes=snapshot.plan.changes,
             in_sync=len(snapshot.plan.in_sync),
             unobserved=len(snapshot.plan.unobserved),
@@ -148,33 +149,12 @@ class PassRunner:
                 desired=action.to_version,
                 live=action.from_version,
             )
-            self.recorder.record(
-                log,
-                Entry(
-                    event=Event.DRIFT_DETECTED,
-                    target=name,
-                    kind=kind,
-                    desired=action.to_version,
-                    live_before=action.from_version,
-                    reason=action.reason,
-                ),
-            )
+            self.recorder.record(log, _about(Event.DRIFT_DETECTED, action))
         state.drifting = drifted
         blocked = None if action.wait_only else action.blocked
         if blocked is not None and blocked != state.blocked:
             log.warning(Event.BLOCKED, target=name, reason=blocked)
-            self.recorder.record(
-                log,
-                Entry(
-                    event=Event.BLOCKED,
-                    target=name,
-                    kind=kind,
-                    desired=action.to_version,
-                    live_before=action.from_version,
-                    error=blocked,
-                    reason=action.reason,
-                ),
-            )
+            self.recorder.record(log, _about(Event.BLOCKED, action, error=blocked))
         state.blocked = blocked
         if blocked is not None:
             self.metrics.result(name, Outcome.BLOCKED, seconds, in_sync=False)
@@ -185,7 +165,7 @@ class PassRunner:
         """A controller died during this apply: record what is live now, once."""
         took = opened.desired is not None and live == opened.desired
         event = Event.APPLY_SUCCEEDED if took else Event.APPLY_FAILED
-        log.info("open_apply_closed", target=opened.target, outcome=event, live=live)
+        log.info(LogEvent.OPEN_APPLY_CLOSED, target=opened.target, outcome=event, live=live)
         self.recorder.record(
             log,
             Entry(
@@ -207,3 +187,16 @@ class PassRunner:
     def _queue_unless_backing_off(self, name: str) -> None:
         if self.queue.failures(name) == 0 and self.leases.applies(name):
             self._to_queue.append(name)
+
+
+def _about(event: Event, action: Action, error: str | None = None) -> Entry:
+    """A pass's record about a target's planned action (drift seen, a block)."""
+    return Entry(
+        event=event,
+        target=action.target,
+        kind=action.kind.value,
+        desired=action.to_version,
+        live_before=action.from_version,
+        error=error,
+        reason=action.reason,
+    )

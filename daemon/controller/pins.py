@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 from daemon.adapters.audit import AuditLog
+from daemon.adapters.logs import LogEvent
 from daemon.controller.leases import Leases
 from daemon.controller.metrics import Metrics
 from daemon.controller.recording import Recorder
@@ -74,7 +75,7 @@ class PinReloader:
         except SpecError as exc:
             return self._invalid("; ".join(str(i) for i in exc.issues), log)
         if config.model != shared.config.model:
-            log.info("config_changed")
+            log.info(LogEvent.CONFIG_CHANGED)
             self._adopt(config)
         if shared.desired is None or desired.pins != shared.desired.pins:
             self._pins_changed(desired, log)
@@ -126,7 +127,7 @@ class PinReloader:
         who = shared.source.attribution()
         first = shared.desired is None
         if shared.desired is None:
-            log.info("desired_loaded", pins={n: p.version for n, p in desired.pins.items()})
+            log.info(LogEvent.DESIRED_LOADED, pins={n: p.version for n, p in desired.pins.items()})
             old = self._recorded_pins(log)
         else:
             old = dict(shared.desired.pins)
@@ -192,14 +193,14 @@ class PinReloader:
         try:
             last = self.audit.latest((Event.HEALTH_FAILED, Event.DESIRED_CHANGED))
         except AuditUnavailable as exc:
-            log.error("audit_unavailable", error=str(exc))
+            log.error(LogEvent.AUDIT_UNAVAILABLE, error=str(exc))
             return
         for name in unchanged:
             record = last.get(name)
             if record is None or record.event != Event.HEALTH_FAILED:
                 continue
             reason = f"{record.error} (recorded {record.ts}, before a restart)"
-            log.info("held", target=name, reason=reason)
+            log.info(LogEvent.HELD, target=name, reason=reason)
             with self.shared.lock:
                 state = self.shared.target(name)
                 state.held_pin, state.held_reason = desired.pins[name], reason
@@ -212,7 +213,7 @@ class PinReloader:
             last = self.audit.latest((Event.DESIRED_CHANGED,))
             states = self.audit.latest((Event.SUSPENDED, Event.RESUMED))
         except AuditUnavailable as exc:
-            log.error("audit_unavailable", error=str(exc))
+            log.error(LogEvent.AUDIT_UNAVAILABLE, error=str(exc))
             return {}
         return {
             target: Pin(

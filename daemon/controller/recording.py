@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from daemon.adapters.audit import AuditLog
+from daemon.adapters.logs import LogEvent
 from daemon.core.records import Entry
 from daemon.errors import AuditUnavailable
 
@@ -47,4 +48,4 @@ class Recorder:
         try:
             self.audit.append(entries)
         except AuditUnavailable as exc:
-            log.error("audit_unavailable", error=str(exc))
+            log.error(LogEvent.AUDIT_UNAVAILABLE, error=str(exc))

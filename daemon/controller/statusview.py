@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from daemon.adapters.audit import AuditLog
+from daemon.adapters.logs import LogEvent
 from daemon.controller import handover
 from daemon.controller.leases import Leases
 from daemon.controller.readcache import ReadCache
@@ -99,7 +100,7 @@ class StatusView:
                 row["lastInSync"] = _iso(state.in_sync_at)
             if row["target"] in held:
                 last = results.get(row["target"])
-                row["healthFailed"] = bool(last and last.detail.get("health"))
+                row["healthFailed"] = bool(last and last.gate_failed)
                 cause = "health failed, " if row["healthFailed"] else ""
                 row["state"] = f"{cause}held until the pin changes: {held[row['target']]}"
 
@@ -154,7 +155,7 @@ class StatusView:
             view["durations"] = self.audit.recent_durations(per_target=PAGE_APPLIES)
         except AuditUnavailable as exc:
             view["events"], view["durations"] = [], {}
-            self.log.error("audit_unavailable", error=str(exc))
+            self.log.error(LogEvent.AUDIT_UNAVAILABLE, error=str(exc))
         return view
 
     def versions_json(self, target: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.adapters import environment
+from daemon.adapters.logs import LogEvent
 from daemon.controller.shared import Shared
 from daemon.controller.sources import GitSource
 from daemon.core.signing import signed_by
@@ -47,7 +48,7 @@ class Watchers:
                 if shared.source.refresh():
                     shared.request_pass()
             except PinbackError as exc:
-                self.log.error("git_fetch_failed", error=str(exc))
+                self.log.error(LogEvent.GIT_FETCH_FAILED, error=str(exc))
             if shared.stopping.wait(git.poll_interval if git else 15.0):
                 return
 
@@ -94,7 +95,7 @@ class Watchers:
                     ) != folders:
                         break  # the config moved the pin file, or a link now leads elsewhere
             except (OSError, RuntimeError) as exc:
-                self.log.error("watch_failed", error=str(exc))
+                self.log.error(LogEvent.WATCH_FAILED, error=str(exc))
                 shared.stopping.wait(1.0)
 
     def git_webhook(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
@@ -112,7 +113,9 @@ class Watchers:
             }
         lowered = {k.lower(): v for k, v in headers.items()}
         if not signed_by(secret, body, lowered.get("x-hub-signature-256", "")):
-            self.log.warning("git_webhook_refused", reason="missing or bad X-Hub-Signature-256")
+            self.log.warning(
+                LogEvent.GIT_WEBHOOK_REFUSED, reason="missing or bad X-Hub-Signature-256"
+            )
             return 401, {"error": "bad signature"}
         delivery = lowered.get("x-github-delivery", "")
         with shared.lock:
@@ -127,7 +130,7 @@ class Watchers:
         try:
             self.shared.source.refresh()
         except PinbackError as exc:
-            self.log.error("git_fetch_failed", error=str(exc))
+            self.log.error(LogEvent.GIT_FETCH_FAILED, error=str(exc))
         self.shared.request_pass()
 
 

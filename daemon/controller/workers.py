@@ -15,6 +15,7 @@ import time
 import uuid
 from typing import Any
 
+from daemon.adapters.logs import LogEvent
 from daemon.controller.leases import Leases
 from daemon.controller.metrics import Metrics
 from daemon.controller.shared import Shared, TargetState
@@ -53,7 +54,9 @@ class Workers:
                 self.reconcile(name)
             except Exception as exc:  # one target's surprise must not kill a worker
                 self.log.error(
-                    "reconcile_crashed", target=name, error=f"{exc.__class__.__name__}: {exc}"
+                    LogEvent.RECONCILE_CRASHED,
+                    target=name,
+                    error=f"{exc.__class__.__name__}: {exc}",
                 )
                 self.queue.add_after(name, self.queue.backoff(name))
             finally:
@@ -127,7 +130,7 @@ class Workers:
         shared.changed()
 
         def progress(target: str, message: str) -> None:
-            log.info("progress", message=message)
+            log.info(LogEvent.PROGRESS, message=message)
             state.step = message
             shared.changed()
 
@@ -185,7 +188,7 @@ class Workers:
             self.queue.forget(name)
         elif result.held:
             # Held (or reverted) until the pin changes: retrying the same pin would loop.
-            event = Event.HEALTH_FAILED if result.detail.get("health") == "failed" else "held"
+            event = Event.HEALTH_FAILED if result.gate_failed else LogEvent.HELD
             log.error(event, error=result.error, live_after=result.live_after)
             self.metrics.result(name, Outcome.FAILED, time.monotonic() - started, in_sync=False)
             self.metrics.health_failed.labels(name).set(1)
@@ -201,7 +204,7 @@ class Workers:
                 if shared.stopping.is_set()
                 else "this replica lost its lease"
             )
-            log.info("apply_interrupted", reason=why, live_after=result.live_after)
+            log.info(LogEvent.APPLY_INTERRUPTED, reason=why, live_after=result.live_after)
             if superseded:
                 self.queue.add(name)
         else:
@@ -226,7 +229,7 @@ class Workers:
             changed = ahead != state.waiting_on
             state.waiting_on = ahead
         if ahead and changed:
-            log.info("waiting_for", targets=list(ahead))
+            log.info(LogEvent.WAITING_FOR, targets=list(ahead))
         return bool(ahead)
 
     def _failed(

@@ -180,6 +180,7 @@ class Result:
     error: str | None = None
     detail: Mapping[str, str] = field(default_factory=dict)
     held: bool = False  # failed in a way retrying cannot fix: leave it until the pin changes
+    gate_failed: bool = False  # the change took and its health gate failed (held or reverted)
 
     def as_json(self) -> dict[str, object]:
         return {

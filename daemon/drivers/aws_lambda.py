@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.adapters.aws import AwsClients, error_code, error_message
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
-from daemon.drivers.base import NOTHING_STARTED, Progress, Started, fan_out, wait_until
+from daemon.drivers.base import NOTHING_STARTED, Progress, Started, Waiting, fan_out, wait_until
 from daemon.errors import ApplyFailed
 from daemon.spec import LambdaTarget
 
@@ -224,15 +224,7 @@ class LambdaDriver:
         ]
         return str(max(matching)) if matching else None
 
-    def wait(
-        self,
-        target: str,
-        action: Action,
-        progress: Progress,
-        deadline: float,
-        stop: threading.Event | None = None,
-        started: Started = NOTHING_STARTED,
-    ) -> None:
+    def wait(self, target: str, action: Action, waiting: Waiting) -> None:
         spec = self.targets[target]
 
         def check() -> tuple[bool, str]:
@@ -245,20 +237,13 @@ class LambdaDriver:
 
         if spec.alias and self._alias_runs(target, action.to_version):
             return  # the alias was pointed at an already published version
-        wait_until(
-            check,
-            target=target,
-            what="Lambda update",
-            deadline=deadline,
-            progress=progress,
-            stop=stop,
-        )
+        wait_until(check, target, "Lambda update", waiting)
         if spec.alias:
             image = self._repository(spec.repository).by_tag[action.to_version]
             version = self._lambda.publish_version(
                 FunctionName=spec.function, CodeSha256=image.digest.removeprefix("sha256:")
             )["Version"]
-            progress(target, f"alias {spec.alias} -> version {version} (just published)")
+            waiting.progress(target, f"alias {spec.alias} -> version {version} (just published)")
             self._lambda.update_alias(
                 FunctionName=spec.function, Name=spec.alias, FunctionVersion=version
             )

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Protocol, TypeVar
 
@@ -40,6 +41,19 @@ CodeDeploy deployment), handed back to the caller and passed to ``wait``: a driv
 per-apply state between the two, since one instance serves every target and thread."""
 NOTHING_STARTED: Started = MappingProxyType({})
 
+
+@dataclass(frozen=True)
+class Waiting:
+    """How one wait goes: news to ``progress``, give up at ``deadline`` (a
+    ``time.monotonic()`` value), end early when ``stop`` is set, and watch what the apply
+    ``started``."""
+
+    progress: Progress
+    deadline: float
+    stop: threading.Event | None = None
+    started: Started = field(default_factory=lambda: NOTHING_STARTED)
+
+
 POLL_SCHEDULE = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0)
 PROGRESS_EVERY = 10.0
 
@@ -53,15 +67,7 @@ class Driver(Protocol):
 
     def apply(self, target: str, action: Action, progress: Progress) -> Started: ...
 
-    def wait(
-        self,
-        target: str,
-        action: Action,
-        progress: Progress,
-        deadline: float,
-        stop: threading.Event | None = None,
-        started: Started = NOTHING_STARTED,
-    ) -> None: ...
+    def wait(self, target: str, action: Action, waiting: Waiting) -> None: ...
 
     def verify(self, target: str, action: Action) -> Observed: ...
 
@@ -85,16 +91,8 @@ class AwsErrorsTranslated:
     def apply(self, target: str, action: Action, progress: Progress) -> Started:
         return _translated(lambda: self.driver.apply(target, action, progress))
 
-    def wait(
-        self,
-        target: str,
-        action: Action,
-        progress: Progress,
-        deadline: float,
-        stop: threading.Event | None = None,
-        started: Started = NOTHING_STARTED,
-    ) -> None:
-        _translated(lambda: self.driver.wait(target, action, progress, deadline, stop, started))
+    def wait(self, target: str, action: Action, waiting: Waiting) -> None:
+        _translated(lambda: self.driver.wait(target, action, waiting))
 
     def verify(self, target: str, action: Action) -> Observed:
         return _translated(lambda: self.driver.verify(target, action))
@@ -129,20 +127,15 @@ def fan_out(function: Callable[[T], R], items: Iterable[T], workers: int) -> lis
 
 
 def wait_until(
-    check: Callable[[], tuple[bool, str]],
-    *,
-    target: str,
-    what: str,
-    deadline: float,
-    progress: Progress,
-    stop: threading.Event | None = None,
+    check: Callable[[], tuple[bool, str]], target: str, what: str, waiting: Waiting
 ) -> None:
     """Poll ``check`` until it says done, reporting each new status and a heartbeat.
 
     ``check`` returns ``(done, status)`` and raises ``ApplyFailed`` on a failure it
     sees. Polls start fast (moto and quick rollouts finish in well under a second)
-    and slow to every 3 s. ``deadline`` is a ``time.monotonic()`` value.
+    and slow to every 3 s.
     """
+    progress, deadline, stop = waiting.progress, waiting.deadline, waiting.stop
     started = time.monotonic()
     last_status = ""
     last_report = started

@@ -4,12 +4,11 @@ handed back (``Started``) for ``wait`` to watch."""
 
 from __future__ import annotations
 
-import threading
 import uuid
 from typing import Any
 
 from daemon.adapters import environment
-from daemon.drivers.base import NOTHING_STARTED, Progress, Started, wait_until
+from daemon.drivers.base import NOTHING_STARTED, Progress, Started, Waiting, wait_until
 from daemon.spec import FrontendTarget
 
 DISTRIBUTION, INVALIDATION = "distribution", "invalidation"
@@ -43,16 +42,10 @@ def invalidate(
     return {DISTRIBUTION: distribution, INVALIDATION: invalidation}
 
 
-def wait(
-    cloudfront: Any,
-    target: str,
-    started: Started,
-    progress: Progress,
-    deadline: float,
-    stop: threading.Event | None,
-) -> None:
+def wait(cloudfront: Any, target: str, waiting: Waiting) -> None:
     """Until the invalidation ``invalidate`` started has completed (nothing to wait for
     when it started none)."""
+    started = waiting.started
     if INVALIDATION not in started:
         return
     distribution, invalidation = started[DISTRIBUTION], started[INVALIDATION]
@@ -64,11 +57,4 @@ def wait(
         # moto says COMPLETED, AWS says Completed.
         return str(status).lower() == "completed", f"invalidation {status}"
 
-    wait_until(
-        check,
-        target=target,
-        what="CloudFront invalidation",
-        deadline=deadline,
-        progress=progress,
-        stop=stop,
-    )
+    wait_until(check, target, "CloudFront invalidation", waiting)

@@ -34,7 +34,7 @@ from sqlalchemy.pool import NullPool
 
 from daemon.adapters import environment
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
-from daemon.drivers.base import NOTHING_STARTED, Progress, Started
+from daemon.drivers.base import NOTHING_STARTED, Progress, Started, Waiting
 from daemon.errors import ApplyFailed, ConfigError
 from daemon.spec import AlembicTarget, LoadedConfig
 
@@ -236,15 +236,7 @@ class DatabaseDriver:
         else:
             yield
 
-    def wait(
-        self,
-        target: str,
-        action: Action,
-        progress: Progress,
-        deadline: float,
-        stop: threading.Event | None = None,
-        started: Started = NOTHING_STARTED,
-    ) -> None:
+    def wait(self, target: str, action: Action, waiting: Waiting) -> None:
         """Alembic runs synchronously: when ``apply`` returned, the change has taken."""
 
     def verify(self, target: str, action: Action) -> Observed:

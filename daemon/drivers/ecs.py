@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from daemon.adapters.aws import AwsClients, error_code, error_message
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.drivers import codedeploy
-from daemon.drivers.base import NOTHING_STARTED, Progress, Started, fan_out, wait_until
+from daemon.drivers.base import NOTHING_STARTED, Progress, Started, Waiting, fan_out, wait_until
 from daemon.errors import ApplyFailed, Held, ObserveFailed
 from daemon.spec import EcsTarget
 
@@ -223,27 +223,17 @@ class EcsDriver:
         )
         return NOTHING_STARTED
 
-    def wait(
-        self,
-        target: str,
-        action: Action,
-        progress: Progress,
-        deadline: float,
-        stop: threading.Event | None = None,
-        started: Started = NOTHING_STARTED,
-    ) -> None:
+    def wait(self, target: str, action: Action, waiting: Waiting) -> None:
         spec = self.targets[target]
         want = int(action.to_version)
-        deployment = started.get(CODE_DEPLOYMENT)
+        deployment = waiting.started.get(CODE_DEPLOYMENT)
         if deployment is not None:
             client = self.clients.client("codedeploy")
             wait_until(
                 lambda: codedeploy.state(client, deployment),
-                target=target,
-                what="CodeDeploy deployment",
-                deadline=deadline,
-                progress=progress,
-                stop=stop,
+                target,
+                "CodeDeploy deployment",
+                waiting,
             )
             return
 
@@ -266,14 +256,7 @@ class EcsDriver:
                 )
             return (not rollout.rolling), rollout.status
 
-        wait_until(
-            check,
-            target=target,
-            what="ECS deployment",
-            deadline=deadline,
-            progress=progress,
-            stop=stop,
-        )
+        wait_until(check, target, "ECS deployment", waiting)
 
     def verify(self, target: str, action: Action) -> Observed:
         return self.observe([target])[target]

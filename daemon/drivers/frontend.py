@@ -18,7 +18,6 @@ into a temporary git worktree, built, and uploaded the same way.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -30,7 +29,7 @@ from daemon.adapters.processes import GIT_TIMEOUT, Git
 from daemon.core.fencing import in_context
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.drivers import cloudfront
-from daemon.drivers.base import NOTHING_STARTED, Progress, Started, fan_out
+from daemon.drivers.base import Progress, Started, Waiting, fan_out
 from daemon.drivers.deploy_history import DeployHistory, by_history, by_times
 from daemon.drivers.frontend_sources import Artifacts, Build, SourceObject, artifact_sources
 from daemon.errors import ApplyFailed
@@ -242,18 +241,10 @@ class FrontendDriver:
                 live[item["Key"]] = item.get("ETag")
         return live
 
-    def wait(
-        self,
-        target: str,
-        action: Action,
-        progress: Progress,
-        deadline: float,
-        stop: threading.Event | None = None,
-        started: Started = NOTHING_STARTED,
-    ) -> None:
-        cloudfront.wait(self._cloudfront, target, started, progress, deadline, stop)
+    def wait(self, target: str, action: Action, waiting: Waiting) -> None:
+        cloudfront.wait(self._cloudfront, target, waiting)
         self._stamp(target, action.to_version)
-        progress(target, f"index.html stamped {MARKER}: {action.to_version[:12]}")
+        waiting.progress(target, f"index.html stamped {MARKER}: {action.to_version[:12]}")
 
     def _stamp(self, target: str, commit: str) -> None:
         """Mark the live page as the commit's, in place (metadata only), as the last step,

@@ -17,7 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from daemon.core import fencing
 from daemon.core.model import Action, Outcome, Plan, Result
 from daemon.core.records import Event
-from daemon.drivers.base import NOTHING_STARTED, Progress, no_progress
+from daemon.drivers.base import NOTHING_STARTED, Progress, Waiting, no_progress
 from daemon.engine.drivers import DriverSet
 from daemon.engine.gate import HealthGate
 from daemon.engine.trail import Trail, noted
@@ -113,7 +113,7 @@ class Applier:
             watch = NOTHING_STARTED
             if not action.wait_only:
                 watch = driver.apply(action.target, action, progress)
-            driver.wait(action.target, action, progress, started + timeout, stop, watch)
+            driver.wait(action.target, action, Waiting(progress, started + timeout, stop, watch))
             after = driver.verify(action.target, action)
             if after.error is not None:
                 raise ApplyFailed(f"verifying failed: {after.error}")
