@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -23,16 +24,18 @@ class PinBase(Strict):
 
 
 def _text_version(field_name: str, pattern: re.Pattern[str]) -> Any:
-    def check(value: Any) -> str:
-        if isinstance(value, bool) or not isinstance(value, str):
-            raise ValueError(
-                f'expected {FORMS[field_name]} as text; quote it: {field_name}: "{value}"'
-            )
-        if not pattern.match(value):
-            raise ValueError(f"expected {FORMS[field_name]}, got {value!r}")
-        return value
+    """The validator of a version field written as text in ``pattern``'s form."""
+    return BeforeValidator(functools.partial(_check_text, field_name, pattern))
 
-    return BeforeValidator(check)
+
+def _check_text(field_name: str, pattern: re.Pattern[str], value: Any) -> str:
+    # A module-level function (not a closure made at import), so that what it checks runs,
+    # and is tested, at validation time.
+    if isinstance(value, bool) or not isinstance(value, str):
+        raise ValueError(f'expected {FORMS[field_name]} as text; quote it: {field_name}: "{value}"')
+    if not pattern.match(value):
+        raise ValueError(f"expected {FORMS[field_name]}, got {value!r}")
+    return value
 
 
 def _alembic_revision(value: Any) -> str:

@@ -460,3 +460,25 @@ def test_a_database_waits_for_many_services_named_in_config_order() -> None:
     plan = make_plan(intents, observed, resolved)
     assert order(plan) == [*names, "db"]
     assert plan.actions[-1].after == tuple(names)
+
+
+def test_on_the_way_forward_a_service_with_its_own_after_is_not_ordered_behind_the_upgrade() -> (
+    None
+):
+    """The planner orders a service behind a database upgrade unless the service has its own
+    ``after:`` (then it is the service's list that counts); the services after it in the
+    config are still ordered behind the upgrade."""
+    live = dict(ALL_LIVE)
+    desired = {**live, "frontend": ("c5", 5.0), "backend": ("5", 5.0), "db": ("r5", 5.0)}
+    plan = make_plan(*world(live, desired, db_direction=Direction.FORWARD, after={"frontend": ()}))
+    by_target = {a.target: a for a in plan.actions}
+    assert by_target["frontend"].after == ()
+    assert by_target["backend"].after == ("db",)
+
+
+def test_what_preflight_noted_reaches_the_plan() -> None:
+    """A driver's note (a source of truth it could not read) is in the action's notes."""
+    intents, observed, resolved = world({"frontend": ("c4", 4.0)}, {"frontend": ("c3", 3.0)})
+    resolved["frontend"] = replace(resolved["frontend"], notes=("history unreadable",))
+    (action,) = make_plan(intents, observed, resolved).actions
+    assert "history unreadable" in action.notes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -226,3 +227,36 @@ def test_schema_command_prints_both_schemas() -> None:
     assert set(schemas) == {"config", "desiredVersions"}
     assert "targets" in schemas["config"]["properties"]
     assert "spec" in schemas["desiredVersions"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "expected"),
+    [
+        ("  database:\n    revision: head\n", "expected an Alembic revision id"),
+        ("  database:\n    revision: 4b7e-1c2d\n", "got '4b7e-1c2d'"),
+        ("  database:\n    revision: 1234\n", 'as text; quote it: "1234"'),
+        ("  database:\n    revision: true\n", 'as text; quote it: "True"'),
+        ("  ai-worker:\n    imageTag: 2\n", 'quote it: imageTag: "2"'),
+        ("  ai-worker:\n    imageTag: '-bad'\n", "expected an image tag"),
+        ("  frontend:\n    commit: true\n", 'quote it: commit: "True"'),
+    ],
+)
+def test_each_version_field_names_its_form(tmp_path: Path, entry: str, expected: str) -> None:
+    """A version that is not text, or not of its kind's form ("head" moves, so it is not a
+    pin), is refused with the form it takes."""
+    (issue,) = issues_of(tmp_path, HEADER + entry)
+    assert expected in issue
+
+
+def test_a_variable_name_setting_names_its_form(tmp_path: Path) -> None:
+    """``urlEnv`` and its kin name an environment variable, not a value."""
+    path = write_config(
+        tmp_path, "  db: {kind: alembic, urlEnv: 'postgres://x', scriptLocation: m}\n"
+    )
+    with pytest.raises(SpecError) as caught:
+        load_config(path)
+    assert re.search(
+        r": expected the name of an environment variable, e\.g\. DATABASE_URL$",
+        str(caught.value),
+        re.MULTILINE,
+    )
