@@ -8,10 +8,23 @@ masked (see ``daemon.core.redact``) before they reach one.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+
+class Then(StrEnum):
+    """What the controller does with a target whose apply ended in an error of this type
+    (``daemon.controller.workers`` keeps one handler per value)."""
+
+    RETRY = "retry"  # back off (1 s doubling to 5 min, jittered) and apply the same pin again
+    HOLD = "hold"  # retrying the same pin cannot help: leave the target until its pin changes
+    RESUME = "resume"  # ended on purpose: the next pass (or the new leader) sees where it got
 
 
 class PinbackError(Exception):
     """Base of every error pinback reports to a person."""
+
+    then: ClassVar[Then] = Then.RETRY
 
 
 @dataclass(frozen=True)
@@ -56,6 +69,8 @@ class Held(ApplyFailed):
     undid it (the ECS deployment circuit breaker), or CodeDeploy rejected it. The target is
     held, recorded once, and left alone until its pin changes."""
 
+    then = Then.HOLD
+
 
 class WaitTimeout(ApplyFailed):
     """The change did not reach its done state before the target's deadline."""
@@ -65,6 +80,8 @@ class WaitStopped(ApplyFailed):
     """The wait was ended on purpose (shutdown, a newer pin, a lost lease) before the change
     was seen to take; the change made stays, and the next pass observes where it got to."""
 
+    then = Then.RESUME
+
 
 class ObserveFailed(PinbackError):
     """Live state could not be read (AWS or database unreachable, resource missing)."""
@@ -73,6 +90,8 @@ class ObserveFailed(PinbackError):
 class Fenced(PinbackError):
     """This replica may no longer change anything: its lease was lost, taken over, or could
     not be confirmed. The step stops before its call; the new leader finishes the job."""
+
+    then = Then.RESUME
 
 
 class AwsCallFailed(PinbackError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.adapters import environment
@@ -28,16 +29,17 @@ from daemon.spec import LoadedConfig
 RecordEntries = Callable[..., None]  # Recorder.record: (log, *entries)
 
 
+@dataclass(eq=False)
 class Leases:
-    def __init__(
-        self, shared: Shared, metrics: Metrics, audit: AuditLog, log: Any, record: RecordEntries
-    ) -> None:
-        self.shared = shared
-        self.metrics = metrics
-        self.audit = audit
-        self.log = log
-        self.record = record
-        self.leadership = self._leadership(shared.config)
+    shared: Shared
+    metrics: Metrics
+    audit: AuditLog
+    log: Any
+    record: RecordEntries
+    leadership: Leadership | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.leadership = self._leadership(self.shared.config)
 
     def _leadership(self, config: LoadedConfig) -> Leadership | None:
         settings = config.model.leadership

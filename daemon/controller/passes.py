@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.adapters.logs import LogEvent
@@ -25,25 +26,16 @@ from daemon.engine.values import Snapshot
 from daemon.spec import DesiredState
 
 
+@dataclass(eq=False)
 class PassRunner:
-    def __init__(
-        self,
-        shared: Shared,
-        pins: PinReloader,
-        recorder: Recorder,
-        leases: Leases,
-        metrics: Metrics,
-        queue: WorkQueue,
-        log: Any,
-    ) -> None:
-        self.shared = shared
-        self.pins = pins
-        self.recorder = recorder
-        self.leases = leases
-        self.metrics = metrics
-        self.queue = queue
-        self.log = log
-        self._to_queue: list[str] = []
+    shared: Shared
+    pins: PinReloader
+    recorder: Recorder
+    leases: Leases
+    metrics: Metrics
+    queue: WorkQueue
+    log: Any
+    _to_queue: list[str] = field(default_factory=list, init=False)
 
     def loop(self) -> None:
         shared = self.shared

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from daemon.adapters.audit import AuditLog
@@ -33,22 +34,14 @@ from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
 SETTLE = 0.02  # the same quiet interval the file watcher waits for
 
 
+@dataclass(eq=False)
 class PinReloader:
-    def __init__(
-        self,
-        shared: Shared,
-        metrics: Metrics,
-        audit: AuditLog,
-        recorder: Recorder,
-        queue: WorkQueue,
-        leases: Leases,
-    ) -> None:
-        self.shared = shared
-        self.metrics = metrics
-        self.audit = audit
-        self.recorder = recorder
-        self.queue = queue
-        self.leases = leases
+    shared: Shared
+    metrics: Metrics
+    audit: AuditLog
+    recorder: Recorder
+    queue: WorkQueue
+    leases: Leases
 
     def reload(self, log: Any) -> DesiredState | None:
         """The newest valid pins; on an invalid file, the last valid ones (or None)."""

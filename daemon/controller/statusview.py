@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from daemon.adapters.audit import AuditLog
@@ -33,18 +33,17 @@ PAGE_VERSIONS = 20
 READS_PER_MINUTE = 30  # AWS reads on behalf of /versions readers, all targets together
 
 
+@dataclass(eq=False)
 class StatusView:
-    def __init__(
-        self, shared: Shared, leases: Leases, watchers: Watchers, audit: AuditLog, log: Any
-    ) -> None:
-        self.shared = shared
-        self.leases = leases
-        self.watchers = watchers
-        self.audit = audit
-        self.log = log
-        self.reads: ReadCache[list[dict[str, Any]]] = ReadCache(
-            shared.config.model.daemon.resync_interval, READS_PER_MINUTE
-        )
+    shared: Shared
+    leases: Leases
+    watchers: Watchers
+    audit: AuditLog
+    log: Any
+    reads: ReadCache[list[dict[str, Any]]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reads = ReadCache(self.shared.config.model.daemon.resync_interval, READS_PER_MINUTE)
 
     def status(self) -> dict[str, Any]:
         shared = self.shared

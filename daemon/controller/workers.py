@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from daemon.adapters.logs import LogEvent
@@ -25,6 +26,7 @@ from daemon.core.model import Outcome, Plan, Result
 from daemon.core.records import Event
 from daemon.engine.engine import Engine
 from daemon.engine.values import ApplyContext, Snapshot
+from daemon.errors import Then
 from daemon.spec import DesiredState
 
 # A worker acts on the pass's observation when it is this fresh and no apply of the target
@@ -32,15 +34,28 @@ from daemon.spec import DesiredState
 FRESH_FOR = 2.0
 
 
+@dataclass(frozen=True)
+class Ended:
+    """One apply that has ended, as the handler of what comes next reads it."""
+
+    name: str
+    desired: DesiredState
+    result: Result
+    superseded: bool  # a newer pin ended its wait
+    started: float  # time.monotonic() when the worker took the target
+    log: Any
+
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+
+@dataclass(eq=False)
 class Workers:
-    def __init__(
-        self, shared: Shared, leases: Leases, metrics: Metrics, queue: WorkQueue, log: Any
-    ) -> None:
-        self.shared = shared
-        self.leases = leases
-        self.metrics = metrics
-        self.queue = queue
-        self.log = log
+    shared: Shared
+    leases: Leases
+    metrics: Metrics
+    queue: WorkQueue
+    log: Any
 
     def loop(self) -> None:
         while True:
@@ -172,43 +187,20 @@ class Workers:
         started: float,
         log: Any,
     ) -> None:
-        """What the outcome means for the target: in sync, held, queued again, or backed off."""
+        """What the outcome means for the target: in sync, or what the error's type says
+        comes next (``daemon.errors.Then``). A wait ended by a newer pin, a shutdown or a
+        lost lease resumes whatever the error, unless the target is held."""
         shared = self.shared
         if result.outcome is Outcome.APPLIED:
-            log.info(
-                Event.APPLY_SUCCEEDED,
-                desired=result.desired,
-                live_after=result.live_after,
-                seconds=round(result.duration_s, 3),
-            )
-            self.metrics.result(name, Outcome.APPLIED, time.monotonic() - started, in_sync=True)
-            self.metrics.drift.labels(name, self.metrics.targets[name]).set(0)
-            with shared.lock:
-                shared.target(name).failed_pin = None
-            self.queue.forget(name)
-        elif result.held:
-            # Held (or reverted) until the pin changes: retrying the same pin would loop.
-            event = Event.HEALTH_FAILED if result.gate_failed else LogEvent.HELD
-            log.error(event, error=result.error, live_after=result.live_after)
-            self.metrics.result(name, Outcome.FAILED, time.monotonic() - started, in_sync=False)
-            self.metrics.health_failed.labels(name).set(1)
-            with shared.lock:
-                state = shared.target(name)
-                state.held_pin = desired.pins.get(name)
-                state.held_reason = result.error
-        elif superseded or shared.stopping.is_set() or not self.leases.applies(name):
-            why = (
-                "superseded by a newer pin"
-                if superseded
-                else "controller stopping"
-                if shared.stopping.is_set()
-                else "this replica lost its lease"
-            )
-            log.info(LogEvent.APPLY_INTERRUPTED, reason=why, live_after=result.live_after)
-            if superseded:
-                self.queue.add(name)
+            self._in_sync(name, result, started, log)
         else:
-            self._failed(name, desired, result.error or "failed", started, log)
+            then = result.then
+            if then is not Then.HOLD and (
+                superseded or shared.stopping.is_set() or not self.leases.applies(name)
+            ):
+                then = Then.RESUME
+            handlers = {Then.HOLD: self._hold, Then.RESUME: self._resume, Then.RETRY: self._retry}
+            handlers[then](Ended(name, desired, result, superseded, started, log))
         if result.live_after is not None:
             pin = desired.pins.get(name)
             self.metrics.versions(name, pin.version if pin else None, result.live_after)
@@ -216,6 +208,49 @@ class Workers:
             waited_on = any(name in s.waiting_on for s in shared.targets.values())
         if waited_on:
             shared.request_pass()  # the targets ordered after this one move on now
+
+    def _in_sync(self, name: str, result: Result, started: float, log: Any) -> None:
+        log.info(
+            Event.APPLY_SUCCEEDED,
+            desired=result.desired,
+            live_after=result.live_after,
+            seconds=round(result.duration_s, 3),
+        )
+        self.metrics.result(name, Outcome.APPLIED, time.monotonic() - started, in_sync=True)
+        self.metrics.drift.labels(name, self.metrics.targets[name]).set(0)
+        with self.shared.lock:
+            self.shared.target(name).failed_pin = None
+        self.queue.forget(name)
+
+    def _hold(self, ended: Ended) -> None:
+        """Held (or reverted) until the pin changes: retrying the same pin would loop."""
+        name, result = ended.name, ended.result
+        event = Event.HEALTH_FAILED if result.gate_failed else LogEvent.HELD
+        ended.log.error(event, error=result.error, live_after=result.live_after)
+        self.metrics.result(name, Outcome.FAILED, ended.seconds(), in_sync=False)
+        self.metrics.health_failed.labels(name).set(1)
+        with self.shared.lock:
+            state = self.shared.target(name)
+            state.held_pin = ended.desired.pins.get(name)
+            state.held_reason = result.error
+
+    def _resume(self, ended: Ended) -> None:
+        """Ended on purpose: a newer pin is queued at once; a stopping or deposed replica
+        leaves the change to whoever observes it next."""
+        why = (
+            "superseded by a newer pin"
+            if ended.superseded
+            else "controller stopping"
+            if self.shared.stopping.is_set()
+            else "this replica lost its lease"
+        )
+        ended.log.info(LogEvent.APPLY_INTERRUPTED, reason=why, live_after=ended.result.live_after)
+        if ended.superseded:
+            self.queue.add(ended.name)
+
+    def _retry(self, ended: Ended) -> None:
+        error = ended.result.error or "failed"
+        self._failed(ended.name, ended.desired, error, ended.started, ended.log)
 
     def _waiting(self, name: str, snapshot: Snapshot, log: Any) -> bool:
         """True when a target the plan puts before this one is not at its pin yet."""

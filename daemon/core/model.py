@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from daemon.errors import Then
+
 
 class Kind(StrEnum):
     """What a target is; decides which driver owns it and which pin field it takes."""
@@ -179,8 +181,13 @@ class Result:
     duration_s: float
     error: str | None = None
     detail: Mapping[str, str] = field(default_factory=dict)
-    held: bool = False  # failed in a way retrying cannot fix: leave it until the pin changes
+    then: Then = Then.RETRY  # after a failure: what the error's type says comes next
     gate_failed: bool = False  # the change took and its health gate failed (held or reverted)
+
+    @property
+    def held(self) -> bool:
+        """Failed in a way retrying cannot fix: left alone until the pin changes."""
+        return self.outcome is Outcome.FAILED and self.then is Then.HOLD
 
     def as_json(self) -> dict[str, object]:
         return {

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from daemon.adapters.aws import AwsClients, error_code, error_message
+from daemon.adapters.aws import error_code, error_message
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
-from daemon.drivers.base import NOTHING_STARTED, Progress, Started, Waiting, fan_out, wait_until
+from daemon.drivers.base import (
+    NOTHING_STARTED,
+    AwsDriver,
+    Client,
+    Progress,
+    Started,
+    Waiting,
+    fan_out,
+    wait_until,
+)
 from daemon.errors import ApplyFailed
 from daemon.spec import LambdaTarget
 
@@ -49,29 +57,18 @@ class Repository:
         self.by_digest = {image.digest: image for image in images}
 
 
-class LambdaDriver:
+class LambdaDriver(AwsDriver[LambdaTarget]):
     kind = Kind.LAMBDA
+    _lambda = Client("lambda")
+    _ecr = Client("ecr")
 
-    def __init__(
-        self, targets: Mapping[str, LambdaTarget], clients: AwsClients, workers: int = 8
-    ) -> None:
-        self.targets = targets
-        self.clients = clients
-        self.workers = workers
-        self._repositories: dict[str, Repository] = {}
-        self._lock = threading.Lock()
-
-    @property
-    def _lambda(self) -> Any:
-        return self.clients.client("lambda")
-
-    @property
-    def _ecr(self) -> Any:
-        return self.clients.client("ecr")
+    def reset_caches(self) -> None:
+        """Each pass takes a fresh look at the images for its preflights."""
+        with self._lock:
+            self._repositories: dict[str, Repository] = {}
 
     def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
-        with self._lock:  # a fresh look at the images for this pass's preflights
-            self._repositories = {}
+        self.reset_caches()
         try:
             configs = self._configurations(targets)
         except (ClientError, BotoCoreError) as exc:

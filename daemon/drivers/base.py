@@ -21,17 +21,18 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from daemon.adapters.aws import error_message
+from daemon.adapters.aws import AwsClients, error_message
 from daemon.core.durations import format_duration
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.errors import AwsCallFailed, WaitStopped, WaitTimeout
 
 T = TypeVar("T")
 R = TypeVar("R")
+S = TypeVar("S")  # a target kind's spec
 Progress = Callable[[str, str], None]
 """``progress(target, message)``: one line of news about a long step."""
 
@@ -99,6 +100,32 @@ class AwsErrorsTranslated:
 
     def versions(self, target: str, limit: int) -> list[VersionInfo]:
         return _translated(lambda: self.driver.versions(target, limit))
+
+
+class AwsDriver(Generic[S]):
+    """What every batched AWS driver holds: its targets' specs by name, the clients, how
+    many calls it makes at once, and a lock for the read caches it keeps between passes."""
+
+    def __init__(self, targets: Mapping[str, S], clients: AwsClients, workers: int = 8) -> None:
+        self.targets = targets
+        self.clients = clients
+        self.workers = workers
+        self._lock = threading.Lock()
+        self.reset_caches()
+
+    def reset_caches(self) -> None:
+        """Forget what earlier passes read; a driver with read caches makes them here."""
+
+
+class Client:
+    """A driver's boto3 client for one AWS service, asked of its ``clients`` at each use:
+    ``AwsClients`` keeps one per thread (boto3 clients are not shared across threads)."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+
+    def __get__(self, driver: object, owner: type | None = None) -> Any:
+        return driver.clients.client(self.service)  # type: ignore[attr-defined]
 
 
 def _translated(call: Callable[[], R]) -> R:

@@ -9,18 +9,26 @@ ARN; both are normalised to family and revision.
 from __future__ import annotations
 
 import re
-import threading
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from daemon.adapters.aws import AwsClients, error_code, error_message
+from daemon.adapters.aws import error_code, error_message
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.drivers import codedeploy
-from daemon.drivers.base import NOTHING_STARTED, Progress, Started, Waiting, fan_out, wait_until
+from daemon.drivers.base import (
+    NOTHING_STARTED,
+    AwsDriver,
+    Client,
+    Progress,
+    Started,
+    Waiting,
+    fan_out,
+    wait_until,
+)
 from daemon.errors import ApplyFailed, Held, ObserveFailed
 from daemon.spec import EcsTarget
 
@@ -39,26 +47,14 @@ def family_revision(task_definition: str) -> tuple[str, int]:
     return family, int(revision)
 
 
-class EcsDriver:
+class EcsDriver(AwsDriver[EcsTarget]):
     kind = Kind.ECS
+    _ecs = Client("ecs")
+    _ecr = Client("ecr")
 
-    def __init__(
-        self, targets: Mapping[str, EcsTarget], clients: AwsClients, workers: int = 8
-    ) -> None:
-        self.targets = targets
-        self.clients = clients
-        self.workers = workers
+    def reset_caches(self) -> None:
         self._family: dict[str, str] = {}
         self._definitions: dict[str, dict[str, Any]] = {}  # by ARN; immutable once registered
-        self._lock = threading.Lock()
-
-    @property
-    def _ecs(self) -> Any:
-        return self.clients.client("ecs")
-
-    @property
-    def _ecr(self) -> Any:
-        return self.clients.client("ecr")
 
     def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
         by_cluster: dict[str, list[str]] = defaultdict(list)

@@ -29,7 +29,7 @@ from daemon.adapters.processes import GIT_TIMEOUT, Git
 from daemon.core.fencing import in_context
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.drivers import cloudfront
-from daemon.drivers.base import Progress, Started, Waiting, fan_out
+from daemon.drivers.base import Client, Progress, Started, Waiting, fan_out
 from daemon.drivers.deploy_history import DeployHistory, by_history, by_times
 from daemon.drivers.frontend_sources import Artifacts, Build, SourceObject, artifact_sources
 from daemon.errors import ApplyFailed
@@ -43,6 +43,8 @@ DELETE_BATCH = 1000
 
 class FrontendDriver:
     kind = Kind.FRONTEND
+    _s3 = Client("s3")
+    _cloudfront = Client("cloudfront")
 
     def __init__(
         self, targets: Mapping[str, FrontendTarget], clients: AwsClients, config: LoadedConfig
@@ -51,14 +53,6 @@ class FrontendDriver:
         self.clients = clients
         self.config = config
         self._history = DeployHistory(lambda: self._s3, INDEX, MARKER)
-
-    @property
-    def _s3(self) -> Any:
-        return self.clients.client("s3")
-
-    @property
-    def _cloudfront(self) -> Any:
-        return self.clients.client("cloudfront")
 
     def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
         return {name: self._observe_one(name) for name in targets}

@@ -22,7 +22,7 @@ from daemon.engine.drivers import DriverSet
 from daemon.engine.gate import HealthGate
 from daemon.engine.trail import Trail, noted
 from daemon.engine.values import NO_CONTEXT, ApplyContext
-from daemon.errors import ApplyFailed, AuditUnavailable, Fenced, Held, PinbackError
+from daemon.errors import ApplyFailed, AuditUnavailable, Fenced, PinbackError, Then
 
 
 class Applier:
@@ -122,7 +122,7 @@ class Applier:
                     f"after the change the live version is {after.live}, not {action.to_version}"
                 )
         except PinbackError as exc:  # every pinback error ends this apply, recorded
-            return self._failed(action, started, str(exc), progress, held=isinstance(exc, Held))
+            return self._failed(action, started, str(exc), progress, exc.then)
         duration = time.monotonic() - started
         progress(action.target, f"now at {after.live}")
         return Result(
@@ -137,9 +137,9 @@ class Applier:
         )
 
     def _failed(
-        self, action: Action, started: float, error: str, progress: Progress, held: bool = False
+        self, action: Action, started: float, error: str, progress: Progress, then: Then
     ) -> Result:
-        progress(action.target, f"{'held' if held else 'failed'}: {error}")
+        progress(action.target, f"{'held' if then is Then.HOLD else 'failed'}: {error}")
         try:
             live_after = self.drivers.of(action.target).observe([action.target])[action.target].live
         except Exception:  # the failure being reported matters more than this read
@@ -153,7 +153,7 @@ class Applier:
             live_after,
             time.monotonic() - started,
             error=error,
-            held=held,
+            then=then,
         )
 
 

@@ -23,7 +23,7 @@ from daemon.core.records import Event
 from daemon.drivers.base import Progress
 from daemon.engine.trail import Trail, noted
 from daemon.engine.values import ApplyContext
-from daemon.errors import AuditUnavailable
+from daemon.errors import AuditUnavailable, Then
 from daemon.spec import HealthSettings
 
 Change = Callable[[Action, Progress, threading.Event | None], Result]
@@ -80,7 +80,7 @@ class HealthGate:
             self.trail.record(Event.HEALTH_FAILED, action, context, result=result, error=why)
         except AuditUnavailable as exc:
             progress(action.target, f"the health failure was not recorded: {exc}")
-        failed = replace(result, outcome=Outcome.FAILED, held=True, gate_failed=True)
+        failed = replace(result, outcome=Outcome.FAILED, then=Then.HOLD, gate_failed=True)
         at = result.live_after
         if settings.on_failure != "revert":
             return replace(failed, error=f"{verdict.reason}; held at {at}", detail=HELD)
