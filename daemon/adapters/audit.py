@@ -200,14 +200,18 @@ class AuditLog:
         since: dt.datetime | None = None,
         until: dt.datetime | None = None,
         limit: int | None = None,
+        events: Sequence[str] | None = None,
     ) -> list[Record]:
-        """Records oldest first, filtered; with ``limit``, the newest ``limit`` of them."""
+        """Records oldest first, filtered (``events``: any of them); with ``limit``, the
+        newest ``limit`` of them."""
         self._ensure()
         query = select(records)
         if target:
             query = query.where(records.c.target == target)
         if event_name:
             query = query.where(records.c.event == event_name)
+        if events is not None:
+            query = query.where(records.c.event.in_(list(events)))
         if since:
             query = query.where(records.c.ts >= _stamp(since))
         if until:

@@ -32,7 +32,8 @@ def plan(config_path: Path, state_path: Path | None, output: str, target: str | 
     from daemon.views import render
 
     config, desired = load(config_path, state_path)
-    snapshot = engine_for(config).snapshot(desired, target)
+    denies = any(p.denied for p in desired.pins.values())  # who denied: from the trail
+    snapshot = engine_for(config, audited=denies).snapshot(desired, target)
     estimates = past_durations(config, [a.target for a in snapshot.plan.actions])
     if output == "json":
         document = snapshot.plan.as_json()

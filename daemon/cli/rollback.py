@@ -9,19 +9,24 @@ when anything is wrong.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 
+from daemon.adapters.attribution import UNCOMMITTED, attribute, local_actor
+from daemon.adapters.audit import AuditLog, audit_url, resolve_url
 from daemon.adapters.processes import Git
-from daemon.core.model import Kind, VersionInfo
-from daemon.errors import PinbackError, SpecError
+from daemon.core import lastgood
+from daemon.core.model import Kind, VersionInfo, same_version
+from daemon.core.records import Entry, Event
+from daemon.errors import AuditUnavailable, PinbackError, SpecError
 from daemon.spec import PIN_FIELD, DesiredState, LoadedConfig, load_desired
 
 
@@ -68,25 +73,82 @@ def choose(
     return names[here + steps]
 
 
+def write(
+    config: LoadedConfig,
+    desired: DesiredState,
+    chosen: Mapping[str, str],
+    reason: str | None,
+    deny: bool,
+    make_commit: bool,
+    what: str,
+) -> list[str]:
+    """Rewrite the pins of ``chosen`` (denying the versions left with ``deny``), commit with
+    ``make_commit``, record the denials; returns the lines that say what was done."""
+    kinds = {n: config.kind_of(n) for n in chosen}
+    current = {n: p.version for n, p in desired.pins.items()}
+    leaving = {
+        n: v
+        for n in chosen
+        if (v := current.get(n)) is not None and not same_version(kinds[n], v, chosen[n])
+    }
+    befores, _ = rewrite(desired.path, config, chosen, reason, deny=leaving if deny else None)
+    moves = {n: f"{befores[n] or '(unpinned)'} -> {v}" for n, v in chosen.items()}
+    lines = [f"{n}: {move} in {desired.path}" for n, move in moves.items()]
+    if make_commit:
+        message = f"pinback {what}: " + "; ".join(f"{n} {move}" for n, move in moves.items())
+        if reason:
+            message += f"\n\nReason: {reason}"
+        lines.append(f"commit {commit(desired.path, message)[:12]}")
+    if deny and leaving:
+        try:
+            record_denials(
+                AuditLog(resolve_url(audit_url(config), config.base_dir)),
+                config,
+                desired.path,
+                leaving,
+                reason,
+            )
+        except AuditUnavailable as exc:
+            lines.append(
+                f"the denial is in the pin file but not yet in the audit trail ({exc}); the controller records it when it sees the file"
+            )
+        lines.extend(f"denied {n} {v}" for n, v in leaving.items())
+    return lines
+
+
 def rewrite(
-    path: Path, config: LoadedConfig, target: str, version: str, reason: str | None
-) -> tuple[str | None, DesiredState]:
-    """Set the pin in ``path`` (comments kept), validate, and replace the file atomically."""
-    kind = config.kind_of(target)
-    field = PIN_FIELD[kind]
+    path: Path,
+    config: LoadedConfig,
+    versions: Mapping[str, str],
+    reason: str | None,
+    deny: Mapping[str, str] | None = None,
+) -> tuple[dict[str, str | None], DesiredState]:
+    """Set the pins of ``versions`` in ``path`` (comments kept), add ``deny``'s versions to
+    their targets' ``deny:`` lists, validate, and replace the file atomically, in one write.
+    Returns each changed target's pin before."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
     text = path.read_text(encoding="utf-8")
     document: Any = yaml.load(text)
     spec = document.setdefault("spec", {})
-    entry = spec.get(target)
-    if entry is None:
-        spec[target] = entry = {}
-    before = entry.get(field)
-    entry[field] = int(version) if kind is Kind.ECS else version
-    if reason is not None:
-        entry["reason"] = reason
+    before: dict[str, str | None] = {}
+    for target, version in versions.items():
+        kind = config.kind_of(target)
+        entry = spec.get(target)
+        if entry is None:
+            spec[target] = entry = {}
+        field = PIN_FIELD[kind]
+        was = entry.get(field)
+        before[target] = str(was) if was is not None else None
+        entry[field] = _typed(kind, version)
+        if reason is not None:
+            entry["reason"] = reason
+    for target, version in (deny or {}).items():
+        entry = spec.setdefault(target, {})
+        denied = entry.setdefault("deny", [])
+        if version not in [str(d) for d in denied]:
+            denied.append(_typed(config.kind_of(target), version))
     buffer = io.StringIO()
     yaml.dump(document, buffer)
     updated = buffer.getvalue()
@@ -106,7 +168,12 @@ def rewrite(
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
-    return (str(before) if before is not None else None), desired
+    return before, desired
+
+
+def _typed(kind: Kind, version: str) -> str | int:
+    """A version as the pin file writes it: an ECS revision is a number."""
+    return int(version) if kind is Kind.ECS else version
 
 
 def commit(path: Path, message: str) -> str:
@@ -115,3 +182,53 @@ def commit(path: Path, message: str) -> str:
     git("add", "--", path.name)
     git("commit", "-q", "-m", message, "--", path.name)
     return git("rev-parse", "HEAD")
+
+
+def last_good_versions(
+    audit: AuditLog,
+    config: LoadedConfig,
+    desired: DesiredState,
+    before: dt.datetime | None,
+    shown: str | None,
+) -> tuple[lastgood.GoodMoment, dict[str, str]]:
+    """The pins that take every pinned target back to the last good moment in the trail."""
+    targets = [n for n, p in desired.pins.items() if p.version is not None and not p.suspend]
+    found = audit.query(until=before, events=sorted(lastgood.TRACKED))
+    moment = lastgood.last_good(found, targets)
+    if moment is None:
+        when = f" before {shown}" if shown else ""
+        raise PinbackError(
+            f"the audit trail has no moment{when} when all of {', '.join(targets)} were in "
+            "sync and none was held or failing; pin versions one by one with --to"
+        )
+    pins = {n: p.version for n, p in desired.pins.items()}
+    kinds = {n: config.kind_of(n) for n in targets}
+    return moment, lastgood.changes_to(moment, pins, kinds)
+
+
+def record_denials(
+    audit: AuditLog,
+    config: LoadedConfig,
+    path: Path,
+    denied: Mapping[str, str],
+    reason: str | None,
+) -> None:
+    """A ``denied`` record per version denied, naming who (the commit's author when the pin
+    file was committed, else the person at the terminal); the controller then sees them
+    recorded and does not record them again."""
+    who = attribute(path)
+    committed = who is not None and who.commit != UNCOMMITTED
+    audit.append(
+        [
+            Entry(
+                event=Event.DENIED,
+                target=name,
+                kind=config.kind_of(name).value,
+                desired=version,
+                actor=who.author if who is not None and committed else local_actor("rollback"),
+                pin_commit=who.commit if who is not None and committed else None,
+                reason=reason,
+            )
+            for name, version in denied.items()
+        ]
+    )

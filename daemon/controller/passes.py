@@ -22,6 +22,7 @@ from daemon.controller.shared import Shared
 from daemon.controller.workqueue import WorkQueue
 from daemon.core.model import Action, Outcome
 from daemon.core.records import Entry, Event, Record
+from daemon.engine.trail import action_entry
 from daemon.engine.values import Snapshot
 from daemon.spec import DesiredState
 
@@ -141,12 +142,12 @@ class PassRunner:
                 desired=action.to_version,
                 live=action.from_version,
             )
-            self.recorder.record(log, _about(Event.DRIFT_DETECTED, action))
+            self.recorder.record(log, action_entry(Event.DRIFT_DETECTED, action))
         state.drifting = drifted
         blocked = None if action.wait_only else action.blocked
         if blocked is not None and blocked != state.blocked:
             log.warning(Event.BLOCKED, target=name, reason=blocked)
-            self.recorder.record(log, _about(Event.BLOCKED, action, error=blocked))
+            self.recorder.record(log, action_entry(Event.BLOCKED, action, error=blocked))
         state.blocked = blocked
         if blocked is not None:
             self.metrics.result(name, Outcome.BLOCKED, seconds, in_sync=False)
@@ -179,16 +180,3 @@ class PassRunner:
     def _queue_unless_backing_off(self, name: str) -> None:
         if self.queue.failures(name) == 0 and self.leases.applies(name):
             self._to_queue.append(name)
-
-
-def _about(event: Event, action: Action, error: str | None = None) -> Entry:
-    """A pass's record about a target's planned action (drift seen, a block)."""
-    return Entry(
-        event=event,
-        target=action.target,
-        kind=action.kind.value,
-        desired=action.to_version,
-        live_before=action.from_version,
-        error=error,
-        reason=action.reason,
-    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.adapters.audit import AuditLog
@@ -42,6 +42,8 @@ class PinReloader:
     recorder: Recorder
     queue: WorkQueue
     leases: Leases
+    # (target, version) pairs the trail already records as denied
+    _denials_recorded: set[tuple[str | None, str | None]] = field(default_factory=set, init=False)
 
     def reload(self, log: Any) -> DesiredState | None:
         """The newest valid pins; on an invalid file, the last valid ones (or None)."""
@@ -72,6 +74,7 @@ class PinReloader:
             self._adopt(config)
         if shared.desired is None or desired.pins != shared.desired.pins:
             self._pins_changed(desired, log)
+        self._record_denials(desired, log)
         shared.files = raw
         shared.desired = desired
         shared.health.desired_error = None
@@ -178,6 +181,40 @@ class PinReloader:
         self.recorder.record(log, *entries)
         if first:
             self._restore_holds(desired, unchanged, log)
+
+    def _record_denials(self, desired: DesiredState, log: Any) -> None:
+        """A version newly in a ``deny:`` list is recorded once (``denied``), with who
+        added it; the block sentence quotes that record. ``pinback rollback --deny`` may
+        have recorded it already."""
+        wanted = {(n, v) for n, pin in desired.pins.items() for v in pin.denied}
+        if not wanted - self._denials_recorded:
+            return
+        try:
+            self._denials_recorded |= {
+                (r.target, r.desired) for r in self.audit.query(event_name=Event.DENIED)
+            }
+        except AuditUnavailable as exc:
+            log.error(LogEvent.AUDIT_UNAVAILABLE, error=str(exc))
+            return
+        who = self.shared.source.attribution()
+        entries = [
+            Entry(
+                event=Event.DENIED,
+                target=name,
+                kind=self.shared.config.model.targets[name].kind,
+                desired=version,
+                actor=who.author if who else None,
+                pin_commit=who.commit if who else None,
+                reason=desired.pins[name].reason or (who.message if who else None),
+            )
+            for name, version in sorted(wanted - self._denials_recorded)
+        ]
+        for entry in entries:
+            log.info(Event.DENIED, target=entry.target, version=entry.desired, actor=entry.actor)
+        self.recorder.record(log, *entries)
+        # Once asked for (a failed write is logged); the replica that leads a target's shard
+        # is the one that writes its records.
+        self._denials_recorded |= {(e.target, e.desired) for e in entries if self.leases.writes(e)}
 
     def _restore_holds(self, desired: DesiredState, unchanged: list[str], log: Any) -> None:
         """A pin whose gate failed before a restart stays held: its ``health_failed`` record

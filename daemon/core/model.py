@@ -61,6 +61,23 @@ class Pin:
     allow_destructive: bool = False
     override: bool = False
     reason: str | None = None
+    # Versions that must not be applied (``deny:``). Not part of a pin's identity: denying
+    # another version neither changes the pin nor lifts a hold on it.
+    denied: tuple[str, ...] = field(default=(), compare=False)
+
+    def denies(self, version: str, kind: Kind) -> str | None:
+        """The ``deny:`` entry that names ``version``."""
+        return next((d for d in self.denied if same_version(kind, version, d)), None)
+
+
+def same_version(kind: Kind, one: str | None, other: str | None) -> bool:
+    """Whether two versions of a target name the same thing: the same text, or for a commit
+    the same commit written shorter (``9f1c2ab`` and ``9f1c2ab4...``)."""
+    if one is None or other is None:
+        return one == other
+    if kind is Kind.FRONTEND:
+        return one.startswith(other) or other.startswith(one)
+    return one == other
 
 
 @dataclass(frozen=True)

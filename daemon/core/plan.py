@@ -8,8 +8,8 @@ by tables (tests/test_plan.py). The rules:
 - direction comes from the driver when it knows (Alembic walks the revision graph),
   else from ranks: a newer desired version is a roll-forward;
 - an action is blocked (reported, not applied) when the pin is suspended, the target
-  is in observe mode, preflight refused the pin, or a step drops a table or column
-  without ``allowDestructive``;
+  is in observe mode, the pin names a version its ``deny:`` list names, preflight refused
+  the pin, or a step drops a table or column without ``allowDestructive``;
 - order: on a roll-forward the database upgrades before the services; on a roll-back
   the services go first and the database downgrades last; ``after:`` in config
   overrides both. Ties keep config order.
@@ -18,7 +18,7 @@ by tables (tests/test_plan.py). The rules:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Plan, Resolved
 
@@ -35,6 +35,8 @@ class Intent:
     mode: str = "auto"
     after: tuple[str, ...] | None = None
     frozen: str | None = None  # the freeze window in force now, as a sentence
+    # Who denied each denied version and why, from the audit trail (``deny:`` entry -> words).
+    denials: Mapping[str, str] = field(default_factory=dict)
 
 
 def make_plan(
@@ -76,13 +78,13 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
             to_version=desired,
             direction=Direction.NONE,
             wait_only=True,
-            blocked=_policy_block(intent, destructive=()),
+            blocked=_policy_block(intent, desired, destructive=()),
             notes=(seen.in_progress,),
             reason=pin.reason,
         )
     direction = _direction(seen, found)
     destructive = found.destructive if found is not None else ()
-    blocked = _policy_block(intent, destructive)
+    blocked = _policy_block(intent, desired, destructive)
     if blocked is None and found is not None and found.refused is not None:
         blocked = found.refused
     if found is None and blocked is None:
@@ -106,13 +108,17 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
     )
 
 
-def _policy_block(intent: Intent, destructive: Sequence[str]) -> str | None:
+def _policy_block(intent: Intent, desired: str, destructive: Sequence[str]) -> str | None:
     pin = intent.pin
     assert pin is not None
     if pin.suspend:
         return "suspended: the pin has suspend: true"
     if intent.mode == OBSERVE_MODE:
         return "observe mode: drift is reported, not applied"
+    denied = pin.denies(desired, intent.kind)
+    if denied is not None:
+        who = intent.denials.get(denied) or "in the pin file's deny: list; no audit record says who"
+        return f"{desired} is denied for {intent.target} ({who}); pin another version"
     if intent.frozen and not (pin.override and pin.reason):
         return f"{intent.frozen}; applies wait (a pin with override: true and a reason may pass)"
     if destructive and not pin.allow_destructive:

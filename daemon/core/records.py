@@ -33,6 +33,7 @@ class Event(StrEnum):
     RESUMED = "resumed"
     LEADER_ACQUIRED = "leader_acquired"
     LEADER_LOST = "leader_lost"
+    DENIED = "denied"  # a version added to a target's deny: list (desired names it)
 
 
 EVENTS = tuple(event.value for event in Event)

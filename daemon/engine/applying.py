@@ -35,7 +35,14 @@ class Applier:
     def apply(
         self, plan: Plan, progress: Progress = no_progress, context: ApplyContext = NO_CONTEXT
     ) -> list[Result]:
-        """Apply ``plan`` in order; returns one ``Result`` per action, in plan order."""
+        """Apply ``plan`` in order; returns one ``Result`` per action, in plan order.
+
+        The plan is recorded first (a ``plan`` record per action, one commit): the trail
+        then knows every target this apply found out of sync, not only those it reached."""
+        try:
+            self.trail.plan(plan.actions, context)
+        except AuditUnavailable as exc:  # each apply_started will refuse on its own
+            progress("plan", f"not recorded: {exc}")
         results: dict[str, Result] = {}
         pending = {a.target: a for a in plan.actions}
         running: dict[Future[Result], str] = {}

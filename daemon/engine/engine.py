@@ -34,7 +34,8 @@ class Engine:
             config.model.aws.region, max_pool=max(32, concurrency * 4)
         )
         self.drivers = DriverSet(config, self.clients)
-        observer, applier = Observer(self.drivers), Applier(self.drivers, Trail(audit))
+        trail = Trail(audit)
+        observer, applier = Observer(self.drivers, trail.denials), Applier(self.drivers, trail)
         # The steps of a reconcile, as the CLI and the controller call them.
         self.observe = observer.observe
         self.snapshot = observer.snapshot

@@ -7,11 +7,11 @@ error into the plan (``unobserved``) instead of stopping the others.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from daemon.core import freeze
-from daemon.core.model import Kind, Observed, Resolved, VersionInfo
+from daemon.core.model import Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.core.plan import Intent, make_plan
 from daemon.drivers.base import fan_out
 from daemon.engine.drivers import DriverSet
@@ -21,9 +21,10 @@ from daemon.spec import DesiredState
 
 
 class Observer:
-    def __init__(self, drivers: DriverSet) -> None:
+    def __init__(self, drivers: DriverSet, denials: Callable[[str], Mapping[str, str]]) -> None:
         self.drivers = drivers
         self.config = drivers.config
+        self.denials = denials  # who denied a target's versions, read only for a pin with deny:
 
     def observe(self, names: Sequence[str]) -> dict[str, Observed]:
         """Live state of ``names``, each kind in its own thread, batched within a kind."""
@@ -95,9 +96,20 @@ class Observer:
                 mode=self.config.mode_of(name),
                 after=tuple(after) if (after := targets[name].after) is not None else None,
                 frozen=frozen,
+                denials=self._denials(name, desired.pins.get(name)),
             )
             for name in names
         ]
+
+    def _denials(self, name: str, pin: Pin | None) -> Mapping[str, str]:
+        """Who denied the pinned version, read from the trail only when it is denied."""
+        if (
+            pin is None
+            or pin.version is None
+            or not pin.denies(pin.version, self.config.kind_of(name))
+        ):
+            return {}
+        return self.denials(name)
 
     def versions(self, target: str, limit: int) -> list[VersionInfo]:
         self.drivers.names(target)

@@ -163,12 +163,14 @@ def _pin(kind: Kind, model: PinBase) -> Pin:
         version = model.revision
     else:  # pragma: no cover - PIN_MODELS is exhaustive
         raise TypeError(kind)
+    denied = tuple(str(v).lower() if kind is Kind.FRONTEND else str(v) for v in model.deny)
     return Pin(
         version=version,
         suspend=model.suspend,
         allow_destructive=getattr(model, "allow_destructive", False),
         override=model.override,
         reason=model.reason,
+        denied=denied,
     )
 
 
@@ -280,6 +282,8 @@ def _sentence(error: Any, kind: Kind | None) -> str:
     kind_name = error["type"]
     loc = error["loc"]
     last = str(loc[-1]) if loc else ""
+    if kind is not None and len(loc) >= 2 and loc[-2] == "deny":
+        last = PIN_FIELD[kind]  # a deny: entry takes the form of the pin field
     if kind_name == "extra_forbidden":
         if kind is not None:
             allowed = [

@@ -46,22 +46,33 @@ def _alembic_revision(value: Any) -> str:
     return value
 
 
+# ``deny:`` lists versions that must never be applied to the target (a known-bad build a
+# CI job might pin again), each in the form of the target's pin field.
+DENY_HELP = "versions that must not be applied to this target (a pin naming one is blocked)"
+Commit = Annotated[str, _text_version("commit", COMMIT)]
+EcsRevision = Annotated[int, Field(ge=1, description=FORMS["revision:ecs"])]
+ImageTag = Annotated[str, _text_version("imageTag", IMAGE_TAG)]
+AlembicRevision = Annotated[str, BeforeValidator(_alembic_revision)]
+
+
 class FrontendPin(PinBase):
-    commit: Annotated[str, _text_version("commit", COMMIT)] | None = None
+    commit: Commit | None = None
+    deny: list[Commit] = Field(default_factory=list, description=DENY_HELP)
 
 
 class EcsPin(PinBase):
-    revision: int | None = Field(None, ge=1, description=FORMS["revision:ecs"])
+    revision: EcsRevision | None = None
+    deny: list[EcsRevision] = Field(default_factory=list, description=DENY_HELP)
 
 
 class LambdaPin(PinBase):
-    image_tag: Annotated[str, _text_version("imageTag", IMAGE_TAG)] | None = Field(
-        None, alias="imageTag"
-    )
+    image_tag: ImageTag | None = Field(None, alias="imageTag")
+    deny: list[ImageTag] = Field(default_factory=list, description=DENY_HELP)
 
 
 class AlembicPin(PinBase):
-    revision: Annotated[str, BeforeValidator(_alembic_revision)] | None = None
+    revision: AlembicRevision | None = None
+    deny: list[AlembicRevision] = Field(default_factory=list, description=DENY_HELP)
     allow_destructive: bool = Field(False, alias="allowDestructive")
 
     @model_validator(mode="after")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.stands.daemon_process import Daemon, waiting_on
-from tests.stands.service import Aws, Service, config_copy, pinback
+from tests.stands.service import Aws, Service, audit_json, config_copy, pinback
 from tests.stands.waiting import eventually
 
 # tgkill(2): a signal to one thread of a process, which os.kill cannot aim.
@@ -497,3 +497,47 @@ def test_status_shows_a_verified_apply_before_the_next_pass(
         "InSync",
         "in sync",
     )
+
+
+def test_a_denied_version_is_recorded_and_blocked_with_who_denied_it(
+    start: object, service: Service, aws: Aws
+) -> None:
+    """A commit adds ``deny: [3]`` to the backend; another pins revision 3 (a CI job
+    re-pinning a known-bad build): the denial is recorded once with the author of its
+    commit, the pin is blocked with a sentence naming them and why, and ECS stays at 4."""
+    from tests.stands.gitrepo import git
+
+    pins = service.current_pins()
+    git(service.folder, "init", "-q")
+
+    def commit(author: str, message: str) -> None:
+        git(service.folder, "add", pins.name)
+        email = f"user.email={author.lower()}@example.com"
+        git(service.folder, "-c", f"user.name={author}", "-c", email, "commit", "-qm", message)
+
+    commit("Ana", "pins")
+    daemon: Daemon = start(pins)  # type: ignore[operator]
+    text = pins.read_text().replace(
+        "    revision: 4\n",
+        '    revision: 4\n    deny: [3]\n    reason: "INC-9 revision 3 leaks memory"\n',
+    )
+    pins.write_text(text)
+    commit("Ana", "deny backend 3")
+    eventually(lambda: daemon.event("denied") is not None, timeout=15, what="the denial logged")
+    pins.write_text(text.replace("revision: 4\n", "revision: 3\n"))
+    commit("Ci", "pin backend 3 again")
+
+    def blocked() -> str | None:
+        rows = json.loads(daemon.get("/status")[1])["targets"]
+        return next(r for r in rows if r["target"] == "backend").get("blockedReason")
+
+    eventually(lambda: blocked() is not None, timeout=15, what="the pin blocked")
+    reason = blocked() or ""
+    assert reason.startswith("3 is denied for backend (denied by Ana <ana@example.com> at ")
+    assert reason.endswith(": INC-9 revision 3 leaks memory); pin another version")
+    daemon.more_passes(2)
+    assert revision(aws) == "4"
+    denials = [r for r in audit_json("--event", "denied")]
+    assert [(r["target"], r["desired"], r["actor"]) for r in denials] == [
+        ("backend", "3", "Ana <ana@example.com>")
+    ]

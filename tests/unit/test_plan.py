@@ -482,3 +482,48 @@ def test_what_preflight_noted_reaches_the_plan() -> None:
     resolved["frontend"] = replace(resolved["frontend"], notes=("history unreadable",))
     (action,) = make_plan(intents, observed, resolved).actions
     assert "history unreadable" in action.notes
+
+
+def test_a_denied_version_is_blocked_with_who_denied_it() -> None:
+    """``deny:`` blocks the pin that names a denied version, with the audit trail's words."""
+    intents, observed, resolved = world(
+        {"backend": ("4", 4.0), "worker": ("v4", 4.0)},
+        {"backend": ("3", 3.0), "worker": ("v3", 3.0)},
+        pins={"backend": Pin("3", denied=("3",)), "worker": Pin("v3", denied=("v2",))},
+    )
+    intents[0] = replace(intents[0], denials={"3": "denied by ana at 04:00: INC-9"})
+    plan = make_plan(intents, observed, resolved)
+    backend, worker = plan.actions
+    assert (
+        backend.blocked
+        == "3 is denied for backend (denied by ana at 04:00: INC-9); pin another version"
+    )
+    assert worker.blocked is None
+    unrecorded = make_plan(
+        *world(
+            {"backend": ("4", 4.0)},
+            {"backend": ("3", 3.0)},
+            pins={"backend": Pin("3", denied=("3",))},
+        )
+    )
+    assert "no audit record says who" in (unrecorded.actions[0].blocked or "")
+
+
+@pytest.mark.parametrize(
+    ("kind", "version", "denied", "blocked"),
+    [
+        (Kind.ECS, "41", "4", False),  # a revision is a number, not a prefix
+        (Kind.ECS, "4", "4", True),
+        (Kind.LAMBDA, "v1.8.2", "v1.8", False),
+        (Kind.FRONTEND, "9f1c2ab4e6d0", "9f1c2ab", True),  # a commit written shorter
+        (Kind.FRONTEND, "9f1c2ab", "9f1c2ab4e6d0", True),
+        (Kind.FRONTEND, "9f1c2ac", "9f1c2ab", False),
+    ],
+)
+def test_what_a_deny_entry_names(kind: Kind, version: str, denied: str, blocked: bool) -> None:
+    assert (Pin(version, denied=(denied,)).denies(version, kind) is not None) is blocked
+
+
+def test_denying_another_version_is_not_a_new_pin() -> None:
+    """A hold on a pin is lifted by a new pin; adding to ``deny:`` is not one."""
+    assert Pin("3", denied=("2",)) == Pin("3")

@@ -260,3 +260,27 @@ def test_a_variable_name_setting_names_its_form(tmp_path: Path) -> None:
         str(caught.value),
         re.MULTILINE,
     )
+
+
+def test_deny_entries_take_the_form_of_the_targets_pin_field(tmp_path: Path) -> None:
+    """``deny:`` lists versions in the form of the target's pin field, each checked where it is."""
+    issues = issues_of(
+        tmp_path,
+        HEADER
+        + "  backend:\n    revision: 4\n    deny: [3, x]\n"
+        + '  frontend:\n    commit: "9f1c2ab"\n    deny: ["zz"]\n',
+    )
+    assert len(issues) == 2
+    assert ":6:15: spec.backend.deny.1" in issues[0] and "whole number" in issues[0]
+    assert ":9:12: spec.frontend.deny.0" in issues[1] and "7-40 hex" in issues[1]
+    state = load_desired(
+        desired(
+            tmp_path,
+            HEADER
+            + "  backend:\n    revision: 4\n    deny: [3, 2]\n"
+            + '  frontend:\n    commit: "9f1c2ab"\n    deny: ["ABCDEF1"]\n',
+        ),
+        load_config(CONFIG),
+    )
+    assert state.pins["backend"].denied == ("3", "2")
+    assert state.pins["frontend"].denied == ("abcdef1",)
