@@ -19,21 +19,12 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
-    Float,
-    Index,
-    MetaData,
-    String,
-    Table,
-    Text,
     create_engine,
-    event,
     func,
     select,
     text,
@@ -43,8 +34,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
 from daemon.adapters import environment
+from daemon.adapters.audit_table import (
+    add_missing_columns,
+    immediate_transactions,
+    metadata,
+    records,
+)
 from daemon.core import chain
-from daemon.core.records import GENESIS, HASHED, Entry, Event, Record, digest
+from daemon.core.records import GENESIS, HASHED, OPTIONAL_HASHED, Entry, Event, Record, digest
 from daemon.core.redact import redact
 from daemon.errors import AuditUnavailable
 from daemon.spec import LoadedConfig
@@ -58,33 +55,6 @@ VERIFY_WORKERS = 8  # at most; each one imports SQLAlchemy and holds a database 
 # for seconds, and its default 5 s made the controller refuse to act over a lock it would
 # have got a moment later.
 SQLITE_LOCK_WAIT_S = 30.0
-
-metadata = MetaData()
-records = Table(
-    "pinback_audit",
-    metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
-    Column("ts", String(32), nullable=False),
-    Column("event", String(32), nullable=False),
-    Column("target", String(128)),
-    Column("kind", String(16)),
-    Column("desired", Text),
-    Column("live_before", Text),
-    Column("live_after", Text),
-    Column("actor", Text),
-    Column("pin_commit", String(64)),
-    Column("reason", Text),
-    Column("correlation_id", String(64)),
-    Column("duration_s", Float),
-    Column("error", Text),
-    Column("controller", String(256)),
-    Column("epoch", BigInteger),
-    Column("prev_hash", String(64), nullable=False),
-    Column("hash", String(64), nullable=False),
-    Index("ix_pinback_audit_ts", "ts"),
-    Index("ix_pinback_audit_target_ts", "target", "ts"),
-    Index("ix_pinback_audit_event_ts", "event", "ts"),
-)
 
 
 def audit_url(config: LoadedConfig) -> str:
@@ -102,6 +72,11 @@ def identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def trail_for(config: LoadedConfig) -> AuditLog:
+    """The audit trail of ``config``, seen from its environment when it is one's view."""
+    return AuditLog(resolve_url(audit_url(config), config.base_dir), environment=config.environment)
+
+
 def resolve_url(url: str, base: Path) -> str:
     """A relative SQLite path resolves against the config's folder, like every path."""
     parsed = make_url(url)
@@ -115,9 +90,16 @@ def resolve_url(url: str, base: Path) -> str:
 
 
 class AuditLog:
-    def __init__(self, url: str, controller: str | None = None) -> None:
+    """One trail. With ``environment``, what this log appends is stamped with it and what it
+    reads about targets is that environment's (several environments share one chain);
+    without, it reads the whole trail."""
+
+    def __init__(
+        self, url: str, controller: str | None = None, environment: str | None = None
+    ) -> None:
         self.url = url
         self.controller = controller or identity()
+        self.environment = environment
         parsed = make_url(url)
         self.backend = parsed.get_backend_name()
         args: dict[str, Any] = (
@@ -127,7 +109,7 @@ class AuditLog:
         )
         self.engine: Engine = create_engine(url, poolclass=NullPool, connect_args=args)
         if self.backend == "sqlite":
-            _immediate_transactions(self.engine)
+            immediate_transactions(self.engine)
         self._ready = False
         self.listeners: list[Callable[[Record], None]] = []
 
@@ -140,7 +122,14 @@ class AuditLog:
             if self.backend == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK})
             metadata.create_all(connection)
+            add_missing_columns(connection)
         self._ready = True
+
+    def _scoped(self, query: Any) -> Any:
+        """``query`` limited to this log's environment, when it has one."""
+        if self.environment is None:
+            return query
+        return query.where(records.c.environment == self.environment)
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:
@@ -175,6 +164,8 @@ class AuditLog:
             written = []
             for entry in entries:
                 seq += 1
+                if entry.environment is None and self.environment is not None:
+                    entry = replace(entry, environment=self.environment)
                 values = {
                     **{k: _clean(v) for k, v in asdict(entry).items()},
                     "seq": seq,
@@ -205,7 +196,7 @@ class AuditLog:
         """Records oldest first, filtered (``events``: any of them); with ``limit``, the
         newest ``limit`` of them."""
         self._ensure()
-        query = select(records)
+        query = self._scoped(select(records))
         if target:
             query = query.where(records.c.target == target)
         if event_name:
@@ -228,7 +219,7 @@ class AuditLog:
         """Per target, its newest record among ``events``."""
         self._ensure()
         last = (
-            select(records.c.target, func.max(records.c.seq).label("seq"))
+            self._scoped(select(records.c.target, func.max(records.c.seq).label("seq")))
             .where(records.c.event.in_(events))
             .group_by(records.c.target)
             .subquery()
@@ -254,7 +245,7 @@ class AuditLog:
         ).where(records.c.event == Event.APPLY_SUCCEEDED, records.c.duration_s.is_not(None))
         if targets is not None:
             ranked = ranked.where(records.c.target.in_(list(targets)))
-        inner = ranked.subquery()
+        inner = self._scoped(ranked).subquery()
         query = (
             select(inner.c.target, inner.c.duration_s)
             .where(inner.c.recent <= per_target)
@@ -270,7 +261,7 @@ class AuditLog:
         """One target's newest ``limit`` records among ``events``, newest first."""
         self._ensure()
         query = (
-            select(records)
+            self._scoped(select(records))
             .where(records.c.target == target, records.c.event.in_(events))
             .order_by(records.c.seq.desc())
             .limit(limit)
@@ -320,7 +311,7 @@ class AuditLog:
         """Check the records ``low..high`` among themselves, streaming them."""
         with self._reading() as connection:
             rows = connection.execution_options(stream_results=True, yield_per=20_000).execute(
-                select(records.c.hash, *[records.c[name] for name in HASHED])
+                select(records.c.hash, *[records.c[n] for n in (*HASHED, *OPTIONAL_HASHED)])
                 .where(records.c.seq.between(low, high))
                 .order_by(records.c.seq)
             )
@@ -342,22 +333,6 @@ def check_span(url: str, low: int, high: int) -> chain.Span:
         return trail._check_span(low, high)
     finally:
         trail.close()
-
-
-def _immediate_transactions(engine: Engine) -> None:
-    """SQLite: take the write lock at BEGIN, so two writers never read the same chain end."""
-
-    @event.listens_for(engine, "connect")
-    def _connect(dbapi_connection: Any, _: Any) -> None:
-        dbapi_connection.isolation_level = None
-        # WAL: a commit is one fsync of the log (still durable), and readers never block
-        # the writer.
-        dbapi_connection.execute("PRAGMA journal_mode=WAL")
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        reading = connection.get_execution_options().get("pinback_read")
-        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def _clean(value: Any) -> Any:

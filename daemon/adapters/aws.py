@@ -15,7 +15,9 @@ from collections.abc import Callable
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config as BotoConfig
+from botocore.credentials import DeferredRefreshableCredentials, create_assume_role_refresher
 
 from daemon.adapters import environment
 from daemon.core import fencing, iam
@@ -55,6 +57,21 @@ class CallCounter:
             return sorted({op for (_, op, _), n in self.counts.items() if n and not _is_read(op)})
 
 
+def _session(region: str, role_arn: str | None, endpoint_url: str | None) -> boto3.Session:
+    """A session with the process's own credentials, or, with ``role_arn``, with the role's:
+    assumed through STS on first use and again before they expire (botocore refreshes
+    credentials 15 minutes ahead, so a long apply never meets an expired token)."""
+    own = boto3.session.Session(region_name=region)
+    if role_arn is None:
+        return own
+    sts = own.client("sts", region_name=region, endpoint_url=endpoint_url)
+    refresh = create_assume_role_refresher(sts, {"RoleArn": role_arn, "RoleSessionName": "pinback"})
+    core = botocore.session.get_session()
+    # botocore has no public setter: this is how a session is given refreshing credentials.
+    core._credentials = DeferredRefreshableCredentials(refresh, "assume-role")
+    return boto3.session.Session(botocore_session=core, region_name=region)
+
+
 def _is_read(operation: str) -> bool:
     return operation.startswith(("Describe", "Get", "List", "Head"))
 
@@ -68,11 +85,13 @@ class AwsClients:
         endpoint_url: str | None = None,
         max_pool: int = 32,
         counter: CallCounter | None = None,
+        role_arn: str | None = None,
     ) -> None:
         self.region = region
         self.endpoint_url = endpoint_url if endpoint_url is not None else _endpoint_from_env()
         self.counter = counter or CallCounter()
-        self._session = boto3.session.Session(region_name=region)
+        self.role_arn = role_arn
+        self._session = _session(region, role_arn, self.endpoint_url)
         self._config = BotoConfig(
             region_name=region,
             retries={"mode": "standard"},

@@ -14,7 +14,7 @@ from typing import NoReturn
 import click
 
 from daemon.adapters import environment
-from daemon.cli import changes, files, history, pins, running
+from daemon.cli import changes, files, history, pins, promote, running
 from daemon.cli import sandbox as sandbox_verb
 from daemon.core.redact import redact
 from daemon.errors import PinbackError, SpecError
@@ -34,6 +34,7 @@ for verb in (
     running.status,
     pins.versions,
     pins.rollback,
+    promote.promote,
     history.audit,
     history.report,
     files.schema,

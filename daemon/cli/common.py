@@ -39,7 +39,21 @@ def config_option(func: F) -> F:
     )(func)
 
 
+ENV_KEY = "pinback.env"
+
+
+def _remember_env(ctx: click.Context, _: click.Parameter, value: str | None) -> None:
+    ctx.meta[ENV_KEY] = value
+
+
 def common(func: F) -> F:
+    func = click.option(
+        "--env",
+        envvar="PINBACK_ENV",
+        expose_value=False,
+        callback=_remember_env,
+        help="The environment (required when the config declares several).",
+    )(func)
     func = click.option(
         "--state",
         "state_path",
@@ -56,10 +70,22 @@ def output_option(func: F) -> F:
     )(func)
 
 
-def load(config_path: Path, state_path: Path | None) -> tuple[Any, Any]:
-    from daemon.spec import load_config, load_desired
+def chosen_env() -> str | None:
+    """The ``--env`` of the command being run."""
+    return click.get_current_context().meta.get(ENV_KEY)
 
-    config = load_config(config_path)
+
+def config_for(config_path: Path) -> Any:
+    """The config as the command's environment sees it (``--env``)."""
+    from daemon.spec import load_config
+
+    return load_config(config_path).select(chosen_env())
+
+
+def load(config_path: Path, state_path: Path | None) -> tuple[Any, Any]:
+    from daemon.spec import load_desired
+
+    config = config_for(config_path)
     return config, load_desired(state_path or config.state_path, config)
 
 
@@ -70,9 +96,9 @@ def engine_for(config: Any, audited: bool = False) -> Any:
 
 
 def audit_for(config: Any) -> Any:
-    from daemon.adapters.audit import AuditLog, audit_url, resolve_url
+    from daemon.adapters.audit import trail_for
 
-    return AuditLog(resolve_url(audit_url(config), config.base_dir))
+    return trail_for(config)
 
 
 def past_durations(config: Any, targets: list[str]) -> dict[str, tuple[float, int]]:

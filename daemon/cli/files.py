@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from daemon.cli.common import (
+    Failure,
+    chosen_env,
     common,
     emit_json,
 )
@@ -16,27 +18,38 @@ from daemon.errors import SpecError
 @click.command()
 @common
 def validate(config_path: Path, state_path: Path | None) -> None:
-    """Check both files; list every error with file, line and column."""
+    """Check both files (every environment's pin file, without --env); list every error
+    with file, line and column."""
     from daemon.spec import load_config, load_desired
 
     issues: list[str] = []
+    checked: list[str] = []
     config = None
     try:
         config = load_config(config_path)
     except SpecError as exc:
         issues.extend(str(i) for i in exc.issues)
     if config is not None:
-        try:
-            desired = load_desired(state_path or config.state_path, config)
-        except SpecError as exc:
-            issues.extend(str(i) for i in exc.issues)
+        wanted = chosen_env()
+        every = config.environments if wanted is None and len(config.environments) > 1 else None
+        if every and state_path is not None:
+            raise Failure("--state names one pin file: give --env with it")
+        for view in [config.select(n) for n in every] if every else [config.select(wanted)]:
+            path = state_path or view.state_path
+            try:
+                desired = load_desired(path, view)
+            except SpecError as exc:
+                issues.extend(str(i) for i in exc.issues)
+                continue
+            where = f" for {view.environment}" if view.environment else ""
+            checked.append(f"{path} ({len(desired.pins)} pins{where})")
     if issues:
         for issue in issues:
             click.echo(issue, err=True)
         raise SystemExit(1)
     assert config is not None
     click.echo(
-        f"valid: {config_path} ({len(config.model.targets)} targets) and {state_path or config.state_path} ({len(desired.pins)} pins)"
+        f"valid: {config_path} ({len(config.model.targets)} targets) and {', '.join(checked)}"
     )
 
 

@@ -11,6 +11,7 @@ from daemon.cli.common import (
     Failure,
     audit_for,
     common,
+    config_for,
     emit_json,
     engine_for,
     load,
@@ -35,10 +36,9 @@ def versions(
     config_path: Path, state_path: Path | None, output: str, target: str, limit: int
 ) -> None:
     """What TARGET can be set to, newest first (* marks the live one)."""
-    from daemon.spec import load_config
     from daemon.views import render
 
-    config = load_config(config_path)
+    config = config_for(config_path)
     found = engine_for(config).versions(target, limit)
     if output == "json":
         emit_json({"target": target, "versions": [v.as_json() for v in found]})

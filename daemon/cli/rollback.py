@@ -21,7 +21,7 @@ from typing import Any
 from ruamel.yaml import YAML
 
 from daemon.adapters.attribution import UNCOMMITTED, attribute, local_actor
-from daemon.adapters.audit import AuditLog, audit_url, resolve_url
+from daemon.adapters.audit import AuditLog, trail_for
 from daemon.adapters.processes import Git
 from daemon.core import lastgood
 from daemon.core.model import Kind, VersionInfo, same_version
@@ -101,13 +101,7 @@ def write(
         lines.append(f"commit {commit(desired.path, message)[:12]}")
     if deny and leaving:
         try:
-            record_denials(
-                AuditLog(resolve_url(audit_url(config), config.base_dir)),
-                config,
-                desired.path,
-                leaving,
-                reason,
-            )
+            record(trail_for(config), config, desired.path, Event.DENIED, leaving, reason)
         except AuditUnavailable as exc:
             lines.append(
                 f"the denial is in the pin file but not yet in the audit trail ({exc}); the controller records it when it sees the file"
@@ -206,29 +200,34 @@ def last_good_versions(
     return moment, lastgood.changes_to(moment, pins, kinds)
 
 
-def record_denials(
+def record(
     audit: AuditLog,
     config: LoadedConfig,
     path: Path,
-    denied: Mapping[str, str],
+    event: Event,
+    versions: Mapping[str, str],
     reason: str | None,
+    before: Mapping[str, str | None] | None = None,
 ) -> None:
-    """A ``denied`` record per version denied, naming who (the commit's author when the pin
-    file was committed, else the person at the terminal); the controller then sees them
-    recorded and does not record them again."""
+    """A record of ``event`` (``denied``, ``promoted``) per version, naming who: the
+    commit's author when the pin file was committed, else the person at the terminal. A
+    denial recorded here is not recorded again by the controller that sees it."""
     who = attribute(path)
     committed = who is not None and who.commit != UNCOMMITTED
+    command = "promote" if event is Event.PROMOTED else "rollback"
+    actor = (who.author if who is not None and committed else None) or local_actor(command)
     audit.append(
         [
             Entry(
-                event=Event.DENIED,
+                event=event,
                 target=name,
                 kind=config.kind_of(name).value,
                 desired=version,
-                actor=who.author if who is not None and committed else local_actor("rollback"),
+                live_before=(before or {}).get(name),
+                actor=actor,
                 pin_commit=who.commit if who is not None and committed else None,
                 reason=reason,
             )
-            for name, version in denied.items()
+            for name, version in versions.items()
         ]
     )

@@ -13,7 +13,9 @@ import click
 
 from daemon.cli.common import (
     Failure,
+    chosen_env,
     common,
+    config_for,
     emit_json,
     engine_for,
     load,
@@ -35,7 +37,7 @@ def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
 
     logs.configure()
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack to stderr
-    controller = Controller(config_path, state_path)
+    controller = Controller(config_path, state_path, chosen_env())
     address = listen or controller.config.model.daemon.listen
     try:
         server = serve(controller, address)
@@ -65,11 +67,10 @@ def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
 @output_option
 def status(config_path: Path, state_path: Path | None, output: str) -> None:
     """Desired vs live vs last result, per target (from the running controller when there is one)."""
-    from daemon.spec import load_config
     from daemon.views import render
     from daemon.views.status import status_document
 
-    found = our_controller(load_config(config_path), state_path)
+    found = our_controller(config_for(config_path), state_path)
     document = None
     if found is not None and found.ours:  # it can answer even while the pin file is invalid
         document = {**found.status, "source": f"controller at {found.url.removeprefix('http://')}"}

@@ -9,6 +9,7 @@ import click
 
 from daemon.cli.common import (
     Failure,
+    config_for,
     config_option,
 )
 
@@ -36,9 +37,9 @@ def sandbox(config_path: Path, port: int, folder: Path) -> None:
         from daemon.devtools.sandbox import run_sandbox
     except ImportError:
         raise Failure("the sandbox needs moto: pip install 'pinback[sandbox]'") from None
-    from daemon.spec import AlembicTarget, load_config
+    from daemon.spec import AlembicTarget
 
-    config = load_config(config_path)
+    config = config_for(config_path)
     locations = [
         config.resolve(t.script_location)
         for t in config.model.targets.values()

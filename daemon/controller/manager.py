@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.adapters import logs
-from daemon.adapters.audit import AuditLog, audit_url, resolve_url
+from daemon.adapters.audit import trail_for
 from daemon.adapters.logs import LogEvent
 from daemon.adapters.notify import Notifier
 from daemon.controller.leases import Leases
@@ -46,10 +46,12 @@ SIGNAL_CHECK = 0.2  # how often the main thread wakes to run signal handlers
 
 
 class Controller:
-    def __init__(self, config_path: Path, state_path: Path | None = None) -> None:
-        config = load_config(config_path)
+    def __init__(
+        self, config_path: Path, state_path: Path | None = None, environment: str | None = None
+    ) -> None:
+        config = load_config(config_path).select(environment)
         self.log = logs.get()
-        self.audit = AuditLog(resolve_url(audit_url(config), config.base_dir))
+        self.audit = trail_for(config)
         engine = Engine(config, audit=self.audit)
         source = source_for(config, state_path or config.state_path)
         self.shared = Shared(config_path, state_path, config, engine, source)

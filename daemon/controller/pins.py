@@ -28,7 +28,7 @@ from daemon.controller.workqueue import WorkQueue
 from daemon.core.model import Pin
 from daemon.core.records import Entry, Event
 from daemon.engine.engine import Engine
-from daemon.errors import AuditUnavailable, PinbackError, SpecError
+from daemon.errors import AuditUnavailable, ConfigError, PinbackError, SpecError
 from daemon.spec import DesiredState, LoadedConfig, load_config, load_desired
 
 SETTLE = 0.02  # the same quiet interval the file watcher waits for
@@ -64,11 +64,13 @@ class PinReloader:
             threading.Timer(settling, shared.request_pass).start()
             return shared.desired
         try:
-            config = load_config(shared.config_path)
+            config = load_config(shared.config_path).select(shared.config.environment)
             path = shared.state_override or config.state_path
             desired = load_desired(path, config, content=pins.raw, name=pins.name)
         except SpecError as exc:
             return self._invalid("; ".join(str(i) for i in exc.issues), log)
+        except ConfigError as exc:  # this controller's environment is gone from the config
+            return self._invalid(str(exc), log)
         if config.model != shared.config.model:
             log.info(LogEvent.CONFIG_CHANGED)
             self._adopt(config)

@@ -14,9 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from daemon.core.records import GENESIS, digest_row
+from daemon.core.records import GENESIS, HASHED, digest_row
 
 Problem = tuple[int, str]  # (seq of the first bad record, why)
+FIXED = 1 + len(HASHED)  # a row: the stored hash, then the HASHED fields
 
 
 @dataclass(frozen=True)
@@ -35,13 +36,14 @@ class Span:
 
 
 def check_rows(rows: Iterable[Sequence[Any]]) -> Span:
-    """Check ``rows`` (each: hash, then the hashed fields in order, prev_hash last) among
-    themselves; the first row's place in the whole chain is left to ``join``."""
+    """Check ``rows`` (each: hash, the ``HASHED`` fields in order, prev_hash last of them,
+    then the ``OPTIONAL_HASHED`` ones) among themselves; the first row's place in the
+    whole chain is left to ``join``."""
     first: tuple[int, str] | None = None
     last: tuple[int, str] | None = None
     count = 0
     for row in rows:
-        stored, values = row[0], row[1:]
+        stored, values, optional = row[0], row[1:FIXED], row[FIXED:]
         seq = values[0]
         problem: Problem | None = None
         if last is None:
@@ -50,7 +52,7 @@ def check_rows(rows: Iterable[Sequence[Any]]) -> Span:
             problem = (seq, f"record {seq} follows {last[0]}: a record is missing")
         elif values[-1] != last[1]:
             problem = (seq, f"record {seq} does not point at the record before it")
-        if problem is None and digest_row(values) != stored:
+        if problem is None and digest_row(values, optional) != stored:
             problem = (seq, f"record {seq} was changed after it was written")
         if problem is not None:
             return Span(first, last, count, problem)

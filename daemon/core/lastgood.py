@@ -57,7 +57,7 @@ def last_good(records: Sequence[Record], targets: Collection[str]) -> GoodMoment
     if not wanted:
         return None
     relevant = [r for r in records if r.target in wanted and r.event in TRACKED]
-    at_once = _changes_in_sync_at_once(relevant)
+    at_once = changes_in_sync_at_once(relevant)
     good: dict[str, str] = {}  # target -> its version while it stands good
     found: GoodMoment | None = None
     for index, record in enumerate(relevant):
@@ -81,7 +81,7 @@ def _good_version(record: Record, in_sync_at_once: bool) -> str | None:
     return None
 
 
-def _changes_in_sync_at_once(records: Sequence[Record]) -> set[int]:
+def changes_in_sync_at_once(records: Sequence[Record]) -> set[int]:
     """Indexes of the ``desired_changed`` records that no drift, apply or block about the
     same target follows before its next pin change: live already matched that pin."""
     result: set[int] = set()

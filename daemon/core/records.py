@@ -34,6 +34,7 @@ class Event(StrEnum):
     LEADER_ACQUIRED = "leader_acquired"
     LEADER_LOST = "leader_lost"
     DENIED = "denied"  # a version added to a target's deny: list (desired names it)
+    PROMOTED = "promoted"  # a version written into this environment's pins from another
 
 
 EVENTS = tuple(event.value for event in Event)
@@ -57,6 +58,7 @@ class Entry:
     duration_s: float | None = None
     error: str | None = None
     epoch: int | None = None
+    environment: str | None = None  # the environment of the target (None: config has none)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,9 @@ HASHED = (
     "epoch",
     "prev_hash",
 )
+# Hashed after the fields above, each as [name, value], only when set: a record without them
+# (every record written before environments existed) hashes exactly as it did.
+OPTIONAL_HASHED = ("environment",)
 
 
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -118,8 +123,14 @@ def _canonical(row: Sequence[Any]) -> str:
 
 def digest(values: dict[str, Any]) -> str:
     """SHA-256 of the canonical form: the hashed fields, in a fixed order, as a JSON array."""
-    return digest_row([values.get(name) for name in HASHED])
+    return digest_row(
+        [values.get(name) for name in HASHED], [values.get(name) for name in OPTIONAL_HASHED]
+    )
 
 
-def digest_row(row: Sequence[Any]) -> str:
+def digest_row(row: Sequence[Any], optional: Sequence[Any] = ()) -> str:
+    """``row``: the ``HASHED`` values in order; ``optional``: the ``OPTIONAL_HASHED`` ones."""
+    if any(value is not None for value in optional):
+        named = [[n, v] for n, v in zip(OPTIONAL_HASHED, optional, strict=True) if v is not None]
+        row = [*row, *named]
     return hashlib.sha256(_canonical(row).encode()).hexdigest()

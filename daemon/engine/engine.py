@@ -30,8 +30,9 @@ class Engine:
         self.config = config
         self._audit = audit
         concurrency = config.model.daemon.concurrency
+        aws = config.model.aws
         self.clients = clients or AwsClients(
-            config.model.aws.region, max_pool=max(32, concurrency * 4)
+            aws.region, max_pool=max(32, concurrency * 4), role_arn=aws.role_arn
         )
         self.drivers = DriverSet(config, self.clients)
         trail = Trail(audit)

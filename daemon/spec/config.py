@@ -17,9 +17,28 @@ from pydantic import (
 from daemon.core.freeze import Window, parse_cron
 from daemon.spec.fields import Duration, EnvName, Strict
 
+ROLE_ARN = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$"
+
 
 class AwsSettings(Strict):
     region: str = Field(description="AWS region; the endpoint comes from AWS_ENDPOINT_URL when set")
+    role_arn: str | None = Field(
+        None, alias="roleArn", pattern=ROLE_ARN, description="an IAM role to assume with STS"
+    )
+
+
+class EnvironmentAws(Strict):
+    region: str | None = None
+    role_arn: str | None = Field(None, alias="roleArn", pattern=ROLE_ARN)
+
+
+class EnvironmentSettings(Strict):
+    """One environment of the service (staging, prod): its pin file, where its AWS is, and
+    the target fields that differ from the config's (checked as the merged target)."""
+
+    pins: str = Field(description="this environment's pin file, relative to the config")
+    aws: EnvironmentAws = EnvironmentAws()
+    targets: dict[str, dict[str, object]] = Field({}, description="per-target field overrides")
 
 
 class DaemonSettings(Strict):
@@ -205,3 +224,4 @@ class Config(Strict):
     desired_state: DesiredStateSettings = Field(DesiredStateSettings(), alias="desiredState")
     notify: NotifySettings = NotifySettings()
     targets: dict[str, Target]
+    environments: dict[str, EnvironmentSettings] | None = None

@@ -5,8 +5,8 @@ the kind of their target in the config."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from pydantic import (
 
 from daemon.core.model import Kind, Pin
 from daemon.errors import SpecError, SpecIssue
+from daemon.spec import environments
 from daemon.spec.config import Config
 from daemon.spec.fields import FORMS, TARGET_NAME
 from daemon.spec.pins import (
@@ -37,10 +38,24 @@ class LoadedConfig:
 
     path: Path
     model: Config
+    environment: str | None = None  # the environment this is the view of, when it has any
+    views: Mapping[str, Config] = field(default_factory=dict)  # every environment's view
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent
+
+    @property
+    def environments(self) -> list[str]:
+        return list(self.views)
+
+    def select(self, wanted: str | None) -> LoadedConfig:
+        """The view of environment ``wanted`` (or of the only one); this config itself when
+        it declares none. ``ConfigError`` naming the choices otherwise."""
+        name = environments.choose(self.environments, wanted)
+        if name is None:
+            return self
+        return LoadedConfig(self.path, self.views[name], name, self.views)
 
     def resolve(self, relative: str) -> Path:
         """``relative`` against the config's folder, symlinks kept (see ``absolute``)."""
@@ -86,9 +101,17 @@ def load_config(path: Path) -> LoadedConfig:
     except ValidationError as exc:
         raise SpecError(_issues(located, exc)) from None
     issues = _check_targets(located, model)
+    config = LoadedConfig(absolute(path), model)
+    found, problems = environments.views(
+        located,
+        model,
+        lambda exc, remap: _issues(located, exc, remap=remap),
+        lambda relative: config.resolve(relative),
+    )
+    issues.extend(problems)
     if issues:
         raise SpecError(issues)
-    return LoadedConfig(absolute(path), model)
+    return LoadedConfig(config.path, model, None, found)
 
 
 def load_desired(
@@ -255,11 +278,15 @@ def _issues(
     exc: ValidationError,
     prefix: tuple[str, ...] = (),
     kind: Kind | None = None,
+    remap: Callable[[tuple[Any, ...]], tuple[Any, ...]] | None = None,
 ) -> list[SpecIssue]:
-    """Turn pydantic's errors into positioned sentences with the expected form."""
+    """Turn pydantic's errors into positioned sentences with the expected form; ``remap``
+    says where in the file an error's location was written."""
     issues = []
     for error in exc.errors(include_url=False):
         loc = tuple(str(p) if not isinstance(p, int) else p for p in error["loc"])
+        if remap is not None:
+            loc = remap(loc)
         if error["type"] == "union_tag_invalid":
             loc = (*loc, "kind")
             error["input"] = error.get("ctx", {}).get("tag")

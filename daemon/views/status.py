@@ -89,6 +89,8 @@ def status_document(
             "owner": target.owner,
             "urgency": target.urgency,
         }
+        if config.environment is not None:
+            row["environment"] = config.environment
         if seen and seen.error:
             row["error"] = seen.error
         if seen and seen.in_progress:

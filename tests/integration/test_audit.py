@@ -180,7 +180,8 @@ def test_appends_from_two_writers_keep_one_chain(audit_url: str) -> None:
 
 
 def test_apply_is_recorded_before_and_after(service: Service, aws: Aws, tmp_path: Path) -> None:
-    """`pinback apply` writes apply_started then apply_succeeded, with who and which pin commit."""
+    """`pinback apply` writes its plan, then apply_started and apply_succeeded, with who and
+    which pin commit."""
     pins = service.pins(
         backend=3, frontend={"commit": COMMITS[1][:7], "reason": "INC-231 checkout 500s"}
     )
@@ -192,7 +193,11 @@ def test_apply_is_recorded_before_and_after(service: Service, aws: Aws, tmp_path
         for r in records
         if r["target"] == "backend"
     ]
-    assert backend == [("apply_started", "4", "3", None), ("apply_succeeded", "4", "3", "3")]
+    assert backend == [
+        ("plan", "4", "3", None),
+        ("apply_started", "4", "3", None),
+        ("apply_succeeded", "4", "3", "3"),
+    ]
     frontend = [r for r in records if r["target"] == "frontend"]
     assert all(r["reason"] == "INC-231 checkout 500s" for r in frontend)
     assert all("via pinback apply" in r["actor"] for r in records)
@@ -296,3 +301,30 @@ def test_the_hash_rule_never_changes() -> None:
     reference = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
     for value in (1e22, 1e-7, 123.0, -0.0, 2**70, "\u2028", "\ud7a3", "\x7f"):
         assert records._canonical([value]) == reference([value])
+
+
+def test_a_trail_from_before_environments_gains_the_column_and_still_verifies(
+    audit_url: str,
+) -> None:
+    """A trail written before environments (no ``environment`` column) is brought up to
+    date on first use; its records keep their hashes; records of an environment are stamped
+    with it, hashed with it, and read only through that environment's log."""
+    old = filled(audit_url, 3)
+    old.close()
+    run_sql(audit_url, "ALTER TABLE pinback_audit DROP COLUMN environment")
+    staging = AuditLog(audit_url, environment="staging")
+    staging.append([Entry(event="desired_changed", target="t0", desired="9")])
+    assert staging.verify() == (4, None, "")
+    assert [r.desired for r in staging.query()] == ["9"]  # staging's own records only
+    everything = AuditLog(audit_url)
+    assert [(r.environment, r.desired) for r in everything.query()] == [
+        (None, "0"),
+        (None, "1"),
+        (None, "2"),
+        ("staging", "9"),
+    ]
+    run_sql(audit_url, "UPDATE pinback_audit SET environment = 'prod' WHERE seq = 4")
+    checked, bad, why = everything.verify()
+    assert (
+        checked == 3 and bad is not None and bad.seq == 4 and "changed after it was written" in why
+    )

@@ -54,6 +54,8 @@ class FaultProxy:
         # AccessDenied (DeleteObjects reports each refused key that way:
         # https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html).
         self.denials: list[str] = []
+        # (signature, access key id) of every signed request: whose credentials called.
+        self.signed: list[tuple[str, str]] = []
         self.upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.rules: list[dict[str, Any]] = []
         self.calls: list[str] = []
@@ -113,6 +115,7 @@ class FaultProxy:
             self.arrivals.clear()
             self.bodies.clear()
             self.denials.clear()
+            self.signed.clear()
             self.holding.clear()
         self.released.set()
         self.released = threading.Event()
@@ -143,8 +146,10 @@ class FaultProxy:
         target = request.headers.get("X-Amz-Target", "")
         operation = target.rsplit(".", 1)[-1] if target else ""
         signature = f"{operation} {request.command} {request.path}"
+        credential = request.headers.get("Authorization", "").partition("Credential=")[2]
         with self.lock:
             self.calls.append(signature)
+            self.signed.append((signature, credential.partition("/")[0]))
             self.arrivals.append((time.time(), signature))
             if self.keep_bodies:
                 self.bodies.append((signature, body))

@@ -146,3 +146,27 @@ def test_a_one_shot_apply_records_its_plan_for_every_target_it_found_out_of_sync
     )
     moment = last_good(records, TARGETS)
     assert moment is not None and moment.seq == 6
+
+
+def test_a_version_is_promoted_only_when_it_reached_the_source_and_passed_its_gates() -> None:
+    from daemon.core.promotion import unverified
+
+    records = trail(
+        ("desired_changed", "api", "4"),  # in sync at once: 4 was live when pinned
+        ("desired_changed", "api", "3"),
+        ("apply_started", "api", "3"),
+        ("health_failed", "api", "3"),
+        ("desired_changed", "web", "bbbbbbb"),
+        ("apply_started", "web", "bbbbbbb"),
+        ("apply_succeeded", "web", "bbbbbbb1234"),
+        ("desired_changed", "db", "r3"),
+        ("apply_started", "db", "r3"),
+        ("apply_failed", "db", "r3"),
+    )
+    assert unverified(records, "api", "4", Kind.ECS) is None
+    assert (unverified(records, "api", "3", Kind.ECS) or "").startswith(
+        "api 3 failed its health gate there (2026-12-01T04:04:00Z"
+    )
+    assert unverified(records, "web", "bbbbbbb", Kind.FRONTEND) is None
+    assert (unverified(records, "db", "r3", Kind.ALEMBIC) or "").startswith("db r3 failed to apply")
+    assert unverified(records, "db", "r9", Kind.ALEMBIC) == "db r9 never reached it"
