@@ -1,10 +1,12 @@
-"""``pinback rollback``: change one pin in place, comments and layout kept, optionally committed.
+"""Rewriting pins in place for ``pinback rollback`` and ``pinback promote``: comments and
+layout kept, optionally committed, with the ``denied`` and ``promoted`` records.
 
 A rollback is only a pin change, so it never fights the controller: the controller
-sees the new pin and does the rest. The version is chosen from what ``versions``
-lists (N steps older than the current pin, or a named one that exists), the new file
-is validated before it replaces the old one (atomically), and nothing is written
-when anything is wrong.
+sees the new pins and does the rest. The version is chosen from what ``versions``
+lists (N steps older than the current pin, or a named one that exists), or for every
+target at once from the audit trail's last good moment (``--last-good``); the new file
+is validated before it replaces the old one (atomically, in one write however many pins
+change), and nothing is written when anything is wrong.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import io
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +29,6 @@ from daemon.core.model import Kind, VersionInfo, same_version
 from daemon.core.records import Entry, Event
 from daemon.errors import AuditUnavailable, PinbackError, SpecError
 from daemon.spec import PIN_FIELD, DesiredState, LoadedConfig, load_desired
-
-
-@dataclass(frozen=True)
-class Change:
-    target: str
-    before: str | None
-    after: str
-    commit: str | None = None
 
 
 def choose(
