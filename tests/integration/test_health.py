@@ -284,6 +284,7 @@ def test_revert_goes_to_the_last_version_that_passed_not_the_failing_one(
     assert live["services"][0]["taskDefinition"].endswith(":2")
     events = [(r.event, r.desired) for r in audit.query()][2:]
     assert events == [
+        ("plan", "3"),
         ("apply_started", "3"),
         ("health_failed", "3"),
         ("apply_started", "2"),
