@@ -169,6 +169,12 @@ Acquired = Callable[[int, int], None]  # (shard, epoch)
 Lost = Callable[[int, int, str], None]  # (shard, epoch, why)
 
 
+def namespace_for(environment: str | None) -> str:
+    """The leases of one environment's controllers: two environments sharing a leadership
+    database never take each other's shards."""
+    return "pinback" if environment is None else f"pinback/{environment}"
+
+
 class Leadership:
     """This replica's side of the leases: take free shards, keep the held ones, give up
     in time. Runs in its own thread; the controller asks ``epoch(shard)`` and ``fence``."""

@@ -18,7 +18,7 @@ from typing import Any
 from daemon.adapters import environment
 from daemon.adapters.audit import AuditLog
 from daemon.adapters.logs import LogEvent
-from daemon.controller.leadership import Leadership, LeaseStore
+from daemon.controller.leadership import Leadership, LeaseStore, namespace_for
 from daemon.controller.metrics import Metrics
 from daemon.controller.shared import Shared
 from daemon.core import fencing, shards
@@ -58,6 +58,7 @@ class Leases:
             settings.shards,
             self._on_acquired,
             self._on_lost,
+            namespace=namespace_for(config.environment),
         )
 
     def start(self, done: threading.Event) -> None:

@@ -18,12 +18,10 @@ from collections.abc import Iterable, Iterator
 import sqlalchemy
 
 from daemon.adapters import environment
-from daemon.controller.leadership import LeaseStore, holder_id
+from daemon.controller.leadership import LeaseStore, holder_id, namespace_for
 from daemon.core import shards
 from daemon.errors import ConfigError, Fenced, Refused
 from daemon.spec import LoadedConfig
-
-NAMESPACE = "pinback:"  # the replicas' (``Leadership``'s default namespace)
 
 
 class LeasesFence:
@@ -71,7 +69,8 @@ def leases_for(config: LoadedConfig, targets: Iterable[str]) -> Iterator[LeasesF
         )
     store = LeaseStore(url, settings.lease_seconds)
     assignment = shards.assign(config.model, settings.shards)
-    names = sorted({f"{NAMESPACE}shard:{assignment.get(t, 0)}/{settings.shards}" for t in targets})
+    prefix = namespace_for(config.environment)  # the replicas' (``Leadership``'s)
+    names = sorted({f"{prefix}:shard:{assignment.get(t, 0)}/{settings.shards}" for t in targets})
     holder = f"pinback apply@{holder_id()}"
     fence = LeasesFence(store, holder, {})
     done = threading.Event()
