@@ -29,6 +29,7 @@ EQUIVALENT: dict[str, str] = {
     "daemon.core.freeze.x_parse_cron__mutmut_12": "zip strict: five parts are checked just before",
     "daemon.core.plan.x__action__mutmut_2": "an assert on what make_plan already filtered",
     "daemon.core.plan.x__action__mutmut_35": "destructive=None and () are both falsy there",
+    "daemon.core.plan.x__action__mutmut_36": "destructive=None and () are both falsy there",
     "daemon.core.plan.x__order__mutmut_45": _NEVER_MISSING,
     "daemon.core.plan.x__order__mutmut_47": _NEVER_MISSING,
     "daemon.core.plan.x__order__mutmut_57": _NEVER_MISSING,

@@ -22,13 +22,15 @@ def unverified(records: Sequence[Record], target: str, version: str, kind: Kind)
     (oldest first) these are; None when it reached it and passed its gates there."""
     about = [r for r in records if r.target == target and r.event in lastgood.TRACKED]
     at_once = lastgood.changes_in_sync_at_once(about)
-    verdict: Record | None = None
-    for index, record in enumerate(about):
-        named = record.live_after if record.event == Event.APPLY_SUCCEEDED else record.desired
-        if not same_version(kind, named or record.desired, version):
-            continue
-        if record.event in VERDICTS or (record.event == Event.DESIRED_CHANGED and index in at_once):
-            verdict = record
+    verdicts = [
+        record
+        for index, record in enumerate(about)
+        if same_version(kind, record.desired, version)
+        and (
+            record.event in VERDICTS or (record.event == Event.DESIRED_CHANGED and index in at_once)
+        )
+    ]
+    verdict = verdicts[-1] if verdicts else None
     if verdict is None:
         return f"{target} {version} never reached it"
     if verdict.event == Event.HEALTH_FAILED:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Annotated, Any, Literal
 
@@ -23,14 +22,21 @@ class PinBase(Strict):
     override: bool = False
 
 
-def _text_version(field_name: str, pattern: re.Pattern[str]) -> Any:
-    """The validator of a version field written as text in ``pattern``'s form."""
-    return BeforeValidator(functools.partial(_check_text, field_name, pattern))
+# The validators are module-level functions named in the field types, not closures made
+# when the models are built at import: what they check runs, and is tested (and mutated by
+# ``make mutate``), at validation time.
+
+
+def _commit(value: Any) -> str:
+    return _check_text("commit", COMMIT, value)
+
+
+def _image_tag(value: Any) -> str:
+    return _check_text("imageTag", IMAGE_TAG, value)
 
 
 def _check_text(field_name: str, pattern: re.Pattern[str], value: Any) -> str:
-    # A module-level function (not a closure made at import), so that what it checks runs,
-    # and is tested, at validation time.
+    """A version field written as text in ``pattern``'s form."""
     if isinstance(value, bool) or not isinstance(value, str):
         raise ValueError(f'expected {FORMS[field_name]} as text; quote it: {field_name}: "{value}"')
     if not pattern.match(value):
@@ -49,9 +55,9 @@ def _alembic_revision(value: Any) -> str:
 # ``deny:`` lists versions that must never be applied to the target (a known-bad build a
 # CI job might pin again), each in the form of the target's pin field.
 DENY_HELP = "versions that must not be applied to this target (a pin naming one is blocked)"
-Commit = Annotated[str, _text_version("commit", COMMIT)]
+Commit = Annotated[str, BeforeValidator(_commit)]
 EcsRevision = Annotated[int, Field(ge=1, description=FORMS["revision:ecs"])]
-ImageTag = Annotated[str, _text_version("imageTag", IMAGE_TAG)]
+ImageTag = Annotated[str, BeforeValidator(_image_tag)]
 AlembicRevision = Annotated[str, BeforeValidator(_alembic_revision)]
 
 

@@ -137,3 +137,18 @@ def test_a_record_read_back_names_its_event_by_member_and_keeps_an_unknown_one()
     rely on the type), one written by a newer pinback stays readable text."""
     assert Record(event="apply_started").event is Event.APPLY_STARTED  # type: ignore[arg-type]
     assert Record(event="promoted").event == "promoted"  # type: ignore[arg-type]
+
+
+def test_a_record_of_an_environment_is_hashed_with_it() -> None:
+    """Rows carry the optional fields after the fixed ones: a record stamped with its
+    environment verifies, and changing only its environment is found."""
+    rows, prev = [], GENESIS
+    for seq in (1, 2):
+        values = {name: None for name in HASHED}
+        values.update(seq=seq, ts="t", event="plan", target="backend", prev_hash=prev)
+        fields = [values[name] for name in HASHED]
+        prev = digest_row(fields, ["staging"])
+        rows.append([prev, *fields, "staging"])
+    assert chain.check_rows(rows).problem is None
+    rows[1][-1] = "prod"
+    assert chain.check_rows(rows).problem == (2, "record 2 was changed after it was written")

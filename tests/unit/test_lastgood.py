@@ -162,11 +162,36 @@ def test_a_version_is_promoted_only_when_it_reached_the_source_and_passed_its_ga
         ("desired_changed", "db", "r3"),
         ("apply_started", "db", "r3"),
         ("apply_failed", "db", "r3"),
+        ("apply_failed", "other", "4"),  # another target's verdict says nothing of api's 4
+        ("desired_changed", "web", "ccccccc"),
+        ("drift_detected", "web", "ccccccc"),  # pinned, never applied
     )
     assert unverified(records, "api", "4", Kind.ECS) is None
+    assert unverified(records, "web", "ccccccc", Kind.FRONTEND) == "web ccccccc never reached it"
     assert (unverified(records, "api", "3", Kind.ECS) or "").startswith(
         "api 3 failed its health gate there (2026-12-01T04:04:00Z"
     )
     assert unverified(records, "web", "bbbbbbb", Kind.FRONTEND) is None
     assert (unverified(records, "db", "r3", Kind.ALEMBIC) or "").startswith("db r3 failed to apply")
     assert unverified(records, "db", "r9", Kind.ALEMBIC) == "db r9 never reached it"
+
+
+def test_a_target_is_good_at_the_version_that_went_live() -> None:
+    """An ``apply_succeeded`` names what is live after it (a commit in full, where the pin
+    may be shorter); one without that (written by an older pinback) names what it applied."""
+    first = trail(
+        ("desired_changed", "web", "aaaaaaa"),
+        ("desired_changed", "api", "4"),
+        ("desired_changed", "db", "r2"),
+    )
+    web = Record(
+        event=Event.APPLY_SUCCEEDED, target="web", desired="bbbbbbb", live_after="bbbbbbb1234"
+    )
+    api = Record(event=Event.APPLY_SUCCEEDED, target="api", desired="3", live_after=None)
+    records = [*first, web, api]
+    moment = last_good(records, TARGETS)
+    assert moment is not None and dict(moment.versions) == {
+        "web": "bbbbbbb1234",
+        "api": "3",
+        "db": "r2",
+    }

@@ -499,6 +499,14 @@ def test_a_denied_version_is_blocked_with_who_denied_it() -> None:
         == "3 is denied for backend (denied by ana at 04:00: INC-9); pin another version"
     )
     assert worker.blocked is None
+    prefixed = make_plan(
+        *world(
+            {"frontend": ("c4", 4.0)},
+            {"frontend": ("9f1c2ab4e6d0", 3.0)},
+            pins={"frontend": Pin("9f1c2ab", denied=("9f1c2ab",))},
+        )
+    )
+    assert (prefixed.actions[0].blocked or "").startswith("9f1c2ab4e6d0 is denied for frontend")
     unrecorded = make_plan(
         *world(
             {"backend": ("4", 4.0)},
@@ -506,7 +514,10 @@ def test_a_denied_version_is_blocked_with_who_denied_it() -> None:
             pins={"backend": Pin("3", denied=("3",))},
         )
     )
-    assert "no audit record says who" in (unrecorded.actions[0].blocked or "")
+    assert unrecorded.actions[0].blocked == (
+        "3 is denied for backend (in the pin file's deny: list; no audit record says who); "
+        "pin another version"
+    )
 
 
 @pytest.mark.parametrize(

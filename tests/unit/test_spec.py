@@ -46,6 +46,7 @@ def test_every_error_is_reported_with_line_and_column(tmp_path: Path) -> None:
     )
     assert len(issues) == 3
     assert ":5:5: spec.frontend.commit" in issues[0] and "7-40 hex" in issues[0]
+    assert "got 'xyz'" in issues[0]
     assert ":7:5: spec.backend.revision" in issues[1] and "whole number" in issues[1]
     assert ":9:5: spec.ai-worker.tag: unknown key" in issues[2] and "imageTag" in issues[2]
 

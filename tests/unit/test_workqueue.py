@@ -158,3 +158,16 @@ def test_a_retry_that_fell_due_is_queued_once_however_often_it_is_added() -> Non
     eventually(lambda: queue.depth() == 1, timeout=5, what="the retry due and waiting")
     queue.add("k")
     assert queue.depth() == 1
+
+
+def test_a_get_with_under_a_second_left_sleeps_and_wakes_for_an_add() -> None:
+    """A worker whose wait ends in less than a second still sleeps (releasing the lock), so
+    an add reaches it at once rather than after the deadline."""
+    queue = WorkQueue()
+    got: list[str | None] = []
+    worker = threading.Thread(target=lambda: got.append(queue.get(timeout=0.9)))
+    worker.start()
+    eventually(lambda: queue._cond._waiters, timeout=5, what="the worker asleep in get()")  # type: ignore[attr-defined]
+    queue.add("k")
+    worker.join(timeout=5)
+    assert got == ["k"]
