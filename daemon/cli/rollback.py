@@ -15,7 +15,7 @@ import datetime as dt
 import io
 import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,27 @@ def write(
         for n in chosen
         if (v := current.get(n)) is not None and not same_version(kinds[n], v, chosen[n])
     }
-    befores, _ = rewrite(desired.path, config, chosen, reason, deny=leaving if deny else None)
+    unrecorded: list[str] = []
+
+    def record_denials() -> None:
+        """Before the file is replaced: a controller watching it records a denial it has
+        not seen recorded, and this record, with who denied and why, must be the one. With
+        ``--commit`` the denier is the author the commit is about to have."""
+        if not (deny and leaving):
+            return
+        author = committer(desired.path) if make_commit else None
+        try:
+            record(
+                trail_for(config), config, desired.path, Event.DENIED, leaving, reason, actor=author
+            )
+        except AuditUnavailable as exc:
+            unrecorded.append(
+                f"the denial is in the pin file but not yet in the audit trail ({exc}); the controller records it when it sees the file"
+            )
+
+    befores, _ = rewrite(
+        desired.path, config, chosen, reason, leaving if deny else None, record_denials
+    )
     moves = {n: f"{befores[n] or '(unpinned)'} -> {v}" for n, v in chosen.items()}
     lines = [f"{n}: {move} in {desired.path}" for n, move in moves.items()]
     if make_commit:
@@ -93,13 +113,7 @@ def write(
             message += f"\n\nReason: {reason}"
         lines.append(f"commit {commit(desired.path, message)[:12]}")
     if deny and leaving:
-        try:
-            record(trail_for(config), config, desired.path, Event.DENIED, leaving, reason)
-        except AuditUnavailable as exc:
-            lines.append(
-                f"the denial is in the pin file but not yet in the audit trail ({exc}); the controller records it when it sees the file"
-            )
-        lines.extend(f"denied {n} {v}" for n, v in leaving.items())
+        lines += unrecorded + [f"denied {n} {v}" for n, v in leaving.items()]
     return lines
 
 
@@ -109,10 +123,11 @@ def rewrite(
     versions: Mapping[str, str],
     reason: str | None,
     deny: Mapping[str, str] | None = None,
+    validated: Callable[[], None] | None = None,
 ) -> tuple[dict[str, str | None], DesiredState]:
     """Set the pins of ``versions`` in ``path`` (comments kept), add ``deny``'s versions to
-    their targets' ``deny:`` lists, validate, and replace the file atomically, in one write.
-    Returns each changed target's pin before."""
+    their targets' ``deny:`` lists, validate, call ``validated``, and replace the file
+    atomically, in one write. Returns each changed target's pin before."""
     yaml = YAML(typ="rt")
     yaml.preserve_quotes = True
     yaml.indent(mapping=2, sequence=4, offset=2)
@@ -151,6 +166,8 @@ def rewrite(
                 "the rewritten pin file would not validate:\n"
                 + str(exc).replace(temporary, str(path))
             ) from None
+        if validated is not None:
+            validated()
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -161,6 +178,12 @@ def rewrite(
 def _typed(kind: Kind, version: str) -> str | int:
     """A version as the pin file writes it: an ECS revision is a number."""
     return int(version) if kind is Kind.ECS else version
+
+
+def committer(path: Path) -> str | None:
+    """Who a commit made now in the pin file's repository would name as its author."""
+    ident = Git(path.resolve().parent).maybe("var", "GIT_AUTHOR_IDENT")
+    return ident.strip().rsplit(" ", 2)[0] if ident and ident.strip() else None
 
 
 def commit(path: Path, message: str) -> str:
@@ -201,14 +224,15 @@ def record(
     versions: Mapping[str, str],
     reason: str | None,
     before: Mapping[str, str | None] | None = None,
+    actor: str | None = None,
 ) -> None:
-    """A record of ``event`` (``denied``, ``promoted``) per version, naming who: the
-    commit's author when the pin file was committed, else the person at the terminal. A
-    denial recorded here is not recorded again by the controller that sees it."""
-    who = attribute(path)
+    """A record of ``event`` (``denied``, ``promoted``) per version, naming who: ``actor``,
+    else the commit's author when the pin file was committed, else the person at the
+    terminal. A denial recorded here is not recorded again by the controller that sees it."""
+    who = None if actor else attribute(path)
     committed = who is not None and who.commit != UNCOMMITTED
     command = "promote" if event is Event.PROMOTED else "rollback"
-    actor = (who.author if who is not None and committed else None) or local_actor(command)
+    actor = actor or (who.author if who is not None and committed else None) or local_actor(command)
     audit.append(
         [
             Entry(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.stands.daemon_process import Daemon, waiting_on
-from tests.stands.service import Aws, Service, audit_json, config_copy, pinback
+from tests.stands.service import TAGS, Aws, Service, audit_json, config_copy, pinback
 from tests.stands.waiting import eventually
 
 # tgkill(2): a signal to one thread of a process, which os.kill cannot aim.
@@ -540,4 +540,45 @@ def test_a_denied_version_is_recorded_and_blocked_with_who_denied_it(
     denials = [r for r in audit_json("--event", "denied")]
     assert [(r["target"], r["desired"], r["actor"]) for r in denials] == [
         ("backend", "3", "Ana <ana@example.com>")
+    ]
+
+
+def test_rollback_deny_beside_the_controller_is_recorded_once_by_who_denied(
+    start: object, service: Service, aws: Aws
+) -> None:
+    """``rollback --deny --commit`` while the controller watches the file: the controller
+    sees the new ``deny:`` within milliseconds, before the command has committed; the
+    denial must still be recorded once, naming the commit's author and the reason, not a
+    second time by the controller as an anonymous local edit."""
+    from tests.stands.gitrepo import git
+
+    pins = service.current_pins()
+    git(service.folder, "init", "-q")
+    git(service.folder, "config", "user.name", "Ana")
+    git(service.folder, "config", "user.email", "ana@example.com")
+    git(service.folder, "add", pins.name)
+    git(service.folder, "commit", "-qm", "pins")
+    daemon: Daemon = start(pins)  # type: ignore[operator]
+    done = pinback(
+        "rollback",
+        "ai-worker",
+        "--steps",
+        "1",
+        "--deny",
+        "--commit",
+        "--reason",
+        "INC-77 worker crash",
+        "--state",
+        str(pins),
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    eventually(
+        lambda: daemon.event("apply_succeeded", lambda e: e.get("target") == "ai-worker"),
+        timeout=30,
+        what="the rollback applied",
+    )
+    daemon.more_passes(2)
+    denials = audit_json("--event", "denied")
+    assert [(r["target"], r["desired"], r["actor"], r["reason"]) for r in denials] == [
+        ("ai-worker", TAGS[-1], "Ana <ana@example.com>", "INC-77 worker crash")
     ]
