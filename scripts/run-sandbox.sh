@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# `make run`: start the sandbox (AWS emulator + SQLite), then the controller against it, in the
-# foreground. Edit state/desired-versions.yaml and watch the rollback in the log and in /metrics.
+# `make run`: start the sandbox (AWS emulator + SQLite), seeded with a staging and a prod copy
+# of the service, then one controller for both, in the foreground. Edit a pin file and watch
+# the rollback in the log, on the page and in /metrics.
 set -euo pipefail
 bin=${1:-.venv/bin}
 port=${2:-4566}
+config=${3:-config/environments.yaml}
 mkdir -p .sandbox
 rm -f .sandbox/env
-"$bin/pinback" sandbox --port "$port" >/dev/null &
+"$bin/pinback" sandbox --config "$config" --port "$port" >/dev/null &
 sandbox=$!
 trap 'kill $sandbox 2>/dev/null; wait $sandbox 2>/dev/null' EXIT INT TERM
 for _ in $(seq 300); do
@@ -16,16 +18,18 @@ for _ in $(seq 300); do
 done
 # shellcheck disable=SC1091
 . .sandbox/env
-echo "Sandbox up: AWS emulator at $AWS_ENDPOINT_URL, database $DATABASE_URL"
+echo "Sandbox up: AWS emulator at $AWS_ENDPOINT_URL; staging and prod seeded ($PINBACK_CONFIG)"
 echo
-"$bin/pinback" status || true
+"$bin/pinback" status --env prod || true
 cat <<MSG
 
-Starting the controller (Ctrl-C stops it and the sandbox). Try a rollback:
-  \$EDITOR state/desired-versions.yaml     # e.g. backend revision 3, ai-worker v1.8.2; save
-  curl -s 127.0.0.1:9464/metrics | grep pinback_target
-  . .sandbox/env && $bin/pinback status    # in another terminal
-  $bin/pinback versions backend           # what each target can go back to
+Starting the controller for staging and prod (Ctrl-C stops it and the sandbox). Try:
+  \$EDITOR state/desired-versions.yaml     # prod: e.g. backend revision 3; save
+  open http://127.0.0.1:9464/              # the status page, staging and prod
+  . .sandbox/env                           # in another terminal, then:
+  $bin/pinback status --env prod
+  $bin/pinback promote --from staging --to prod
+  $bin/pinback rollback --last-good --env prod
 
 MSG
 "$bin/pinback" run

@@ -55,7 +55,7 @@ def audit(
         else:
             click.echo(
                 f"{record.seq:>7} {record.ts[:19].replace('T', ' ')} {record.event:16} "
-                f"{(record.environment + '/' if record.environment else '') + (record.target or '-'):12} "
+                f"{record.place or '-':12} "
                 f"{record.live_before or '-'} -> {record.desired or '-'}"
                 + (f"  by {record.actor}" if record.actor else "")
                 + (f"  ({record.error or record.reason})" if record.error or record.reason else "")

@@ -29,16 +29,17 @@ from daemon.core.redact import redact
 @common
 @click.option("--listen", help="Serve HTTP here instead of daemon.listen (host:port; port 0: any).")
 def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
-    """The controller: keep live state at the pins until SIGTERM or SIGINT."""
+    """The controller: keep live state at the pins until SIGTERM or SIGINT (every environment
+    of the config, or --env's alone)."""
     from daemon.adapters import logs
     from daemon.adapters.logs import LogEvent
-    from daemon.controller.manager import Controller
+    from daemon.controller.fleet import Fleet
     from daemon.web.server import serve
 
     logs.configure()
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack to stderr
-    controller = Controller(config_path, state_path, chosen_env())
-    address = listen or controller.config.model.daemon.listen
+    controller = Fleet(config_path, state_path, chosen_env())
+    address = listen or controller.first.config.model.daemon.listen
     try:
         server = serve(controller, address)
     except OSError as exc:
@@ -48,7 +49,7 @@ def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
         LogEvent.CONTROLLER_STARTED,
         listen=f"{host!s}:{port}",
         config=str(config_path),
-        pins=str(controller.state_path),
+        pins=", ".join(str(c.state_path) for c in controller.controllers.values()),
     )
     stuck = controller.run_until_signalled()
     server.shutdown()
@@ -73,7 +74,8 @@ def status(config_path: Path, state_path: Path | None, output: str) -> None:
     found = our_controller(config_for(config_path), state_path)
     document = None
     if found is not None and found.ours:  # it can answer even while the pin file is invalid
-        document = {**found.status, "source": f"controller at {found.url.removeprefix('http://')}"}
+        source = f"controller at {found.url.removeprefix('http://')}"
+        document = {**found.mine(found.status), "source": source}
     elif found is not None:
         click.echo(f"pinback: not asking the controller at {found.url}: {found.why_not}", err=True)
     if document is None:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from daemon.core.model import Plan
 from daemon.errors import PinbackError
@@ -46,6 +47,15 @@ class Found:
     status: dict[str, Any]
     ours: bool
     why_not: str = ""
+    environment: str | None = None  # ours, when the controller runs several
+
+    def mine(self, document: Mapping[str, Any]) -> dict[str, Any]:
+        """Our environment's part of a ``/status`` document (all of it with one)."""
+        if self.environment is None:
+            return dict(document)
+        own = document.get("environments", {}).get(self.environment, {})
+        rows = [r for r in document.get("targets", []) if r.get("environment") == self.environment]
+        return {**own, "targets": rows}
 
 
 def find(listen: str, ours: Mapping[str, str]) -> Found | None:
@@ -55,13 +65,19 @@ def find(listen: str, ours: Mapping[str, str]) -> Found | None:
         document = _get(f"{url}/status", timeout=2)
     except (OSError, ValueError):
         return None
-    theirs = document.get("identity") or {}
+    several = document.get("environments") or {}
+    runs = {name: e.get("identity") or {} for name, e in several.items()}
+    if not runs:
+        runs = {None: document.get("identity") or {}}
+    theirs = next(iter(runs.values()))
     if theirs.get("configSha256") != ours["configSha256"]:
         why = f"it runs another config ({theirs.get('config', 'unknown')})"
         return Found(url, document, False, why)
-    if theirs.get("pins") != ours["pins"]:
-        return Found(url, document, False, f"it reads another pin file ({theirs.get('pins')})")
-    return Found(url, document, True)
+    for name, identity in runs.items():
+        if identity.get("pins") == ours["pins"]:
+            return Found(url, document, True, environment=name)
+    pins = ", ".join(str(i.get("pins")) for i in runs.values())
+    return Found(url, document, False, f"it reads another pin file ({pins})")
 
 
 def reconcile_and_follow(
@@ -74,15 +90,17 @@ def reconcile_and_follow(
     """Ask the controller to reconcile the plan's targets now and follow it until each is
     settled at its pin; returns each target's last ``/status`` row."""
     targets = [a.target for a in plan.actions]
-    passes = int(found.status.get("passes", 0))
+    passes = int(found.mine(found.status).get("passes", 0))
     only = targets[0] if len(targets) == 1 else None
-    _post(f"{found.url}/reconcile" + (f"?target={only}" if only else ""))
+    query = {"target": only, "env": found.environment}
+    asked = "&".join(f"{k}={quote(v)}" for k, v in query.items() if v is not None)
+    _post(f"{found.url}/reconcile" + (f"?{asked}" if asked else ""))
     progress("controller", f"asked the controller at {found.url} to reconcile; following it")
     deadline = time.monotonic() + timeout
     said: dict[str, str] = {}
     while True:
         try:
-            document = _get(f"{found.url}/status", timeout=10)
+            document = found.mine(_get(f"{found.url}/status", timeout=10))
         except (OSError, ValueError) as exc:  # it stopped, or was killed, while we followed
             raise PinbackError(
                 f"lost the controller at {found.url} while following it ({exc}); what it had "

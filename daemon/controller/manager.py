@@ -7,8 +7,9 @@ reconciles it). Around them: the pins and who changed them (``pins``), the audit
 (``recording``), leadership (``leases``), what starts a pass (``watchers``) and what the
 endpoints show (``statusview``), all sharing one ``Shared`` state under one lock.
 
-This class only builds them, starts and stops their threads, and answers the HTTP
-endpoints (``daemon.web.server.Served``) by asking the one that knows.
+This class only builds them, starts and stops their threads, and answers for its
+environment what the HTTP endpoints ask (``daemon.controller.fleet`` puts the answers of
+every environment together) by asking the one that knows.
 
 An invalid file changes nothing: the last valid pins stay in force and
 ``pinback_desired_state_valid`` drops to 0 until the file is valid again.
@@ -16,7 +17,6 @@ An invalid file changes nothing: the last valid pins stay in force and
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,34 +28,44 @@ from daemon.adapters.audit import trail_for
 from daemon.adapters.logs import LogEvent
 from daemon.adapters.notify import Notifier
 from daemon.controller.leases import Leases
-from daemon.controller.metrics import Metrics
+from daemon.controller.metrics import DEFAULT_ENVIRONMENT, Families, Metrics
 from daemon.controller.passes import PassRunner
 from daemon.controller.pins import PinReloader
 from daemon.controller.recording import Recorder
-from daemon.controller.shared import Shared, TargetState
+from daemon.controller.shared import Changes, Shared, TargetState
 from daemon.controller.sources import GitSource, source_for
 from daemon.controller.statusview import StatusView
 from daemon.controller.watchers import Watchers
 from daemon.controller.workers import Workers
 from daemon.controller.workqueue import WorkQueue
 from daemon.engine.engine import Engine
-from daemon.errors import AuditUnavailable
-from daemon.spec import LoadedConfig, load_config
-
-SIGNAL_CHECK = 0.2  # how often the main thread wakes to run signal handlers
+from daemon.errors import AuditUnavailable, PinbackError
+from daemon.spec import LoadedConfig, load_config, load_desired
 
 
 class Controller:
+    """One environment's controller (``daemon.controller.fleet`` runs every environment of
+    a config in one process; ``families`` and ``changes`` are what they share)."""
+
     def __init__(
-        self, config_path: Path, state_path: Path | None = None, environment: str | None = None
+        self,
+        config_path: Path,
+        state_path: Path | None = None,
+        environment: str | None = None,
+        families: Families | None = None,
+        changes: Changes | None = None,
     ) -> None:
         config = load_config(config_path).select(environment)
-        self.log = logs.get()
+        self.environment = environment_name(config, state_path or config.state_path)
+        self.log = (
+            logs.get().bind(environment=self.environment) if config.environment else logs.get()
+        )
         self.audit = trail_for(config)
         engine = Engine(config, audit=self.audit)
         source = source_for(config, state_path or config.state_path)
-        self.shared = Shared(config_path, state_path, config, engine, source)
-        self.metrics = Metrics({n: t.kind for n, t in config.model.targets.items()})
+        self.shared = Shared(config_path, state_path, config, engine, source, changes)
+        targets = {n: t.kind for n, t in config.model.targets.items()}
+        self.metrics = Metrics(targets, self.environment, families)
         engine.clients.counter.listeners.append(self.metrics.aws_call)
         self.queue = WorkQueue()
         self.notifier = Notifier(config, self.log, self.shared.stopping)
@@ -122,17 +132,6 @@ class Controller:
         thread.start()
         self._threads.append(thread)
 
-    def run_until_signalled(self) -> list[str]:
-        """Run until SIGTERM or SIGINT, then stop; returns the threads still running."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stopping.set())
-        self.start()
-        # With a timeout: a signal the kernel hands to another thread runs its Python handler
-        # only once the main thread runs bytecode again, and a wait with no timeout never does.
-        while not self.stopping.wait(SIGNAL_CHECK):
-            pass
-        return self.stop()
-
     def stop(self) -> list[str]:
         """Take no new work, end the waits of running applies at a safe point, then return
         the names of the threads that did not finish within the grace period.
@@ -140,6 +139,11 @@ class Controller:
         A wait interrupted here leaves the change in AWS to finish by itself; the next
         controller observes it and waits on it, never issuing it again.
         """
+        self.begin_stop()
+        return self.finish_stop(time.monotonic() + self.config.model.daemon.shutdown_grace)
+
+    def begin_stop(self) -> None:
+        """Take no new work and end the running waits, without waiting for anything."""
         self.log.info(LogEvent.SHUTDOWN_STARTED)
         shared = self.shared
         shared.stopping.set()
@@ -150,7 +154,10 @@ class Controller:
             for state in shared.targets.values():
                 if state.stop is not None:
                     state.stop.set()
-        deadline = time.monotonic() + self.config.model.daemon.shutdown_grace
+
+    def finish_stop(self, deadline: float) -> list[str]:
+        """Join the threads until ``deadline`` (``time.monotonic()``), release the leases;
+        returns the names of the threads still running."""
         for thread in self._threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
         alive = [t.name for t in self._threads if t.is_alive()]
@@ -203,3 +210,14 @@ class Controller:
 
     def git_webhook(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         return self.watchers.git_webhook(body, headers)
+
+
+def environment_name(config: LoadedConfig, pins: Path) -> str:
+    """The environment's name on metrics and rows: the config's environment, else the pin
+    file's ``metadata.environment``, else "default" (DESIGN §10)."""
+    if config.environment is not None:
+        return config.environment
+    try:
+        return load_desired(pins, config).environment or DEFAULT_ENVIRONMENT
+    except (PinbackError, OSError):  # an invalid file is the pass's to report
+        return DEFAULT_ENVIRONMENT

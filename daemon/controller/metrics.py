@@ -1,8 +1,12 @@
 """Every Prometheus metric of DESIGN.md §6, in one place, with label values made up front.
 
-Label values for every configured target exist from the first scrape (zeros, not
-gaps), so alerts and dashboards never see a missing series. AWS calls are counted
-from botocore's events (``daemon.adapters.aws.CallCounter``), never by hand.
+One process runs every environment of its config and serves one ``/metrics``: the metric
+families (``Families``) are made once per process and each environment writes its own
+series through a ``Metrics`` of its own, which puts ``environment`` on every series it
+touches. Label values for every configured target exist from the first scrape (zeros,
+not gaps), so alerts and dashboards never see a missing series. AWS calls are counted
+from botocore's events (``daemon.adapters.aws.CallCounter``), never by hand, for the
+whole process.
 """
 
 from __future__ import annotations
@@ -23,47 +27,52 @@ from prometheus_client import (
 from daemon.core.model import Outcome
 
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+DEFAULT_ENVIRONMENT = "default"  # DESIGN §10: a config without environments has this one
 
 
-class Metrics:
-    def __init__(self, targets: Mapping[str, str]) -> None:
-        """``targets`` maps each configured target to its kind."""
+class Families:
+    """The metric families of one process (one registry, one ``/metrics``)."""
+
+    def __init__(self) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series are noise
-        self.registry = CollectorRegistry()
-        r = self.registry
+        self.registry = r = CollectorRegistry()
+        env = "environment"
         self.drift = Gauge(
             "pinback_target_drift",
             "1 while live differs from desired",
-            ["target", "kind"],
+            [env, "target", "kind"],
             registry=r,
         )
         self.info = Gauge(
             "pinback_target_info",
             "Current versions (always 1)",
-            ["target", "kind", "desired", "live"],
+            [env, "target", "kind", "desired", "live"],
             registry=r,
         )
         self.reconciles = Counter(
             "pinback_reconcile_total",
             "Reconcile passes by result",
-            ["target", "kind", "result"],
+            [env, "target", "kind", "result"],
             registry=r,
         )
         self.duration = Histogram(
             "pinback_reconcile_duration_seconds",
             "One pass of one target, observe to verify",
-            ["target", "kind"],
+            [env, "target", "kind"],
             buckets=DURATION_BUCKETS,
             registry=r,
         )
         self.last_success = Gauge(
             "pinback_last_success_timestamp_seconds",
             "Last pass that ended in sync",
-            ["target"],
+            [env, "target"],
             registry=r,
         )
         self.desired_valid = Gauge(
-            "pinback_desired_state_valid", "0 while the pin file or config is invalid", registry=r
+            "pinback_desired_state_valid",
+            "0 while the pin file or config is invalid",
+            [env],
+            registry=r,
         )
         self.aws_calls = Counter(
             "pinback_aws_api_calls_total",
@@ -72,69 +81,114 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge(
-            "pinback_workqueue_depth", "Targets waiting for a worker", registry=r
+            "pinback_workqueue_depth", "Targets waiting for a worker", [env], registry=r
         )
-        self.leader = Gauge("pinback_leader", "1 on the replica that applies", registry=r)
+        self.leader = Gauge("pinback_leader", "1 on the replica that applies", [env], registry=r)
         self.leader_shards = Gauge(
-            "pinback_leader_shards", "Shards whose lease this replica holds", registry=r
+            "pinback_leader_shards", "Shards whose lease this replica holds", [env], registry=r
         )
-        self.shards = Gauge("pinback_shards", "Shards the targets are spread over", registry=r)
+        self.shards = Gauge(
+            "pinback_shards", "Shards the targets are spread over", [env], registry=r
+        )
         self.health_failed = Gauge(
             "pinback_target_health_failed",
             "1 while a target is held (or was reverted) after a failed health check, until its pin changes",
-            ["target"],
+            [env, "target"],
             registry=r,
         )
         self.suspended = Gauge(
-            "pinback_target_suspended", "1 when the pin says suspend", ["target"], registry=r
+            "pinback_target_suspended", "1 when the pin says suspend", [env, "target"], registry=r
         )
-        self._info_labels: dict[str, tuple[str, str, str, str]] = {}
-        self._lock = threading.Lock()
-        self.targets = dict(targets)
-        for target, kind in self.targets.items():
-            self.drift.labels(target, kind).set(0)
-            self.duration.labels(target, kind)
-            self.last_success.labels(target)
-            self.suspended.labels(target).set(0)
-            self.health_failed.labels(target).set(0)
-            for outcome in Outcome:
-                self.reconciles.labels(target, kind, outcome.value)
-        self.desired_valid.set(1)
-        self.leading(1, 1)
-
-    def leading(self, held: int, shards: int) -> None:
-        """How many of the shards' leases this replica holds (without leadership: all)."""
-        self.leader.set(1 if held else 0)
-        self.leader_shards.set(held)
-        self.shards.set(shards)
 
     def aws_call(self, service: str, operation: str, outcome: str) -> None:
         """A ``daemon.adapters.aws.CallCounter`` listener."""
         self.aws_calls.labels(service, operation, outcome).inc()
 
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class Metrics:
+    """One environment's series, each labelled with its name."""
+
+    def __init__(
+        self,
+        targets: Mapping[str, str],
+        environment: str = DEFAULT_ENVIRONMENT,
+        families: Families | None = None,
+    ) -> None:
+        """``targets`` maps each configured target to its kind."""
+        self.families = f = families or Families()
+        self.environment = environment
+        self._info_labels: dict[str, tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+        self.targets = dict(targets)
+        for target in self.targets:
+            self.add_target(target, self.targets[target])
+        f.desired_valid.labels(environment).set(1)
+        f.queue_depth.labels(environment).set(0)
+        self.leading(1, 1)
+
+    def add_target(self, target: str, kind: str) -> None:
+        """Zeros for a target, so its series exist before anything happens to it."""
+        f, env = self.families, self.environment
+        self.targets[target] = kind
+        f.drift.labels(env, target, kind).set(0)
+        f.duration.labels(env, target, kind)
+        f.last_success.labels(env, target)
+        f.suspended.labels(env, target).set(0)
+        f.health_failed.labels(env, target).set(0)
+        for outcome in Outcome:
+            f.reconciles.labels(env, target, kind, outcome.value)
+
+    def leading(self, held: int, shards: int) -> None:
+        """How many of the shards' leases this replica holds (without leadership: all)."""
+        f, env = self.families, self.environment
+        f.leader.labels(env).set(1 if held else 0)
+        f.leader_shards.labels(env).set(held)
+        f.shards.labels(env).set(shards)
+
+    def aws_call(self, service: str, operation: str, outcome: str) -> None:
+        self.families.aws_call(service, operation, outcome)
+
+    def valid(self, valid: bool) -> None:
+        self.families.desired_valid.labels(self.environment).set(1 if valid else 0)
+
+    def depth(self, waiting: int) -> None:
+        self.families.queue_depth.labels(self.environment).set(waiting)
+
+    def drifting(self, target: str, drifted: bool) -> None:
+        kind = self.targets[target]
+        self.families.drift.labels(self.environment, target, kind).set(1 if drifted else 0)
+
+    def health(self, target: str, failed: bool) -> None:
+        self.families.health_failed.labels(self.environment, target).set(1 if failed else 0)
+
     def versions(self, target: str, desired: str | None, live: str | None) -> None:
         """Set ``pinback_target_info``, removing the series of the versions it replaces."""
-        labels = (target, self.targets[target], desired or "", live or "")
+        labels = (self.environment, target, self.targets[target], desired or "", live or "")
         with self._lock:
             old = self._info_labels.get(target)
             if old == labels:
                 return
             if old is not None:
-                self.info.remove(*old)
-            self.info.labels(*labels).set(1)
+                self.families.info.remove(*old)
+            self.families.info.labels(*labels).set(1)
             self._info_labels[target] = labels
 
     def result(self, target: str, outcome: Outcome, seconds: float, in_sync: bool) -> None:
-        kind = self.targets[target]
-        self.reconciles.labels(target, kind, outcome.value).inc()
-        self.duration.labels(target, kind).observe(seconds)
+        f, env, kind = self.families, self.environment, self.targets[target]
+        f.reconciles.labels(env, target, kind, outcome.value).inc()
+        f.duration.labels(env, target, kind).observe(seconds)
         if in_sync:
-            self.last_success.labels(target).set(time.time())
+            f.last_success.labels(env, target).set(time.time())
 
     def suspend(self, suspended: Iterable[str]) -> None:
         chosen = set(suspended)
         for target in self.targets:
-            self.suspended.labels(target).set(1 if target in chosen else 0)
+            self.families.suspended.labels(self.environment, target).set(
+                1 if target in chosen else 0
+            )
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return self.families.render()

@@ -81,11 +81,11 @@ class PassRunner:
             if mine is None or name in mine:
                 self._after_observe(name, desired, snapshot, actions.get(name), elapsed, log)
             else:  # another replica's: its drift is reported by the replica that leads it
-                self.metrics.drift.labels(name, self.metrics.targets[name]).set(0)
+                self.metrics.drifting(name, False)
         self.recorder.flush(log)  # one commit, before any target is queued
         for name in self._to_queue:
             self.queue.add(name)
-        self.metrics.queue_depth.set(self.queue.depth())
+        self.metrics.depth(self.queue.depth())
         shared.changed()
         log.info(
             LogEvent.PASS_FINISHED,
@@ -107,7 +107,6 @@ class PassRunner:
         """Metrics, transitions worth recording, and queueing, for one target after a pass."""
         observed = snapshot.observed.get(name)
         pin = desired.pins.get(name)
-        kind = self.metrics.targets[name]
         if observed is not None:
             self.metrics.versions(name, pin.version if pin else None, observed.live)
         opened = self.shared.open_starts.pop(name, None) if self.leases.applies(name) else None
@@ -117,14 +116,14 @@ class PassRunner:
             self._queue_unless_backing_off(name)
             return
         if pin is None or pin.version is None:  # observed only: nothing to drift from
-            self.metrics.drift.labels(name, kind).set(0)
+            self.metrics.drifting(name, False)
             return
         state = self.shared.target(name)
         if state.held_pin is not None and state.held_pin != pin:
             state.held_pin = state.held_reason = None  # a new pin: health is judged afresh
-            self.metrics.health_failed.labels(name).set(0)
+            self.metrics.health(name, False)
         drifted = action is not None and not action.wait_only
-        self.metrics.drift.labels(name, kind).set(1 if drifted else 0)
+        self.metrics.drifting(name, drifted)
         if state.held_pin is not None:
             # Health failed for this pin: touch nothing until the pin changes.
             self.metrics.result(name, Outcome.BLOCKED, seconds, in_sync=False)

@@ -80,7 +80,7 @@ class PinReloader:
         shared.files = raw
         shared.desired = desired
         shared.health.desired_error = None
-        self.metrics.desired_valid.set(1)
+        self.metrics.valid(True)
         self.metrics.suspend(n for n, p in desired.pins.items() if p.suspend)
         return desired
 
@@ -103,7 +103,7 @@ class PinReloader:
             log.error(Event.DESIRED_INVALID, error=error, keeping=keeping)
             self.recorder.record(log, Entry(event=Event.DESIRED_INVALID, error=error))
         health.desired_error = error
-        self.metrics.desired_valid.set(0)
+        self.metrics.valid(False)
         return self.shared.desired
 
     def _adopt(self, config: LoadedConfig) -> None:
@@ -117,7 +117,7 @@ class PinReloader:
             for name, target in config.model.targets.items():
                 shared.target(name)
                 if name not in self.metrics.targets:
-                    self.metrics.targets[name] = target.kind
+                    self.metrics.add_target(name, target.kind)
 
     def _pins_changed(self, desired: DesiredState, log: Any) -> None:
         """Record who changed which pin, and let a newer pin supersede a failing one."""
@@ -236,7 +236,7 @@ class PinReloader:
             with self.shared.lock:
                 state = self.shared.target(name)
                 state.held_pin, state.held_reason = desired.pins[name], reason
-            self.metrics.health_failed.labels(name).set(1)
+            self.metrics.health(name, True)
 
     def _recorded_pins(self, log: Any) -> dict[str, Pin]:
         """The pins as the audit trail last recorded them, so a change made while no

@@ -57,6 +57,28 @@ class Health:
     desired_error: str | None = None  # why the files in force are not the files on disk
 
 
+class Changes:
+    """A counter of changes a person watching would see, and a way to wait for the next.
+
+    One per process: every environment's controller counts into it, so one ``/events``
+    stream follows them all."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._seq = 0
+
+    def changed(self) -> None:
+        with self._condition:
+            self._seq += 1
+            self._condition.notify_all()
+
+    def wait(self, seen: int, timeout: float, stopping: threading.Event) -> int:
+        """Block until the counter passes ``seen``, ``stopping`` is set or ``timeout``."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._seq != seen or stopping.is_set(), timeout)
+            return self._seq
+
+
 class Shared:
     """The controller's state in force (see the module docstring for the locking rule)."""
 
@@ -67,6 +89,7 @@ class Shared:
         config: LoadedConfig,
         engine: Engine,
         source: Source,
+        changes: Changes | None = None,
     ) -> None:
         self.config_path = config_path
         self.state_override = state_override
@@ -85,8 +108,7 @@ class Shared:
         self.lock = threading.RLock()
         self.stopping = threading.Event()
         self.wake = threading.Event()
-        self._changes = threading.Condition()
-        self._change_seq = 0
+        self.changes = changes or Changes()
 
     @property
     def state_path(self) -> Path:
@@ -101,14 +123,8 @@ class Shared:
 
     def changed(self) -> None:
         """Something a person watching would see changed: wake the ``/events`` streams."""
-        with self._changes:
-            self._change_seq += 1
-            self._changes.notify_all()
+        self.changes.changed()
 
     def wait_change(self, seen: int, timeout: float) -> int:
         """Block until the change counter passes ``seen`` (or ``timeout``); return it."""
-        with self._changes:
-            self._changes.wait_for(
-                lambda: self._change_seq != seen or self.stopping.is_set(), timeout
-            )
-            return self._change_seq
+        return self.changes.wait(seen, timeout, self.stopping)

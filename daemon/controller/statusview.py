@@ -147,7 +147,7 @@ class StatusView:
         """What ``daemon.views.page`` draws: the status document and the recent audit records."""
         view: dict[str, Any] = {
             "status": self.status(),
-            "now": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+            "now": page_time(),
         }
         try:
             view["events"] = [r.as_json() for r in self.audit.query(limit=PAGE_EVENTS)]
@@ -167,6 +167,11 @@ class StatusView:
 
         answer = self.reads.get(target, fetch)
         return {"target": target, "versions": answer.value, "ageSeconds": round(answer.age_s, 1)}
+
+
+def page_time() -> str:
+    """When the page was drawn, as the page shows it."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _iso(moment: float) -> str:

@@ -76,7 +76,7 @@ class Workers:
                 self.queue.add_after(name, self.queue.backoff(name))
             finally:
                 self.queue.done(name)
-                self.metrics.queue_depth.set(self.queue.depth())
+                self.metrics.depth(self.queue.depth())
 
     def reconcile(self, name: str) -> None:
         """One target, one pass: observe afresh, plan, apply, wait, verify, record."""
@@ -217,7 +217,7 @@ class Workers:
             seconds=round(result.duration_s, 3),
         )
         self.metrics.result(name, Outcome.APPLIED, time.monotonic() - started, in_sync=True)
-        self.metrics.drift.labels(name, self.metrics.targets[name]).set(0)
+        self.metrics.drifting(name, False)
         with self.shared.lock:
             self.shared.target(name).failed_pin = None
         self.queue.forget(name)
@@ -228,7 +228,7 @@ class Workers:
         event = Event.HEALTH_FAILED if result.gate_failed else LogEvent.HELD
         ended.log.error(event, error=result.error, live_after=result.live_after)
         self.metrics.result(name, Outcome.FAILED, ended.seconds(), in_sync=False)
-        self.metrics.health_failed.labels(name).set(1)
+        self.metrics.health(name, True)
         with self.shared.lock:
             state = self.shared.target(name)
             state.held_pin = ended.desired.pins.get(name)

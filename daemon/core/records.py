@@ -60,6 +60,13 @@ class Entry:
     epoch: int | None = None
     environment: str | None = None  # the environment of the target (None: config has none)
 
+    @property
+    def place(self) -> str | None:
+        """The target as people name it across environments: ``prod/backend``."""
+        if not self.target:
+            return None
+        return f"{self.environment}/{self.target}" if self.environment else self.target
+
 
 @dataclass(frozen=True)
 class Record(Entry):

@@ -266,21 +266,42 @@ def seed_all(
     }
 
 
-def run_sandbox(folder: Path, port: int, script_location: Path, out: Any) -> None:
-    """Start, seed, write ``folder/env``, and serve until SIGINT or SIGTERM."""
+@dataclass(frozen=True)
+class Seed:
+    """One environment of the config to seed: its resource names, its database file in the
+    sandbox folder, and the variables its config reads the database URL and the CloudFront
+    distribution from."""
+
+    names: Names
+    script_location: Path
+    database: str = "app.db"
+    database_env: str = "DATABASE_URL"
+    distribution_env: str = "CLOUDFRONT_DISTRIBUTION_ID"
+
+
+def run_sandbox(
+    folder: Path, port: int, seeds: list[Seed], out: Any, extra: Mapping[str, str] | None = None
+) -> None:
+    """Start, seed every environment, write ``folder/env`` (with ``extra``), and serve until
+    SIGINT or SIGTERM."""
     folder.mkdir(parents=True, exist_ok=True)
-    database = folder / "app.db"
-    for stale in (database, folder / "env"):
+    for stale in [folder / "env", *(folder / seed.database for seed in seeds)]:
         stale.unlink(missing_ok=True)
     server, endpoint = start_moto(port)
-    env = seed_all(endpoint, f"sqlite:///{database.resolve()}", script_location)
+    env: dict[str, str] = dict(extra or {})
+    for seed in seeds:
+        url = f"sqlite:///{(folder / seed.database).resolve()}"
+        seeded = seed_all(endpoint, url, seed.script_location, seed.names)
+        env.update({k: v for k, v in seeded.items() if k.startswith("AWS_")})
+        env[seed.distribution_env] = seeded["CLOUDFRONT_DISTRIBUTION_ID"]
+        env[seed.database_env] = seeded["DATABASE_URL"]
     exports = "".join(f"export {k}={v}\n" for k, v in env.items())
     (folder / "env").write_text(exports)
     print(exports, end="", file=out, flush=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.2):  # see Controller.run_until_signalled: moto's threads get signals too
+    while not stop.wait(0.2):  # see Fleet.run_until_signalled: moto's threads get signals too
         pass
     server.stop()
     (folder / "env").unlink(missing_ok=True)

@@ -3,8 +3,10 @@
 Prometheus rules cannot look up a target's ``owner`` and ``urgency``, so the rules
 carry them as static labels, one rule per target. ``config/alerts.yml`` is this
 module's output for ``config/pinback.yaml`` (``make alerts`` writes it; a test keeps
-the two in step). Expressions aggregate with ``max``/``sum`` by target, so several
-replicas page once, not once each.
+the two in step). Expressions aggregate with ``max``/``sum`` by ``(environment, target)``,
+so several replicas page once, not once each, and staging's drift is never prod's page.
+With ``environments:`` each environment gets rules of its own (an override may give a
+target another owner there).
 
     python -m daemon.views.alerts config/pinback.yaml > config/alerts.yml
 """
@@ -17,7 +19,8 @@ from typing import Any
 
 import yaml
 
-from daemon.spec import LoadedConfig, load_config
+from daemon.spec import Config, LoadedConfig, load_config
+from daemon.spec.config import Target
 
 SEVERITY = {"critical": "page", "high": "page", "medium": "ticket", "low": "ticket"}
 
@@ -26,64 +29,14 @@ def rules(config: LoadedConfig) -> dict[str, Any]:
     resync = config.model.daemon.resync_interval
     stale_after = int(max(3 * resync, 60))
     per_target: list[dict[str, Any]] = []
-    for name, target in config.model.targets.items():
-        labels = {
-            "target": name,
-            "owner": target.owner or "unassigned",
-            "urgency": target.urgency,
-            "severity": SEVERITY[target.urgency],
-        }
-        selector = f'target="{name}"'
-        per_target += [
-            {
-                "alert": "PinbackTargetDrift",
-                "expr": f"max by (target, kind) (pinback_target_drift{{{selector}}}) == 1",
-                "for": "5m",
-                "labels": dict(labels),
-                "annotations": {
-                    "summary": f"{name} is not at its pinned version",
-                    "description": "Live differs from the pin for 5 minutes. `pinback status` shows desired vs live and why (blocked, failed, suspended, observe mode).",
-                },
-            },
-            {
-                "alert": "PinbackReconcileFailing",
-                "expr": (
-                    f'sum by (target) (increase(pinback_reconcile_total{{{selector}, result="failed"}}[10m])) > 0'
-                    f' unless sum by (target) (increase(pinback_reconcile_total{{{selector}, result=~"applied|noop"}}[10m])) > 0'
-                ),
-                "for": "5m",
-                "labels": dict(labels),
-                "annotations": {
-                    "summary": f"pinback keeps failing to reconcile {name}",
-                    "description": "Every attempt in the last 10 minutes failed. The controller log (event apply_failed) has the error; pinback retries with backoff up to 5 minutes.",
-                },
-            },
-            {
-                "alert": "PinbackHealthFailed",
-                "expr": f"max by (target) (pinback_target_health_failed{{{selector}}}) == 1",
-                "labels": dict(labels),
-                "annotations": {
-                    "summary": f"{name} failed its health check after a change",
-                    "description": "pinback held the target (or reverted it, per onFailure) and will not touch it again until its pin changes. `pinback audit --target` shows the health_failed record.",
-                },
-            },
-            {
-                "alert": "PinbackTargetStale",
-                "expr": (
-                    f"time() - max by (target) (pinback_last_success_timestamp_seconds{{{selector}}}) > {stale_after}"
-                    f" and max by (target) (pinback_last_success_timestamp_seconds{{{selector}}}) > 0"
-                ),
-                "labels": dict(labels),
-                "annotations": {
-                    "summary": f"no pass of {name} has ended in sync for {stale_after}s (3 resync intervals)",
-                    "description": "The controller is running but this target has not been confirmed at its pin; check the controller log and `pinback status`.",
-                },
-            },
-        ]
+    views: dict[str | None, Config] = dict(config.views.items()) or {None: config.model}
+    for env, model in views.items():
+        for name, target in model.targets.items():
+            per_target += _target_rules(env, name, target, stale_after)
     controller = [
         {
             "alert": "PinbackDesiredStateInvalid",
-            "expr": "min(pinback_desired_state_valid) == 0",
+            "expr": "min by (environment) (pinback_desired_state_valid) == 0",
             "for": "1m",
             "labels": {"severity": "ticket", "urgency": "medium"},
             "annotations": {
@@ -104,7 +57,8 @@ def rules(config: LoadedConfig) -> dict[str, Any]:
         {
             "alert": "PinbackNoLeader",
             "expr": (
-                'sum(pinback_leader_shards) < max(pinback_shards) and sum(up{job="pinback"}) > 0'
+                "sum by (environment) (pinback_leader_shards) < max by (environment) (pinback_shards)"
+                ' and on () sum(up{job="pinback"}) > 0'
             ),
             "for": "1m",
             "labels": {"severity": "page", "urgency": "high"},
@@ -120,6 +74,67 @@ def rules(config: LoadedConfig) -> dict[str, Any]:
             {"name": "pinback-controller", "rules": controller},
         ]
     }
+
+
+def _target_rules(
+    env: str | None, name: str, target: Target, stale_after: int
+) -> list[dict[str, Any]]:
+    """The four rules of one target of one environment."""
+    labels = {
+        **({"environment": env} if env else {}),
+        "target": name,
+        "owner": target.owner or "unassigned",
+        "urgency": target.urgency,
+        "severity": SEVERITY[target.urgency],
+    }
+    selector = f'target="{name}"' + (f', environment="{env}"' if env else "")
+    shown = f"{name} in {env}" if env else name
+    return [
+        {
+            "alert": "PinbackTargetDrift",
+            "expr": f"max by (environment, target, kind) (pinback_target_drift{{{selector}}}) == 1",
+            "for": "5m",
+            "labels": dict(labels),
+            "annotations": {
+                "summary": f"{shown} is not at its pinned version",
+                "description": "Live differs from the pin for 5 minutes. `pinback status` shows desired vs live and why (blocked, failed, suspended, observe mode).",
+            },
+        },
+        {
+            "alert": "PinbackReconcileFailing",
+            "expr": (
+                f'sum by (environment, target) (increase(pinback_reconcile_total{{{selector}, result="failed"}}[10m])) > 0'
+                f' unless sum by (environment, target) (increase(pinback_reconcile_total{{{selector}, result=~"applied|noop"}}[10m])) > 0'
+            ),
+            "for": "5m",
+            "labels": dict(labels),
+            "annotations": {
+                "summary": f"pinback keeps failing to reconcile {shown}",
+                "description": "Every attempt in the last 10 minutes failed. The controller log (event apply_failed) has the error; pinback retries with backoff up to 5 minutes.",
+            },
+        },
+        {
+            "alert": "PinbackHealthFailed",
+            "expr": f"max by (environment, target) (pinback_target_health_failed{{{selector}}}) == 1",
+            "labels": dict(labels),
+            "annotations": {
+                "summary": f"{shown} failed its health check after a change",
+                "description": "pinback held the target (or reverted it, per onFailure) and will not touch it again until its pin changes. `pinback audit --target` shows the health_failed record.",
+            },
+        },
+        {
+            "alert": "PinbackTargetStale",
+            "expr": (
+                f"time() - max by (environment, target) (pinback_last_success_timestamp_seconds{{{selector}}}) > {stale_after}"
+                f" and max by (environment, target) (pinback_last_success_timestamp_seconds{{{selector}}}) > 0"
+            ),
+            "labels": dict(labels),
+            "annotations": {
+                "summary": f"no pass of {shown} has ended in sync for {stale_after}s (3 resync intervals)",
+                "description": "The controller is running but this target has not been confirmed at its pin; check the controller log and `pinback status`.",
+            },
+        },
+    ]
 
 
 def render(config: LoadedConfig) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from html import escape
 from importlib import resources
 from typing import Any
+from urllib.parse import quote
 
 STYLESHEET = resources.files("daemon.views").joinpath("static/page.css").read_text()
 
@@ -129,13 +130,28 @@ def live(view: Mapping[str, Any]) -> str:
             '<p class="problem"><strong>The pin file does not validate</strong>; the last valid '
             f"pins stay in force: {escape(str(status['desiredStateError']))}</p>"
         )
-    durations: Mapping[str, Sequence[float]] = view.get("durations", {})
-    parts.append('<div class="targets">')
-    for row in status.get("targets", []):
-        parts.append(_target(row, durations.get(row["target"], ())))
-    parts.append("</div>")
-    parts.append(_timeline(view.get("events", [])))
+    rows = status.get("targets", [])
+    environments: Sequence[str] | None = view.get("environments")
+    if not environments:
+        parts.append(_cards(rows, view.get("durations", {}), None))
+    else:  # one process runs several: a section each, in the config's order
+        for env in environments:
+            mine = [r for r in rows if r.get("environment") == env]
+            parts.append(
+                f'<h2 class="environment" id="environment-{escape(env)}">{escape(env)}</h2>'
+                + _cards(mine, view.get("durations", {}).get(env, {}), env)
+            )
+    parts.append(_timeline(view.get("events", []), several=bool(environments)))
     return "".join(parts)
+
+
+def _cards(
+    rows: Sequence[Mapping[str, Any]],
+    durations: Mapping[str, Sequence[float]],
+    environment: str | None,
+) -> str:
+    cards = "".join(_target(r, durations.get(r["target"], ()), environment) for r in rows)
+    return f'<div class="targets">{cards}</div>'
 
 
 def _leader_note(status: Mapping[str, Any]) -> str:
@@ -149,9 +165,13 @@ def _leader_note(status: Mapping[str, Any]) -> str:
     return f"this replica leads {len(mine)} of {shards} shard(s)"
 
 
-def _target(row: Mapping[str, Any], durations: Sequence[float]) -> str:
+def _target(
+    row: Mapping[str, Any], durations: Sequence[float], environment: str | None = None
+) -> str:
     css, label, detail = classify(row)
     name = str(row["target"])
+    anchor = f"{environment}-{name}" if environment else name
+    query = f"?env={quote(environment)}" if environment else ""
     facts = [
         ("desired", row.get("desired")),
         ("live", row.get("live")),
@@ -163,13 +183,13 @@ def _target(row: Mapping[str, Any], durations: Sequence[float]) -> str:
         f"<dt>{escape(k)}</dt><dd>{escape('—' if v is None else str(v))}</dd>" for k, v in facts
     )
     return (
-        f'<section class="target state-{css}" id="target-{escape(name)}">'
+        f'<section class="target state-{css}" id="target-{escape(anchor)}">'
         f'<h2>{escape(name)} <span class="kind">{escape(str(row.get("kind", "")))}</span></h2>'
         f'<span class="badge">{escape(label)}</span>'
         + (f'<p class="detail">{escape(detail)}</p>' if detail else "")
         + f"<dl>{listed}</dl>"
         + _chart(name, durations)
-        + f'<a href="/versions/{escape(name)}">versions (JSON)</a></section>'
+        + f'<a href="/versions/{escape(quote(name))}{escape(query)}">versions (JSON)</a></section>'
     )
 
 
@@ -198,7 +218,7 @@ def _chart(name: str, durations: Sequence[float]) -> str:
     )
 
 
-def _timeline(events: Sequence[Mapping[str, Any]]) -> str:
+def _timeline(events: Sequence[Mapping[str, Any]], several: bool = False) -> str:
     if not events:
         return '<h3>Recent events</h3><p class="note">The audit trail is empty.</p>'
     rows = []
@@ -209,6 +229,7 @@ def _timeline(events: Sequence[Mapping[str, Any]]) -> str:
         cells = [
             ("time", _time(str(record.get("ts", "")))),
             ("event", record.get("event")),
+            *([("environment", record.get("environment") or "")] if several else []),
             ("target", record.get("target") or ""),
             ("versions", versions),
             ("actor", record.get("actor") or ""),
@@ -221,9 +242,8 @@ def _timeline(events: Sequence[Mapping[str, Any]]) -> str:
             )
             + "</tr>"
         )
-    head = "".join(
-        f"<th>{h}</th>" for h in ("time", "event", "target", "versions", "actor", "reason / error")
-    )
+    columns = ("time", "event", *(["environment"] if several else []), "target", "versions")
+    head = "".join(f"<th>{h}</th>" for h in (*columns, "actor", "reason / error"))
     return (
         f"<h3>Recent events (last {len(events)})</h3>"
         f'<table class="timeline"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>'

@@ -30,20 +30,19 @@ def _cell(text: str | None) -> str:
 
 
 def restore_times(records: Sequence[Record]) -> dict[str, list[float]]:
-    """Seconds from each pin change (or first drift) to the apply that reached it, per target."""
+    """Seconds from each pin change (or first drift) to the apply that reached it, per target
+    (``prod/backend`` when the records name environments)."""
     opened: dict[str, tuple[dt.datetime, str | None]] = {}
     found: dict[str, list[float]] = {}
     for record in records:
-        if not record.target:
+        place = record.place
+        if not place:
             continue
-        if (
-            record.event in (Event.DESIRED_CHANGED, Event.DRIFT_DETECTED)
-            and record.target not in opened
-        ):
-            opened[record.target] = (_time(record), record.desired)
-        elif record.event == Event.APPLY_SUCCEEDED and record.target in opened:
-            started, _ = opened.pop(record.target)
-            found.setdefault(record.target, []).append((_time(record) - started).total_seconds())
+        if record.event in (Event.DESIRED_CHANGED, Event.DRIFT_DETECTED) and place not in opened:
+            opened[place] = (_time(record), record.desired)
+        elif record.event == Event.APPLY_SUCCEEDED and place in opened:
+            started, _ = opened.pop(place)
+            found.setdefault(place, []).append((_time(record) - started).total_seconds())
     return found
 
 
@@ -55,7 +54,7 @@ def render(records: Sequence[Record], since: dt.datetime | None, until: dt.datet
         f"From {window}: {len(records)} audit records.",
         "",
     ]
-    targets = sorted({r.target for r in records if r.target})
+    targets = sorted({place for r in records if (place := r.place)})
     restores = restore_times(records)
     if targets:
         lines += [
@@ -65,7 +64,7 @@ def render(records: Sequence[Record], since: dt.datetime | None, until: dt.datet
             "|---|---|---|---|---|---|",
         ]
         for target in targets:
-            events = Counter(r.event for r in records if r.target == target)
+            events = Counter(r.event for r in records if r.place == target)
             times = restores.get(target, [])
             restore = ", ".join(format_duration(t) for t in times) if times else "-"
             lines.append(
@@ -95,7 +94,7 @@ def render(records: Sequence[Record], since: dt.datetime | None, until: dt.datet
             who += f" @ {record.pin_commit[:12]}"
         why = record.error or record.reason
         lines.append(
-            f"| {record.ts[:19].replace('T', ' ')} | {record.event} | {record.target or '-'} | "
+            f"| {record.ts[:19].replace('T', ' ')} | {record.event} | {record.place or '-'} | "
             f"{_cell(versions)} | {took} | {_cell(who)} | {_cell(why)} |"
         )
     return "\n".join(lines) + "\n"

@@ -26,10 +26,12 @@ from daemon.views import page
 
 
 class Served(Protocol):
-    """What the endpoints need from the controller."""
+    """What the endpoints need from the controller (``daemon.controller.fleet.Fleet``).
 
-    @property
-    def targets(self) -> Mapping[str, Any]: ...
+    ``environment`` is the request's ``?env=``: with several environments in one process
+    it names the one a target belongs to; None means every one."""
+
+    def target_error(self, target: str | None, environment: str | None) -> str | None: ...
 
     @property
     def stopping(self) -> threading.Event: ...
@@ -40,7 +42,7 @@ class Served(Protocol):
 
     def status(self) -> dict[str, Any]: ...
 
-    def reconcile_now(self, target: str | None = None) -> None: ...
+    def reconcile_now(self, target: str | None = None, environment: str | None = None) -> None: ...
 
     def metrics_text(self) -> bytes: ...
 
@@ -48,7 +50,7 @@ class Served(Protocol):
 
     def wait_change(self, seen: int, timeout: float) -> int: ...
 
-    def versions_json(self, target: str) -> dict[str, Any]: ...
+    def versions_json(self, target: str, environment: str | None = None) -> dict[str, Any]: ...
 
     def git_webhook(
         self, body: bytes, headers: Mapping[str, str]
@@ -62,6 +64,12 @@ MAX_HOOK_BODY = 5 * 1024 * 1024  # GitHub caps push payloads at 25 MB; ours need
 def parse_listen(listen: str) -> tuple[str, int]:
     host, _, port = listen.rpartition(":")
     return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _env(query: str) -> str | None:
+    """The ``?env=`` of a request, or None."""
+    values = parse_qs(query).get("env")
+    return values[0] if values else None
 
 
 def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
@@ -84,7 +92,7 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
             elif path == "/events":
                 self._events()
             elif path.startswith("/versions/"):
-                self._versions(unquote(path.removeprefix("/versions/")))
+                self._versions(unquote(path.removeprefix("/versions/")), _env(parts.query))
             elif path == "/metrics":
                 self._send(200, controller.metrics_text(), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
@@ -114,18 +122,23 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
                 return
             targets = parse_qs(parts.query).get("target")
             target = targets[0] if targets else None
-            if target is not None and target not in controller.targets:
-                self._json(404, {"error": f"no target named {target!r}"})
+            environment = _env(parts.query)
+            error = controller.target_error(target, environment)
+            if error is not None:
+                self._json(404, {"error": error})
                 return
-            controller.reconcile_now(target)
+            controller.reconcile_now(target, environment)
             self._json(202, {"reconciling": target or "all"})
 
-        def _versions(self, target: str) -> None:
-            if target not in controller.targets:
-                self._json(404, {"error": f"no target named {target!r}"})
+        def _versions(self, target: str, environment: str | None) -> None:
+            error = controller.target_error(target, environment)
+            if error is not None:
+                self._json(404, {"error": error})
                 return
             try:
-                self._json(200, controller.versions_json(target))
+                self._json(200, controller.versions_json(target, environment))
+            except LookupError as exc:  # a target of several environments, none named
+                self._json(400, {"error": str(exc)})
             except ReadBudgetSpent as exc:
                 retry = str(max(1, round(exc.retry_after)))
                 self._json(429, {"error": str(exc)}, {"Retry-After": retry})

@@ -1,5 +1,7 @@
-"""`make run` itself, as the README tells a newcomer to use it: the sandbox and the
-controller start, an edit of the pin file rolls the backend back, Ctrl-C stops both.
+"""`make run` itself, as the README tells a newcomer to use it: the sandbox seeds staging and
+prod and one controller starts for both; the README's tour works (a pin edit in staging
+rolls staging's backend back, `pinback promote` takes it to prod, `pinback rollback
+--last-good` undoes a bad pin in prod); Ctrl-C stops everything.
 
 It runs in a copy of the repo's files (so the test edits the copy's pin file, never the
 repo's) on its own free ports, with this test run's virtual environment (its install
@@ -18,6 +20,7 @@ import sys
 import threading
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,13 +34,27 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def backend_live(listen: str) -> str | None:
+def row(listen: str, environment: str, target: str = "backend") -> dict[str, Any] | None:
+    """The controller's ``/status`` row of ``target`` in ``environment``, or None."""
     try:
         with urllib.request.urlopen(f"http://{listen}/status", timeout=5) as answer:
             rows = json.loads(answer.read())["targets"]
     except OSError:
         return None
-    return next((str(r["live"]) for r in rows if r["target"] == "backend"), None)
+    return next(
+        (r for r in rows if r["target"] == target and r.get("environment") == environment), None
+    )
+
+
+def live(listen: str, environment: str, target: str = "backend") -> str | None:
+    found = row(listen, environment, target)
+    return None if found is None else str(found["live"])
+
+
+def sourced(folder: Path, env: dict[str, str]) -> dict[str, str]:
+    """``env`` with the sandbox's ``.sandbox/env`` sourced, as the tour says."""
+    exports = (folder / ".sandbox" / "env").read_text().splitlines()
+    return {**env, **dict(line.removeprefix("export ").split("=", 1) for line in exports)}
 
 
 def test_make_run_starts_the_sandbox_and_a_pin_edit_rolls_back(tmp_path: Path) -> None:
@@ -54,7 +71,7 @@ def test_make_run_starts_the_sandbox_and_a_pin_edit_rolls_back(tmp_path: Path) -
     if not installed.exists():
         pytest.fail(f"{venv} was set up from other files: run `make setup` first")
     listen = f"127.0.0.1:{free_port()}"
-    config = tmp_path / "config" / "pinback.yaml"
+    config = tmp_path / "config" / "environments.yaml"
     config.write_text(config.read_text().replace("127.0.0.1:9464", listen))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PINBACK_"))}
     env = {k: v for k, v in env.items() if k not in ("DATABASE_URL", "CLOUDFRONT_DISTRIBUTION_ID")}
@@ -73,15 +90,40 @@ def test_make_run_starts_the_sandbox_and_a_pin_edit_rolls_back(tmp_path: Path) -
     threading.Thread(target=lambda: lines.extend(run.stdout or []), daemon=True).start()
     try:
         eventually(
-            lambda: backend_live(listen) == "4" or run.poll() is not None,
+            lambda: live(listen, "prod") == "4" or run.poll() is not None,
             timeout=120,
             what="the controller up",
         )
         assert run.poll() is None, "".join(lines)
         assert any("Sandbox up" in line for line in lines), "".join(lines)
-        pins = tmp_path / "state" / "desired-versions.yaml"
-        pins.write_text(pins.read_text().replace("revision: 4 ", "revision: 3 "))
-        eventually(lambda: backend_live(listen) == "3", timeout=60, what="the rollback")
+        staging, prod = (tmp_path / "state" / n for n in ("staging.yaml", "desired-versions.yaml"))
+        staging.write_text(staging.read_text().replace("revision: 4 ", "revision: 3 "))
+        eventually(lambda: live(listen, "staging") == "3", timeout=60, what="staging's rollback")
+        assert live(listen, "prod") == "4"
+
+        tour = sourced(tmp_path, env)
+
+        def pinback(*args: str) -> subprocess.CompletedProcess[str]:
+            """A command of the README's tour, in a terminal that sourced .sandbox/env."""
+            command = [str(venv / "bin" / "pinback"), *args]
+            return subprocess.run(
+                command, cwd=tmp_path, env=tour, capture_output=True, text=True, check=False
+            )
+
+        promoted = pinback("promote", "--from", "staging", "--to", "prod")
+        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+        eventually(lambda: live(listen, "prod") == "3", timeout=60, what="prod's rollback")
+
+        prod.write_text(prod.read_text().replace("imageTag: v1.9.0", "imageTag: v9.9.9"))
+        eventually(
+            lambda: (row(listen, "prod", "ai-worker") or {}).get("desired") == "v9.9.9",
+            timeout=60,
+            what="the bad pin seen",
+        )
+        restored = pinback("rollback", "--last-good", "--env", "prod")
+        assert restored.returncode == 0, restored.stdout + restored.stderr
+        assert "ai-worker: v9.9.9 -> v1.9.0" in restored.stdout, restored.stdout
+        assert "imageTag: v1.9.0" in prod.read_text() and "revision: 3 " in prod.read_text()
     finally:
         if run.poll() is None:  # else it stopped by itself: the assertion above says why
             os.killpg(run.pid, signal.SIGINT)  # Ctrl-C
@@ -91,7 +133,7 @@ def test_make_run_starts_the_sandbox_and_a_pin_edit_rolls_back(tmp_path: Path) -
             os.killpg(run.pid, signal.SIGKILL)
             raise
     assert not (tmp_path / ".sandbox" / "env").exists(), "".join(lines)  # the sandbox stopped
-    assert backend_live(listen) is None  # and the controller
+    assert live(listen, "prod") is None  # and the controller
 
 
 def stamp(folder: Path) -> str:

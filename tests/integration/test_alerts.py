@@ -42,8 +42,20 @@ def expect(alert: str, labels: dict[str, str], target: str | None = None) -> dic
     return {"exp_labels": labels, "exp_annotations": annotations(alert, target)}
 
 
-BACKEND = {"target": "backend", "owner": "H", "urgency": "high", "severity": "page"}
-WORKER = {"target": "ai-worker", "owner": "L", "urgency": "medium", "severity": "ticket"}
+BACKEND = {
+    "environment": "prod",
+    "target": "backend",
+    "owner": "H",
+    "urgency": "high",
+    "severity": "page",
+}
+WORKER = {
+    "environment": "prod",
+    "target": "ai-worker",
+    "owner": "L",
+    "urgency": "medium",
+    "severity": "ticket",
+}
 
 
 def unit_tests() -> list[dict[str, Any]]:
@@ -52,15 +64,15 @@ def unit_tests() -> list[dict[str, Any]]:
             "interval": "1m",
             "input_series": [
                 {
-                    "series": 'pinback_target_drift{target="backend",kind="ecs",instance="a",job="pinback"}',
+                    "series": 'pinback_target_drift{environment="prod",target="backend",kind="ecs",instance="a",job="pinback"}',
                     "values": "1x10",
                 },
                 {
-                    "series": 'pinback_target_drift{target="backend",kind="ecs",instance="b",job="pinback"}',
+                    "series": 'pinback_target_drift{environment="prod",target="backend",kind="ecs",instance="b",job="pinback"}',
                     "values": "1x10",
                 },
                 {
-                    "series": 'pinback_target_drift{target="ai-worker",kind="lambda",instance="a",job="pinback"}',
+                    "series": 'pinback_target_drift{environment="prod",target="ai-worker",kind="lambda",instance="a",job="pinback"}',
                     "values": "0x10",
                 },
             ],
@@ -75,23 +87,46 @@ def unit_tests() -> list[dict[str, Any]]:
                 },
             ],
         },
+        {  # one controller runs staging and prod: a drift in each is a page each, named
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": 'pinback_target_drift{environment="staging",target="backend",kind="ecs",instance="a",job="pinback"}',
+                    "values": "1x10",
+                },
+                {
+                    "series": 'pinback_target_drift{environment="prod",target="backend",kind="ecs",instance="a",job="pinback"}',
+                    "values": "1x10",
+                },
+            ],
+            "alert_rule_test": [
+                {
+                    "eval_time": "6m",
+                    "alertname": "PinbackTargetDrift",
+                    "exp_alerts": [
+                        expect("PinbackTargetDrift", {**BACKEND, **env, "kind": "ecs"}, "backend")
+                        for env in ({"environment": "prod"}, {"environment": "staging"})
+                    ],
+                },
+            ],
+        },
         {  # every attempt failing pages; a success in the window silences it
             "interval": "1m",
             "input_series": [
                 {
-                    "series": 'pinback_reconcile_total{target="ai-worker",kind="lambda",result="failed",instance="a",job="pinback"}',
+                    "series": 'pinback_reconcile_total{environment="prod",target="ai-worker",kind="lambda",result="failed",instance="a",job="pinback"}',
                     "values": "0+1x20",
                 },
                 {
-                    "series": 'pinback_reconcile_total{target="ai-worker",kind="lambda",result="applied",instance="a",job="pinback"}',
+                    "series": 'pinback_reconcile_total{environment="prod",target="ai-worker",kind="lambda",result="applied",instance="a",job="pinback"}',
                     "values": "0x20",
                 },
                 {
-                    "series": 'pinback_reconcile_total{target="backend",kind="ecs",result="failed",instance="a",job="pinback"}',
+                    "series": 'pinback_reconcile_total{environment="prod",target="backend",kind="ecs",result="failed",instance="a",job="pinback"}',
                     "values": "0+1x20",
                 },
                 {
-                    "series": 'pinback_reconcile_total{target="backend",kind="ecs",result="noop",instance="a",job="pinback"}',
+                    "series": 'pinback_reconcile_total{environment="prod",target="backend",kind="ecs",result="noop",instance="a",job="pinback"}',
                     "values": "0+1x20",
                 },
             ],
@@ -107,7 +142,7 @@ def unit_tests() -> list[dict[str, Any]]:
             "interval": "1m",
             "input_series": [
                 {
-                    "series": 'pinback_target_health_failed{target="backend",instance="a",job="pinback"}',
+                    "series": 'pinback_target_health_failed{environment="prod",target="backend",instance="a",job="pinback"}',
                     "values": "0 1 1",
                 },
             ],
@@ -124,11 +159,11 @@ def unit_tests() -> list[dict[str, Any]]:
             "interval": "1m",
             "input_series": [
                 {
-                    "series": 'pinback_last_success_timestamp_seconds{target="backend",instance="a",job="pinback"}',
+                    "series": 'pinback_last_success_timestamp_seconds{environment="prod",target="backend",instance="a",job="pinback"}',
                     "values": "60x10",
                 },
                 {
-                    "series": 'pinback_last_success_timestamp_seconds{target="ai-worker",instance="a",job="pinback"}',
+                    "series": 'pinback_last_success_timestamp_seconds{environment="prod",target="ai-worker",instance="a",job="pinback"}',
                     "values": "0x10",
                 },
             ],
@@ -145,12 +180,18 @@ def unit_tests() -> list[dict[str, Any]]:
             "interval": "1m",
             "input_series": [
                 {
-                    "series": 'pinback_desired_state_valid{instance="a",job="pinback"}',
+                    "series": 'pinback_desired_state_valid{environment="prod",instance="a",job="pinback"}',
                     "values": "1 0 0 0 0",
                 },
                 {"series": 'up{instance="a",job="pinback"}', "values": "1 1 1 0 0 0 0"},
-                {"series": 'pinback_leader_shards{instance="a",job="pinback"}', "values": "0 0 0"},
-                {"series": 'pinback_shards{instance="a",job="pinback"}', "values": "1 1 1"},
+                {
+                    "series": 'pinback_leader_shards{environment="prod",instance="a",job="pinback"}',
+                    "values": "0 0 0",
+                },
+                {
+                    "series": 'pinback_shards{environment="prod",instance="a",job="pinback"}',
+                    "values": "1 1 1",
+                },
             ],
             "alert_rule_test": [
                 {
@@ -159,7 +200,7 @@ def unit_tests() -> list[dict[str, Any]]:
                     "exp_alerts": [
                         expect(
                             "PinbackDesiredStateInvalid",
-                            {"severity": "ticket", "urgency": "medium"},
+                            {"environment": "prod", "severity": "ticket", "urgency": "medium"},
                         )
                     ],
                 },
@@ -167,7 +208,10 @@ def unit_tests() -> list[dict[str, Any]]:
                     "eval_time": "2m",
                     "alertname": "PinbackNoLeader",
                     "exp_alerts": [
-                        expect("PinbackNoLeader", {"severity": "page", "urgency": "high"})
+                        expect(
+                            "PinbackNoLeader",
+                            {"environment": "prod", "severity": "page", "urgency": "high"},
+                        )
                     ],
                 },
                 {
@@ -182,13 +226,22 @@ def unit_tests() -> list[dict[str, Any]]:
             "input_series": [
                 {"series": 'up{instance="a",job="pinback"}', "values": "1x7"},
                 {"series": 'up{instance="b",job="pinback"}', "values": "1x7"},
-                {"series": 'pinback_shards{instance="a",job="pinback"}', "values": "3x7"},
-                {"series": 'pinback_shards{instance="b",job="pinback"}', "values": "3x7"},
                 {
-                    "series": 'pinback_leader_shards{instance="a",job="pinback"}',
+                    "series": 'pinback_shards{environment="prod",instance="a",job="pinback"}',
+                    "values": "3x7",
+                },
+                {
+                    "series": 'pinback_shards{environment="prod",instance="b",job="pinback"}',
+                    "values": "3x7",
+                },
+                {
+                    "series": 'pinback_leader_shards{environment="prod",instance="a",job="pinback"}',
                     "values": "2 2 2 1 1 1 1 1",
                 },
-                {"series": 'pinback_leader_shards{instance="b",job="pinback"}', "values": "1x7"},
+                {
+                    "series": 'pinback_leader_shards{environment="prod",instance="b",job="pinback"}',
+                    "values": "1x7",
+                },
             ],
             "alert_rule_test": [
                 {"eval_time": "2m", "alertname": "PinbackNoLeader", "exp_alerts": []},
@@ -196,7 +249,10 @@ def unit_tests() -> list[dict[str, Any]]:
                     "eval_time": "6m",
                     "alertname": "PinbackNoLeader",
                     "exp_alerts": [
-                        expect("PinbackNoLeader", {"severity": "page", "urgency": "high"})
+                        expect(
+                            "PinbackNoLeader",
+                            {"environment": "prod", "severity": "page", "urgency": "high"},
+                        )
                     ],
                 },
             ],

@@ -92,3 +92,23 @@ def test_mistakes_are_reported_where_they_were_written(tmp_path: Path) -> None:
     ]
     for issue, words in zip(issues, expected, strict=True):
         assert words in issue
+
+
+def test_alerts_have_rules_of_their_own_in_each_environment(tmp_path: Path) -> None:
+    """A target's rules are per (environment, target): staging's drift pages staging's owner
+    and is never prod's page."""
+    from daemon.views.alerts import rules
+
+    path = config_with(tmp_path, ENVIRONMENTS.replace("{urlEnv:", "{owner: S, urlEnv:"))
+    drift = [
+        r
+        for g in rules(load_config(path))["groups"]
+        for r in g["rules"]
+        if r["alert"] == "PinbackTargetDrift" and r["labels"]["target"] == "database"
+    ]
+    assert [(r["labels"]["environment"], r["labels"]["owner"]) for r in drift] == [
+        ("staging", "S"),
+        ("prod", "H"),
+    ]
+    assert 'environment="staging"' in drift[0]["expr"]
+    assert drift[0]["annotations"]["summary"] == "database in staging is not at its pinned version"

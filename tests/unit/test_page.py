@@ -92,3 +92,29 @@ def test_markup_in_any_field_is_escaped() -> None:
 )
 def test_every_state_has_a_text_label(row: dict[str, object], label: str) -> None:
     assert page.classify(row)[1] == label
+
+
+def test_several_environments_are_a_section_each_with_their_own_cards() -> None:
+    """One controller for staging and prod: a section per environment in the config's
+    order, each card with its environment's durations and versions link, and the timeline
+    naming each record's environment."""
+
+    def row(env: str, live: str) -> dict[str, object]:
+        return {"environment": env, "target": "backend", "kind": "ecs", "live": live}
+
+    view = {
+        "status": {"targets": [row("staging", "3"), row("prod", "4")]},
+        "now": "now",
+        "events": [
+            {"ts": "2026-12-01T08:00:00Z", "event": "apply_succeeded", "environment": "prod"}
+        ],
+        "durations": {"staging": {"backend": [1.0]}, "prod": {"backend": [2.0, 4.0]}},
+        "environments": ["staging", "prod"],
+    }
+    html = page.live(view)
+    staging, prod = html.index('id="environment-staging"'), html.index('id="environment-prod"')
+    assert staging < html.index('id="target-staging-backend"') < prod
+    assert prod < html.index('id="target-prod-backend"')
+    assert 'href="/versions/backend?env=staging"' in html
+    assert "last 1 applies of backend" in html and "last 2 applies of backend" in html
+    assert '<td data-label="environment">prod</td>' in html
