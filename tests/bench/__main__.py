@@ -14,7 +14,16 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from tests.bench import apply_four, audit, controller, fleet, ha, incident, spec_load
+from tests.bench import (
+    apply_four,
+    audit,
+    controller,
+    environments,
+    fleet,
+    ha,
+    incident,
+    spec_load,
+)
 from tests.bench.common import log, moto_elsewhere
 
 
@@ -27,6 +36,11 @@ def main() -> None:
         parts: list[tuple[str, set[str], Callable[[], object]]] = [
             ("apply_four_targets", {"apply"}, lambda: apply_four.measure(endpoint)),
             ("fleet_plan", {"fleet"}, lambda: fleet.measure(endpoint)),
+            (
+                "two_environments",
+                {"fleet", "environments"},
+                lambda: environments.measure(endpoint),
+            ),
             (
                 "controller_pin_edit",
                 {"controller", "latency"},

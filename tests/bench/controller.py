@@ -23,20 +23,14 @@ RESYNCS = 10
 
 
 def start(config: Path, pins: Path, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    return launch(["--config", str(config), "--state", str(pins)], env, log_path)
+
+
+def launch(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """``pinback run ARGS`` on a free port, logging to ``log_path``."""
     with log_path.open("wb") as out:
         return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daemon",
-                "run",
-                "--config",
-                str(config),
-                "--state",
-                str(pins),
-                "--listen",
-                "127.0.0.1:0",
-            ],
+            [sys.executable, "-m", "daemon", "run", *args, "--listen", "127.0.0.1:0"],
             cwd=REPO,
             env={**os.environ, **env},
             stdout=out,
