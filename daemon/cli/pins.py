@@ -35,11 +35,12 @@ from daemon.cli.common import (
 def versions(
     config_path: Path, state_path: Path | None, output: str, target: str, limit: int
 ) -> None:
-    """What TARGET can be set to, newest first (* marks the live one)."""
+    """What TARGET can be set to, newest first (* marks the live one; an older version a
+    rollback could not reach now says why: NOT READY)."""
     from daemon.views import render
 
     config = config_for(config_path)
-    found = engine_for(config).versions(target, limit)
+    found = engine_for(config).versions(target, limit, checked=True)
     if output == "json":
         emit_json({"target": target, "versions": [v.as_json() for v in found]})
     else:

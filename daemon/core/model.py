@@ -229,6 +229,17 @@ class VersionInfo:
     time: str | None
     live: bool = False
     detail: Mapping[str, str] = field(default_factory=dict)
+    # For a version older than the live one: would a rollback to it pass its checks now
+    # (artifacts, revision, image, migration path), and why not. None: not checked.
+    ready: bool | None = None
+    why: str | None = None
 
     def as_json(self) -> dict[str, object]:
-        return {"version": self.version, "time": self.time, "live": self.live, **self.detail}
+        checked = {} if self.ready is None else {"ready": self.ready, "why": self.why}
+        return {
+            "version": self.version,
+            "time": self.time,
+            "live": self.live,
+            **self.detail,
+            **checked,
+        }

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from daemon.core import freeze
 from daemon.core.model import Kind, Observed, Pin, Resolved, VersionInfo
@@ -111,9 +112,42 @@ class Observer:
             return {}
         return self.denials(name)
 
-    def versions(self, target: str, limit: int) -> list[VersionInfo]:
+    def versions(self, target: str, limit: int, checked: bool = False) -> list[VersionInfo]:
+        """What ``target`` can be set to, newest first; with ``checked``, each version older
+        than the live one says whether a rollback to it would pass its checks now."""
         self.drivers.names(target)
         try:
-            return self.drivers.of(target).versions(target, limit)
+            found = self.drivers.of(target).versions(target, limit)
+            return self._checked(target, found) if checked else found
         except AwsCallFailed as exc:
             raise ObserveFailed(f"listing the versions of {target} failed: {exc}") from None
+
+    def _checked(self, target: str, found: list[VersionInfo]) -> list[VersionInfo]:
+        """Rollback readiness: each older version preflighted as a rollback to it would be
+        (its artifacts, revision, image or migration path), so a build deleted by a
+        lifecycle rule is found before the incident that needs it."""
+        live_at = next((i for i, v in enumerate(found) if v.live), None)
+        if live_at is None:
+            return found
+        seen = self.observe([target])[target]
+        if seen.error is not None:
+            return found
+        older = found[live_at + 1 :]
+        workers = self.config.model.daemon.concurrency
+        verdicts = fan_out(lambda v: self._ready(target, v.version, seen), older, workers)
+        return found[: live_at + 1] + [
+            replace(version, ready=ready, why=why)
+            for version, (ready, why) in zip(older, verdicts, strict=True)
+        ]
+
+    def _ready(self, target: str, version: str, seen: Observed) -> tuple[bool, str | None]:
+        try:
+            resolved = self.drivers.of(target).preflight(target, Pin(version), seen)
+        except PinbackError as exc:
+            return False, str(exc)
+        if resolved.refused is not None:
+            return False, resolved.refused
+        if resolved.destructive:
+            steps = "; ".join(resolved.destructive)
+            return False, f"destructive ({steps}): pin it with allowDestructive: true"
+        return True, None

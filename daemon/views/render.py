@@ -94,5 +94,7 @@ def versions_text(target: str, versions: Sequence[VersionInfo]) -> str:
     for info in versions:
         mark = "*" if info.live else " "
         extra = "  ".join(f"{k}={v}" for k, v in info.detail.items() if v)
+        if info.ready is False:
+            extra = f"NOT READY: {info.why}  {extra}"
         lines.append(f" {mark} {info.version:42} {info.time or '':32} {extra}".rstrip())
     return "\n".join(lines)
