@@ -61,6 +61,8 @@ class LogEvent(StrEnum):
     GIT_WEBHOOK_REFUSED = "git_webhook_refused"
     HELD = "held"
     OPEN_APPLY_CLOSED = "open_apply_closed"
+    READINESS_CHECKED = "readiness_checked"
+    READINESS_FAILED = "readiness_failed"
     PASS_CRASHED = "pass_crashed"
     PASS_FINISHED = "pass_finished"
     PROGRESS = "progress"

@@ -40,7 +40,7 @@ def versions(
     from daemon.views import render
 
     config = config_for(config_path)
-    found = engine_for(config).versions(target, limit, checked=True)
+    found = engine_for(config).versions(target, limit, checked=limit)
     if output == "json":
         emit_json({"target": target, "versions": [v.as_json() for v in found]})
     else:

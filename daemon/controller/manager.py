@@ -31,6 +31,7 @@ from daemon.controller.leases import Leases
 from daemon.controller.metrics import DEFAULT_ENVIRONMENT, Families, Metrics
 from daemon.controller.passes import PassRunner
 from daemon.controller.pins import PinReloader
+from daemon.controller.readiness import ReadinessChecker
 from daemon.controller.recording import Recorder
 from daemon.controller.shared import Changes, Shared, TargetState
 from daemon.controller.sources import GitSource, source_for
@@ -87,6 +88,7 @@ class Controller:
         )
         self.workers = Workers(self.shared, self.leases, self.metrics, self.queue, self.log)
         self.watchers = Watchers(self.shared, self.log)
+        self.readiness = ReadinessChecker(self.shared, self.leases, self.metrics, self.log)
         self.view = StatusView(self.shared, self.leases, self.watchers, self.audit, self.log)
         self._threads: list[threading.Thread] = []
         self._leases_done = threading.Event()
@@ -120,6 +122,7 @@ class Controller:
         self.leases.start(self._leases_done)
         self._spawn("pass-loop", self.passes.loop)
         self._spawn("resync", self.watchers.resync_loop)
+        self._spawn("readiness", self.readiness.loop)
         self._spawn("watch", self.watchers.watch_loop)
         if isinstance(self.shared.source, GitSource):
             self._spawn("git-poll", self.watchers.git_loop)

@@ -11,6 +11,7 @@ whole process.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -99,6 +100,13 @@ class Families:
         self.suspended = Gauge(
             "pinback_target_suspended", "1 when the pin says suspend", [env, "target"], registry=r
         )
+        self.ready_steps = Gauge(
+            "pinback_rollback_ready_steps",
+            "How many versions back a rollback could go now, one at a time (absent until checked, "
+            "and for a target with no earlier version)",
+            [env, "target"],
+            registry=r,
+        )
 
     def aws_call(self, service: str, operation: str, outcome: str) -> None:
         """A ``daemon.adapters.aws.CallCounter`` listener."""
@@ -163,6 +171,15 @@ class Metrics:
 
     def health(self, target: str, failed: bool) -> None:
         self.families.health_failed.labels(self.environment, target).set(1 if failed else 0)
+
+    def ready(self, target: str, steps: int | None) -> None:
+        """``pinback_rollback_ready_steps``; None (nothing before the live version) removes it."""
+        gauge = self.families.ready_steps
+        if steps is not None:
+            gauge.labels(self.environment, target).set(steps)
+            return
+        with contextlib.suppress(KeyError):  # never set
+            gauge.remove(self.environment, target)
 
     def versions(self, target: str, desired: str | None, live: str | None) -> None:
         """Set ``pinback_target_info``, removing the series of the versions it replaces."""

@@ -46,6 +46,8 @@ class TargetState:
     step: str | None = None  # its last progress message
     in_sync_at: float | None = None  # time.time() of the last pass that found it at its pin
     verified_at: float | None = None  # time.monotonic() when its last apply was verified
+    ready_steps: int | None = None  # steps back a rollback can go now (None: not checked)
+    not_ready: str | None = None  # why the next step back cannot be taken
 
 
 @dataclass

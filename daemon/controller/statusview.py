@@ -97,6 +97,10 @@ class StatusView:
                 row["applying"] = {"step": state.step or "starting", "elapsed": elapsed}
             if state is not None and state.in_sync_at is not None:
                 row["lastInSync"] = _iso(state.in_sync_at)
+            if state is not None and state.ready_steps is not None:
+                row["rollbackReadySteps"] = state.ready_steps
+                if state.not_ready is not None:
+                    row["rollbackNotReady"] = state.not_ready
             if row["target"] in held:
                 last = results.get(row["target"])
                 row["healthFailed"] = bool(last and last.gate_failed)

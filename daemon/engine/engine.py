@@ -41,6 +41,7 @@ class Engine:
         self.observe = observer.observe
         self.snapshot = observer.snapshot
         self.versions = observer.versions
+        self.readiness = observer.readiness
         self.apply = applier.apply
         self.apply_one = applier.apply_one
 

@@ -20,6 +20,8 @@ from daemon.engine.values import Snapshot
 from daemon.errors import AwsCallFailed, ObserveFailed, PinbackError
 from daemon.spec import DesiredState
 
+READINESS_LISTED = 100  # versions listed to find the live one and those before it
+
 
 class Observer:
     def __init__(self, drivers: DriverSet, denials: Callable[[str], Mapping[str, str]]) -> None:
@@ -112,17 +114,22 @@ class Observer:
             return {}
         return self.denials(name)
 
-    def versions(self, target: str, limit: int, checked: bool = False) -> list[VersionInfo]:
-        """What ``target`` can be set to, newest first; with ``checked``, each version older
-        than the live one says whether a rollback to it would pass its checks now."""
+    def versions(self, target: str, limit: int, checked: int = 0) -> list[VersionInfo]:
+        """What ``target`` can be set to, newest first; the first ``checked`` versions older
+        than the live one say whether a rollback to each would pass its checks now."""
         self.drivers.names(target)
         try:
             found = self.drivers.of(target).versions(target, limit)
-            return self._checked(target, found) if checked else found
+            return self._checked(target, found, checked) if checked else found
         except AwsCallFailed as exc:
             raise ObserveFailed(f"listing the versions of {target} failed: {exc}") from None
 
-    def _checked(self, target: str, found: list[VersionInfo]) -> list[VersionInfo]:
+    def readiness(self, target: str, depth: int) -> list[VersionInfo]:
+        """The ``depth`` versions before the live one, newest first, each checked."""
+        found = self.versions(target, READINESS_LISTED, checked=depth)
+        return [v for v in found if v.ready is not None]
+
+    def _checked(self, target: str, found: list[VersionInfo], count: int) -> list[VersionInfo]:
         """Rollback readiness: each older version preflighted as a rollback to it would be
         (its artifacts, revision, image or migration path), so a build deleted by a
         lifecycle rule is found before the incident that needs it."""
@@ -132,13 +139,14 @@ class Observer:
         seen = self.observe([target])[target]
         if seen.error is not None:
             return found
-        older = found[live_at + 1 :]
+        older = found[live_at + 1 : live_at + 1 + count]
         workers = self.config.model.daemon.concurrency
         verdicts = fan_out(lambda v: self._ready(target, v.version, seen), older, workers)
-        return found[: live_at + 1] + [
+        checked = [
             replace(version, ready=ready, why=why)
             for version, (ready, why) in zip(older, verdicts, strict=True)
         ]
+        return found[: live_at + 1] + checked + found[live_at + 1 + count :]
 
     def _ready(self, target: str, version: str, seen: Observed) -> tuple[bool, str | None]:
         try:

@@ -52,6 +52,10 @@ class DaemonSettings(Strict):
     # How long the pass loop may go without turning before /healthz answers 503, so a
     # liveness probe restarts a controller stuck on a call that never returns.
     liveness_timeout: Duration = Field(60.0, alias="livenessTimeout")
+    # How often the versions before the live one are checked as a rollback to each would
+    # be (DESIGN §11), and how many of them; 0 turns the check off.
+    readiness_interval: Duration = Field(3600.0, alias="readinessInterval")
+    readiness_depth: int = Field(3, alias="readinessDepth", ge=1, le=50)
 
 
 class AuditSettings(Strict):

@@ -79,7 +79,7 @@ def rules(config: LoadedConfig) -> dict[str, Any]:
 def _target_rules(
     env: str | None, name: str, target: Target, stale_after: int
 ) -> list[dict[str, Any]]:
-    """The four rules of one target of one environment."""
+    """The rules of one target of one environment."""
     labels = {
         **({"environment": env} if env else {}),
         "target": name,
@@ -132,6 +132,17 @@ def _target_rules(
             "annotations": {
                 "summary": f"no pass of {shown} has ended in sync for {stale_after}s (3 resync intervals)",
                 "description": "The controller is running but this target has not been confirmed at its pin; check the controller log and `pinback status`.",
+            },
+        },
+        {
+            "alert": "PinbackRollbackNotReady",
+            "expr": f"max by (environment, target) (pinback_rollback_ready_steps{{{selector}}}) == 0",
+            "for": "15m",
+            # Known before the incident, and fixed in working hours: a ticket, not a page.
+            "labels": {**labels, "severity": "ticket"},
+            "annotations": {
+                "summary": f"{shown} cannot be rolled back one step",
+                "description": "The version before the live one would be refused now (its build, image or revision is gone, or the migration back is destructive). `pinback versions` says why (NOT READY); restore it before an incident needs it.",
             },
         },
     ]

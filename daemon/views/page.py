@@ -178,6 +178,7 @@ def _target(
         ("owner", row.get("owner") or "unassigned"),
         ("urgency", row.get("urgency")),
         ("last in sync", row.get("lastInSync") or "not yet"),
+        *([("can roll back", _ready(row))] if "rollbackReadySteps" in row else []),
     ]
     listed = "".join(
         f"<dt>{escape(k)}</dt><dd>{escape('—' if v is None else str(v))}</dd>" for k, v in facts
@@ -191,6 +192,14 @@ def _target(
         + _chart(name, durations)
         + f'<a href="/versions/{escape(quote(name))}{escape(query)}">versions (JSON)</a></section>'
     )
+
+
+def _ready(row: Mapping[str, Any]) -> str:
+    """ "can roll back 3 steps", or why not the next one."""
+    steps = int(row["rollbackReadySteps"])
+    said = f"{steps} step{'' if steps == 1 else 's'}"
+    why = row.get("rollbackNotReady")
+    return f"{said}; not further: {why}" if why else said
 
 
 def _chart(name: str, durations: Sequence[float]) -> str:

@@ -582,3 +582,30 @@ def test_rollback_deny_beside_the_controller_is_recorded_once_by_who_denied(
     assert [(r["target"], r["desired"], r["actor"], r["reason"]) for r in denials] == [
         ("ai-worker", TAGS[-1], "Ana <ana@example.com>", "INC-77 worker crash")
     ]
+
+
+def test_the_controller_says_how_far_back_a_rollback_can_go(
+    start: object, service: Service, aws: Aws
+) -> None:
+    """Rollback readiness, checked every second here (hourly by default): the backend can go
+    back 3 revisions; an ECR lifecycle rule expires v2.1.1, the image of revision 3, and the
+    next check says 0 steps, why, on /metrics (the alert's series), /status and the page."""
+    daemon: Daemon = start(
+        replace={"  concurrency: 8": "  concurrency: 8\n  readinessInterval: 1s"}
+    )  # type: ignore[operator]
+
+    def steps() -> float | None:
+        return daemon.metric("pinback_rollback_ready_steps", target="backend")
+
+    eventually(lambda: steps() == 3, timeout=30, what="backend ready 3 steps back")
+    assert daemon.metric("pinback_rollback_ready_steps", target="database") == 1  # then destructive
+    aws.client("ecr").batch_delete_image(  # type: ignore[attr-defined]
+        repositoryName="leh-backend", imageIds=[{"imageTag": "v2.1.1"}]
+    )
+    eventually(lambda: steps() == 0, timeout=30, what="backend not ready after the expiry")
+    rows = json.loads(daemon.get("/status")[1])["targets"]
+    backend = next(r for r in rows if r["target"] == "backend")
+    assert backend["rollbackReadySteps"] == 0
+    assert backend["rollbackNotReady"].startswith("3: ") and "v2.1.1" in backend["rollbackNotReady"]
+    assert "0 steps; not further: 3: " in daemon.get("/")[1]
+    assert aws.proxy.mutating_since(0) == []  # checking changed nothing

@@ -176,6 +176,31 @@ def unit_tests() -> list[dict[str, Any]]:
                 },
             ],
         },
+        {  # the step back is gone (an expired image, say): a ticket to the owner, not a page
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": 'pinback_rollback_ready_steps{environment="prod",target="backend",instance="a",job="pinback"}',
+                    "values": "3 0x20",
+                },
+                {
+                    "series": 'pinback_rollback_ready_steps{environment="prod",target="ai-worker",instance="a",job="pinback"}',
+                    "values": "1x20",
+                },
+            ],
+            "alert_rule_test": [
+                {"eval_time": "10m", "alertname": "PinbackRollbackNotReady", "exp_alerts": []},
+                {
+                    "eval_time": "17m",
+                    "alertname": "PinbackRollbackNotReady",
+                    "exp_alerts": [
+                        expect(
+                            "PinbackRollbackNotReady", {**BACKEND, "severity": "ticket"}, "backend"
+                        )
+                    ],
+                },
+            ],
+        },
         {  # controller-wide: invalid pins, nobody up, nobody leading
             "interval": "1m",
             "input_series": [
@@ -276,6 +301,7 @@ def test_every_target_has_its_owner_on_every_alert() -> None:
             "PinbackReconcileFailing",
             "PinbackHealthFailed",
             "PinbackTargetStale",
+            "PinbackRollbackNotReady",
         }
         assert all(
             r["labels"]["owner"] == target.owner and r["labels"]["urgency"] == target.urgency
