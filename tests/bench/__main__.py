@@ -22,6 +22,7 @@ from tests.bench import (
     fleet,
     ha,
     incident,
+    readiness,
     spec_load,
 )
 from tests.bench.common import log, moto_elsewhere
@@ -51,6 +52,7 @@ def main() -> None:
                 {"controller"},
                 lambda: controller.fleet_resyncs(endpoint),
             ),
+            ("rollback_readiness", {"readiness"}, lambda: readiness.measure(endpoint)),
             ("audit", {"audit"}, audit.measure),
             ("spec_load", {"spec"}, spec_load.measure),
             ("failover", {"ha", "failover"}, lambda: ha.failover(endpoint)),

@@ -1,0 +1,73 @@
+"""Rollback readiness over the 2,000-target fleet: the read calls and time of one check.
+
+The controller checks, every ``readinessInterval``, the versions before each target's live
+one (``daemon.controller.readiness``). Measured here in process with the controller's own
+engine and concurrency, through the fault proxy (which counts every request): a first
+check (cold caches, as after a start) and a second (warm, as every later interval).
+A service has one revision before the live one, a function two tags (of three in its
+repository): 1,000 + 2,000 versions checked.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from daemon.devtools import sandbox
+from daemon.drivers.base import fan_out
+from daemon.engine.engine import Engine
+from daemon.spec import load_config
+from tests.bench import fleet
+from tests.bench.common import log, reset_moto
+from tests.stands.fault_proxy import FaultProxy
+
+DEPTH = 3
+
+
+def measure(endpoint: str) -> dict[str, Any]:
+    reset_moto(endpoint)
+    config_text, _ = fleet.seed(endpoint)
+    folder = Path(tempfile.mkdtemp(prefix="pinback-readiness-"))
+    (folder / "pinback.yaml").write_text(config_text)
+    proxy = FaultProxy(endpoint).start()
+    saved = dict(os.environ)
+    try:
+        sandbox.environment({"AWS_ENDPOINT_URL": proxy.url})
+        engine = Engine(load_config(folder / "pinback.yaml"))
+        names = list(engine.config.model.targets)
+        workers = engine.config.model.daemon.concurrency
+        rounds = []
+        for label in ("first", "second"):
+            log(f"readiness of {len(names)} targets, {label} check")
+            before = len(proxy.calls)
+            started = time.perf_counter()
+            checked = fan_out(lambda n: engine.readiness(n, DEPTH), names, workers)
+            seconds = time.perf_counter() - started
+            calls = proxy.calls[before:]
+            operations = Counter(c.split(" ")[0] or c.split("?")[0] for c in calls)
+            refused = [
+                (n, v.version, v.why)
+                for n, c in zip(names, checked, strict=True)
+                for v in c
+                if not v.ready
+            ]
+            assert not refused, refused[:3]
+            rounds.append(
+                {
+                    "check": label,
+                    "seconds": round(seconds, 2),
+                    "aws_calls": len(calls),
+                    "calls_per_target": round(len(calls) / len(names), 2),
+                    "versions_checked": sum(len(c) for c in checked),
+                    "calls_by_operation": dict(operations.most_common(8)),
+                }
+            )
+    finally:
+        proxy.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+    return {"targets": len(names), "depth": DEPTH, "rounds": rounds}
