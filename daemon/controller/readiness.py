@@ -22,7 +22,6 @@ from daemon.controller.leases import Leases
 from daemon.controller.metrics import Metrics
 from daemon.controller.shared import Shared
 from daemon.core.model import VersionInfo
-from daemon.drivers.base import fan_out
 from daemon.errors import PinbackError
 
 IDLE_CHECK = 60.0  # with the check off, how often to look whether the config turned it on
@@ -60,10 +59,8 @@ class ReadinessChecker:
         depth = shared.config.model.daemon.readiness_depth
         names = [n for n in shared.config.model.targets if self.leases.applies(n)]
         started = time.monotonic()
-        answers = fan_out(
-            lambda name: self._one(name, depth), names, shared.config.model.daemon.concurrency
-        )
-        not_ready = [name for name, steps in zip(names, answers, strict=True) if steps == 0]
+        answers = shared.engine.readiness(names, depth)
+        not_ready = [name for name in names if self._record(name, answers[name]) == 0]
         self.log.info(
             LogEvent.READINESS_CHECKED,
             targets=len(names),
@@ -72,11 +69,9 @@ class ReadinessChecker:
         )
         shared.changed()
 
-    def _one(self, name: str, depth: int) -> int | None:
-        try:
-            older = self.shared.engine.readiness(name, depth)
-        except PinbackError as exc:
-            self.log.warning(LogEvent.READINESS_FAILED, target=name, error=str(exc))
+    def _record(self, name: str, older: list[VersionInfo] | PinbackError) -> int | None:
+        if isinstance(older, PinbackError):
+            self.log.warning(LogEvent.READINESS_FAILED, target=name, error=str(older))
             return None
         steps, why = ready_steps(older) if older else (None, None)
         with self.shared.lock:

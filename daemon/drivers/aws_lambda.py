@@ -260,9 +260,11 @@ class LambdaDriver(AwsDriver[LambdaTarget]):
         self._repositories.pop(self.targets[target].repository, None)
         return self.observe([target])[target]
 
-    def versions(self, target: str, limit: int) -> list[VersionInfo]:
+    def versions(self, target: str, limit: int, seen: Observed | None = None) -> list[VersionInfo]:
+        """Tags in ECR, newest first; ``seen``: the target as just observed (whose
+        observation read the repository this reuses)."""
         spec = self.targets[target]
-        live = self.observe([target])[target]
+        live = seen or self.observe([target])[target]
         repository = self._repository(spec.repository)
         result = []
         for image in repository.images:

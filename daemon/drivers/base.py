@@ -72,7 +72,9 @@ class Driver(Protocol):
 
     def verify(self, target: str, action: Action) -> Observed: ...
 
-    def versions(self, target: str, limit: int) -> list[VersionInfo]: ...
+    def versions(
+        self, target: str, limit: int, seen: Observed | None = None
+    ) -> list[VersionInfo]: ...
 
 
 class AwsErrorsTranslated:
@@ -98,8 +100,8 @@ class AwsErrorsTranslated:
     def verify(self, target: str, action: Action) -> Observed:
         return _translated(lambda: self.driver.verify(target, action))
 
-    def versions(self, target: str, limit: int) -> list[VersionInfo]:
-        return _translated(lambda: self.driver.versions(target, limit))
+    def versions(self, target: str, limit: int, seen: Observed | None = None) -> list[VersionInfo]:
+        return _translated(lambda: self.driver.versions(target, limit, seen))
 
 
 class AwsDriver(Generic[S]):

@@ -253,8 +253,8 @@ class DatabaseDriver:
             detail={**observed.detail, "tables": ",".join(tables)},
         )
 
-    def versions(self, target: str, limit: int) -> list[VersionInfo]:
-        live = self._observe_one(target).live
+    def versions(self, target: str, limit: int, seen: Observed | None = None) -> list[VersionInfo]:
+        live = (seen or self._observe_one(target)).live
         result = []
         for script in self.scripts(target).walk_revisions():
             result.append(

@@ -9,6 +9,7 @@ ARN; both are normalised to family and revision.
 from __future__ import annotations
 
 import re
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ ECR_IMAGE = re.compile(
     r"(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
 )
 
+LISTING_FRESH = 30.0  # seconds a listing of ACTIVE revisions stands for their status
+
 
 def family_revision(task_definition: str) -> tuple[str, int]:
     """``arn:...:task-definition/web:7`` or ``web:7`` -> ``("web", 7)``."""
@@ -55,6 +58,8 @@ class EcsDriver(AwsDriver[EcsTarget]):
     def reset_caches(self) -> None:
         self._family: dict[str, str] = {}
         self._definitions: dict[str, dict[str, Any]] = {}  # by ARN; immutable once registered
+        # The ACTIVE revisions ``versions`` listed last, per family: when, and by name.
+        self._listed: dict[str, tuple[float, dict[str, str]]] = {}
 
     def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
         by_cluster: dict[str, list[str]] = defaultdict(list)
@@ -128,7 +133,10 @@ class EcsDriver(AwsDriver[EcsTarget]):
                 refused=f"ECS rolled {name} back by itself ({why}); held: pin another revision",
             )
         try:
-            found = self._ecs.describe_task_definition(taskDefinition=name)["taskDefinition"]
+            found = (
+                self._just_listed(family, name)
+                or self._ecs.describe_task_definition(taskDefinition=name)["taskDefinition"]
+            )
         except ClientError as exc:
             if error_code(exc) != "ClientException":
                 raise
@@ -257,7 +265,8 @@ class EcsDriver(AwsDriver[EcsTarget]):
     def verify(self, target: str, action: Action) -> Observed:
         return self.observe([target])[target]
 
-    def versions(self, target: str, limit: int) -> list[VersionInfo]:
+    def versions(self, target: str, limit: int, seen: Observed | None = None) -> list[VersionInfo]:
+        """ACTIVE revisions, newest first; ``seen``: the target as just observed."""
         family = self._family_of(target)
         arns: list[str] = []
         paginator = self._ecs.get_paginator("list_task_definitions")
@@ -265,7 +274,9 @@ class EcsDriver(AwsDriver[EcsTarget]):
             arns.extend(a for a in page["taskDefinitionArns"] if family_revision(a)[0] == family)
         # Sorted here: not every ECS endpoint honours sort=DESC, and one family is small.
         arns.sort(key=lambda arn: family_revision(arn)[1], reverse=True)
-        live = self.observe([target])[target].live
+        with self._lock:
+            self._listed[family] = (time.monotonic(), {a.rsplit("/", 1)[-1]: a for a in arns})
+        live = (seen or self.observe([target])[target]).live
         result = []
         for arn in arns[:limit]:
             detail = self._task_definition(arn)
@@ -281,6 +292,18 @@ class EcsDriver(AwsDriver[EcsTarget]):
                 )
             )
         return result
+
+    def _just_listed(self, family: str, name: str) -> dict[str, Any] | None:
+        """The revision as read when ``versions`` listed it ACTIVE moments ago (a readiness
+        check lists a family, then checks each revision before the live one), so checking
+        it costs no call; None when it was not, or not recently."""
+        with self._lock:
+            when, arns = self._listed.get(family, (0.0, {}))
+            arn = arns.get(name)
+            definition = self._definitions.get(arn) if arn else None
+        if definition is None or time.monotonic() - when > LISTING_FRESH:
+            return None
+        return {**definition, "status": "ACTIVE"}
 
     def _task_definition(self, arn: str) -> dict[str, Any]:
         """A registered revision, read once: its containers, images and time never change

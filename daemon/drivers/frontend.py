@@ -261,9 +261,9 @@ class FrontendDriver:
     def verify(self, target: str, action: Action) -> Observed:
         return self._observe_one(target)
 
-    def versions(self, target: str, limit: int) -> list[VersionInfo]:
+    def versions(self, target: str, limit: int, seen: Observed | None = None) -> list[VersionInfo]:
         spec = self.targets[target]
-        live = self._observe_one(target).live
+        live = (seen or self._observe_one(target)).live
         commits = self._artifact_commits(spec)
         ordered = sorted(commits.items(), key=lambda item: item[1] or 0.0, reverse=True)
         return [

@@ -124,19 +124,39 @@ class Observer:
         except AwsCallFailed as exc:
             raise ObserveFailed(f"listing the versions of {target} failed: {exc}") from None
 
-    def readiness(self, target: str, depth: int) -> list[VersionInfo]:
-        """The ``depth`` versions before the live one, newest first, each checked."""
-        found = self.versions(target, READINESS_LISTED, checked=depth)
-        return [v for v in found if v.ready is not None]
+    def readiness(
+        self, names: Sequence[str], depth: int
+    ) -> dict[str, list[VersionInfo] | PinbackError]:
+        """For each target, the ``depth`` versions before the live one, newest first, each
+        checked as a rollback to it would be; or why they could not be read. The targets
+        are observed together first (batched within a kind, as a pass does), so a check
+        of a fleet costs about one listing a target, not an observation each."""
+        observed = self.observe(names)
 
-    def _checked(self, target: str, found: list[VersionInfo], count: int) -> list[VersionInfo]:
+        def one(name: str) -> list[VersionInfo] | PinbackError:
+            seen = observed[name]
+            if seen.error is not None:
+                return ObserveFailed(seen.error)
+            try:
+                found = self.drivers.of(name).versions(name, READINESS_LISTED, seen)
+                checked = self._checked(name, found, depth, seen)
+            except PinbackError as exc:
+                return exc
+            return [v for v in checked if v.ready is not None]
+
+        answers = fan_out(one, names, self.config.model.daemon.concurrency)
+        return dict(zip(names, answers, strict=True))
+
+    def _checked(
+        self, target: str, found: list[VersionInfo], count: int, seen: Observed | None = None
+    ) -> list[VersionInfo]:
         """Rollback readiness: each older version preflighted as a rollback to it would be
         (its artifacts, revision, image or migration path), so a build deleted by a
         lifecycle rule is found before the incident that needs it."""
         live_at = next((i for i, v in enumerate(found) if v.live), None)
         if live_at is None:
             return found
-        seen = self.observe([target])[target]
+        seen = seen or self.observe([target])[target]
         if seen.error is not None:
             return found
         older = found[live_at + 1 : live_at + 1 + count]

@@ -1,8 +1,8 @@
 """Rollback readiness over the 2,000-target fleet: the read calls and time of one check.
 
 The controller checks, every ``readinessInterval``, the versions before each target's live
-one (``daemon.controller.readiness``). Measured here in process with the controller's own
-engine and concurrency, through the fault proxy (which counts every request): a first
+one (``daemon.controller.readiness``, ``Engine.readiness``). Measured here in process with
+the controller's own engine, through the fault proxy (which counts every request): a first
 check (cold caches, as after a start) and a second (warm, as every later interval).
 A service has one revision before the live one, a function two tags (of three in its
 repository): 1,000 + 2,000 versions checked.
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from daemon.devtools import sandbox
-from daemon.drivers.base import fan_out
 from daemon.engine.engine import Engine
 from daemon.spec import load_config
 from tests.bench import fleet
@@ -39,22 +38,19 @@ def measure(endpoint: str) -> dict[str, Any]:
         sandbox.environment({"AWS_ENDPOINT_URL": proxy.url})
         engine = Engine(load_config(folder / "pinback.yaml"))
         names = list(engine.config.model.targets)
-        workers = engine.config.model.daemon.concurrency
         rounds = []
         for label in ("first", "second"):
             log(f"readiness of {len(names)} targets, {label} check")
             before = len(proxy.calls)
             started = time.perf_counter()
-            checked = fan_out(lambda n: engine.readiness(n, DEPTH), names, workers)
+            answers = engine.readiness(names, DEPTH)
             seconds = time.perf_counter() - started
             calls = proxy.calls[before:]
             operations = Counter(c.split(" ")[0] or c.split("?")[0] for c in calls)
-            refused = [
-                (n, v.version, v.why)
-                for n, c in zip(names, checked, strict=True)
-                for v in c
-                if not v.ready
-            ]
+            failed = [f"{n}: {a}" for n, a in answers.items() if isinstance(a, Exception)]
+            assert not failed, failed[:3]
+            checked = [v for a in answers.values() if isinstance(a, list) for v in a]
+            refused = [(v.version, v.why) for v in checked if not v.ready]
             assert not refused, refused[:3]
             rounds.append(
                 {
@@ -62,7 +58,7 @@ def measure(endpoint: str) -> dict[str, Any]:
                     "seconds": round(seconds, 2),
                     "aws_calls": len(calls),
                     "calls_per_target": round(len(calls) / len(names), 2),
-                    "versions_checked": sum(len(c) for c in checked),
+                    "versions_checked": len(checked),
                     "calls_by_operation": dict(operations.most_common(8)),
                 }
             )
