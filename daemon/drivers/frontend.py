@@ -262,10 +262,21 @@ class FrontendDriver:
         return self._observe_one(target)
 
     def versions(self, target: str, limit: int, seen: Observed | None = None) -> list[VersionInfo]:
+        """Builds with artifacts, newest first; then the builds that were live before, in
+        the order they were (the deploy history of ``index.html``, ROLLBACK.md 3.1),
+        whether or not their artifacts remain: a build a lifecycle rule deleted stays in
+        the list, where the readiness check says a rollback to it would be refused."""
         spec = self.targets[target]
         live = (seen or self._observe_one(target)).live
         commits = self._artifact_commits(spec)
-        ordered = sorted(commits.items(), key=lambda item: item[1] or 0.0, reverse=True)
+        try:
+            history = self._history.order(spec.bucket)  # oldest first
+        except ClientError:  # not readable: the builds' times alone
+            history = []
+        deployed = set(history)
+        fresh = [(c, t) for c, t in commits.items() if c not in deployed]
+        ordered = sorted(fresh, key=lambda item: item[1] or 0.0, reverse=True)
+        ordered += [(commit, commits.get(commit)) for commit in reversed(history)]
         return [
             VersionInfo(
                 version=commit,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.stands.service import REVISIONS, Aws, Service, pinback
+from tests.stands.service import COMMITS, REVISIONS, Aws, Service, pinback
 
 
 def versions(target: str) -> dict[str, dict[str, object]]:
@@ -43,3 +43,21 @@ def test_a_destructive_downgrade_is_not_ready_and_says_what_it_drops(service: Se
     assert found[destructive]["ready"] is False
     why = str(found[destructive]["why"])
     assert why.startswith("destructive (") and "drops table analysis_jobs" in why
+
+
+def test_a_build_whose_artifacts_were_deleted_stays_listed_as_not_ready(
+    service: Service, aws: Aws
+) -> None:
+    """An S3 lifecycle rule deleted the artifacts of the build deployed before the live one:
+    it is still listed (the deploy history of index.html remembers it), not ready, and says
+    why; the build before it is ready."""
+    s3 = aws.client("s3")
+    previous, before = COMMITS[-2], COMMITS[-3]
+    listed = s3.list_objects_v2(Bucket="leh-frontend-artifacts", Prefix=f"builds/{previous}/")  # type: ignore[attr-defined]
+    for item in listed["Contents"]:
+        s3.delete_object(Bucket="leh-frontend-artifacts", Key=item["Key"])  # type: ignore[attr-defined]
+    found = versions("frontend")
+    assert found[COMMITS[-1]]["live"] is True
+    assert found[previous]["ready"] is False and found[before]["ready"] is True
+    assert str(found[previous]["why"]).startswith(f"no build artifacts for commit {previous}")
+    assert list(found)[:2] == [COMMITS[-1], previous]  # newest deploy first
