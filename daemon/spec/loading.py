@@ -348,8 +348,12 @@ def _display(path: Path) -> str:
         return str(path)
 
 
+DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+
+
 def json_schemas() -> dict[str, Any]:
-    """JSON Schemas of both files, for editors (``pinback schema``)."""
+    """JSON Schemas of both files, for editors (``pinback schema``; ``schema/`` holds them
+    for the modeline of the shipped files). Draft-07, which yaml-language-server reads."""
     pin_defs = {
         kind.value: model.model_json_schema(by_alias=True) for kind, model in PIN_MODELS.items()
     }
@@ -359,4 +363,25 @@ def json_schemas() -> dict[str, Any]:
         "description": "one entry per target of config/pinback.yaml; its fields depend on the kind",
         "additionalProperties": {"anyOf": list(pin_defs.values())},
     }
-    return {"config": Config.model_json_schema(by_alias=True), "desiredVersions": desired}
+    config = Config.model_json_schema(by_alias=True)
+    return {"config": _draft_07(config), "desiredVersions": _draft_07(desired)}
+
+
+def _draft_07(schema: dict[str, Any]) -> dict[str, Any]:
+    """pydantic writes JSON Schema 2020-12: every ``$defs``, wherever nested, becomes the
+    root's ``definitions`` and every reference points there."""
+    definitions: dict[str, Any] = {}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if isinstance(node, str):  # a $ref, or a discriminator's mapping
+            return node.replace("#/$defs/", "#/definitions/")
+        if not isinstance(node, dict):
+            return node
+        for name, definition in node.get("$defs", {}).items():
+            definitions[name] = walk(definition)
+        return {k: walk(v) for k, v in node.items() if k != "$defs"}
+
+    body = walk(schema)
+    return {"$schema": DRAFT_07, **body, **({"definitions": definitions} if definitions else {})}
