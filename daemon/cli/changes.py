@@ -25,7 +25,14 @@ from daemon.core.redact import redact
 
 @click.command()
 @common
-@output_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown: a table for a pull request or a CI job's summary.",
+)
 @click.option("--target", "-t", help="Only this target.")
 def plan(config_path: Path, state_path: Path | None, output: str, target: str | None) -> None:
     """Observe live state and show the ordered actions; exit 0 no changes, 2 changes, 1 error."""
@@ -42,6 +49,8 @@ def plan(config_path: Path, state_path: Path | None, output: str, target: str | 
                 seconds, count = estimates[action["target"]]
                 action["estimate"] = {"seconds": round(seconds, 1), "basedOn": count}
         emit_json(document)
+    elif output == "markdown":
+        click.echo(redact(render.plan_markdown(snapshot.plan, estimates)))
     else:
         click.echo(redact(render.plan_text(snapshot.plan, estimates)))
     if snapshot.plan.unobserved:

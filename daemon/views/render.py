@@ -48,6 +48,49 @@ def plan_text(plan: Plan, estimates: Mapping[str, tuple[float, int]] | None = No
     return "\n".join([head, *lines])
 
 
+def plan_markdown(plan: Plan, estimates: Mapping[str, tuple[float, int]] | None = None) -> str:
+    """The plan as a Markdown table, for a pull request or a CI job's summary."""
+    if plan.changes:
+        head = f"### pinback plan: {plan.changes} change(s), in apply order"
+    elif plan.unobserved:
+        head = f"### pinback plan: no changes found, {len(plan.unobserved)} target(s) not observed"
+    else:
+        head = "### pinback plan: no changes, every pinned target is at its pin"
+    lines = [head, ""]
+    if plan.actions:
+        lines += [
+            "| # | target | kind | change | from | to | steps | after | estimate | blocked |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+    for index, action in enumerate(plan.actions, 1):
+        what = "wait for the rollout" if action.wait_only else ARROW[action.direction]
+        estimate = (estimates or {}).get(action.target)
+        about = f"about {format_duration(estimate[0])} ({estimate[1]} past)" if estimate else ""
+        cells = [
+            str(index),
+            action.target,
+            action.kind.value,
+            what,
+            short(action.from_version),
+            short(action.to_version),
+            "<br>".join([*action.steps, *(f"note: {n}" for n in action.notes)]),
+            ", ".join(action.after),
+            about if action.blocked is None else "",
+            action.blocked or "",
+        ]
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    if plan.in_sync:
+        lines += ["", "In sync: " + ", ".join(f"`{t}`" for t in plan.in_sync) + "."]
+    for target, error in plan.unobserved.items():
+        lines += ["", f"Not observed: `{target}`: {_md(error)}"]
+    return "\n".join(lines)
+
+
+def _md(text: str) -> str:
+    """A table cell: pipes escaped, one line, and '-' for nothing."""
+    return text.replace("|", "\\|").replace("\n", " ").strip() or "-"
+
+
 def _action_line(index: int, action: Action) -> str:
     what = "wait for the rollout" if action.wait_only else ARROW[action.direction]
     line = f"  {index}. {action.target} ({action.kind.value}): {what} {short(action.from_version)} -> {short(action.to_version)}"
