@@ -25,6 +25,7 @@ from daemon.core.model import VersionInfo
 from daemon.errors import PinbackError
 
 IDLE_CHECK = 60.0  # with the check off, how often to look whether the config turned it on
+FIRST_CHECK = 60.0  # seconds after the first pass (or the interval, when shorter)
 
 
 def ready_steps(older: Sequence[VersionInfo]) -> tuple[int, str | None]:
@@ -44,22 +45,34 @@ class ReadinessChecker:
     log: Any
 
     def loop(self) -> None:
+        """The first check waits for the first pass and then ``FIRST_CHECK`` more (a
+        controller restarted during an incident reconciles first, and the check's reads
+        never compete with its first observation); then one check every interval."""
         shared = self.shared
+        while shared.health.passes == 0:
+            if shared.stopping.wait(1.0):
+                return
+        first = True
         while not shared.stopping.is_set():
             interval = shared.config.model.daemon.readiness_interval
+            pause = min(interval, FIRST_CHECK) if first else interval
+            if shared.stopping.wait(pause if interval > 0 else IDLE_CHECK):
+                return
             if interval > 0:
                 self.check()
-            if shared.stopping.wait(interval if interval > 0 else IDLE_CHECK):
-                return
+                first = False
 
     def check(self) -> None:
-        """Check every target this replica applies; a target that cannot be read keeps its
-        last answer and the error is logged."""
+        """Check every target this replica applies (one batched observation, then each
+        target's versions), dropping what is left the moment the controller stops; a
+        target that cannot be read keeps its last answer and the error is logged."""
         shared = self.shared
         depth = shared.config.model.daemon.readiness_depth
         names = [n for n in shared.config.model.targets if self.leases.applies(n)]
         started = time.monotonic()
-        answers = shared.engine.readiness(names, depth)
+        answers = shared.engine.readiness(names, depth, shared.stopping.is_set)
+        if shared.stopping.is_set():
+            return
         not_ready = [name for name in names if self._record(name, answers[name]) == 0]
         self.log.info(
             LogEvent.READINESS_CHECKED,

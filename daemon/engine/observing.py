@@ -17,7 +17,7 @@ from daemon.core.plan import Intent, make_plan
 from daemon.drivers.base import fan_out
 from daemon.engine.drivers import DriverSet
 from daemon.engine.values import Snapshot
-from daemon.errors import AwsCallFailed, ObserveFailed, PinbackError
+from daemon.errors import AwsCallFailed, ObserveFailed, PinbackError, WaitStopped
 from daemon.spec import DesiredState
 
 READINESS_LISTED = 100  # versions listed to find the live one and those before it
@@ -125,15 +125,18 @@ class Observer:
             raise ObserveFailed(f"listing the versions of {target} failed: {exc}") from None
 
     def readiness(
-        self, names: Sequence[str], depth: int
+        self, names: Sequence[str], depth: int, stop: Callable[[], bool] = lambda: False
     ) -> dict[str, list[VersionInfo] | PinbackError]:
         """For each target, the ``depth`` versions before the live one, newest first, each
         checked as a rollback to it would be; or why they could not be read. The targets
         are observed together first (batched within a kind, as a pass does), so a check
-        of a fleet costs about one listing a target, not an observation each."""
+        of a fleet costs about one listing a target, not an observation each. Once ``stop``
+        says so, the targets not yet checked are answered ``WaitStopped`` at once."""
         observed = self.observe(names)
 
         def one(name: str) -> list[VersionInfo] | PinbackError:
+            if stop():
+                return WaitStopped("the readiness check was stopped")
             seen = observed[name]
             if seen.error is not None:
                 return ObserveFailed(seen.error)

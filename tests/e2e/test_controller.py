@@ -284,7 +284,8 @@ def test_an_invalid_config_at_runtime_keeps_the_last_valid_one(
         what="the config reported invalid",
     )
     invalid = daemon.event("desired_invalid")
-    assert invalid is not None and "pinback.yaml:10:" in invalid["error"], invalid
+    line = good.splitlines().index("  concurrency: 8") + 1
+    assert invalid is not None and f"pinback.yaml:{line}:" in invalid["error"], invalid
     drift_by_hand(aws, 2)
     eventually(lambda: revision(aws) == "4", timeout=30, what="the last valid pins enforced")
     config.write_text(good.replace("  mode: auto", "  mode: observe"))
