@@ -12,6 +12,7 @@ import click
 from daemon.cli.common import (
     Failure,
     common,
+    complete_targets,
     emit_json,
     engine_for,
     load,
@@ -33,7 +34,7 @@ from daemon.core.redact import redact
     show_default=True,
     help="markdown: a table for a pull request or a CI job's summary.",
 )
-@click.option("--target", "-t", help="Only this target.")
+@click.option("--target", "-t", help="Only this target.", shell_complete=complete_targets)
 def plan(config_path: Path, state_path: Path | None, output: str, target: str | None) -> None:
     """Observe live state and show the ordered actions; exit 0 no changes, 2 changes, 1 error."""
     from daemon.views import render
@@ -61,7 +62,7 @@ def plan(config_path: Path, state_path: Path | None, output: str, target: str | 
 @click.command()
 @common
 @output_option
-@click.option("--target", "-t", help="Only this target.")
+@click.option("--target", "-t", help="Only this target.", shell_complete=complete_targets)
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option(
     "--local",

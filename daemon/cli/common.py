@@ -46,12 +46,39 @@ def _remember_env(ctx: click.Context, _: click.Parameter, value: str | None) -> 
     ctx.meta[ENV_KEY] = value
 
 
+def _config_named(ctx: click.Context) -> Any:
+    """The config a command line being completed names (``--config``, else the default),
+    or None when it cannot be read: completion never prints an error."""
+    from daemon.spec import load_config
+
+    named = ctx.params.get("config_path") or DEFAULT_CONFIG
+    try:
+        return load_config(Path(named))
+    except Exception:  # any failure: offer nothing
+        return None
+
+
+def complete_targets(ctx: click.Context, _: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of a target name, from the config."""
+    config = _config_named(ctx)
+    names = list(config.model.targets) if config is not None else []
+    return [n for n in names if n.startswith(incomplete)]
+
+
+def complete_environments(ctx: click.Context, _: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of an environment name, from the config."""
+    config = _config_named(ctx)
+    names = config.environments if config is not None else []
+    return [n for n in names if n.startswith(incomplete)]
+
+
 def common(func: F) -> F:
     func = click.option(
         "--env",
         envvar="PINBACK_ENV",
         expose_value=False,
         callback=_remember_env,
+        shell_complete=complete_environments,
         help="The environment (required when the config declares several).",
     )(func)
     func = click.option(

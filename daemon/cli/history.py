@@ -11,6 +11,7 @@ import click
 from daemon.cli.common import (
     Failure,
     audit_for,
+    complete_targets,
     config_option,
     output_option,
     parse_moment,
@@ -19,7 +20,7 @@ from daemon.cli.common import (
 
 @click.group(invoke_without_command=True)
 @config_option
-@click.option("--target", "-t", help="Only this target.")
+@click.option("--target", "-t", help="Only this target.", shell_complete=complete_targets)
 @click.option(
     "--event", "-e", "event_name", help="Only this event (apply_failed, desired_changed, ...)."
 )

@@ -11,6 +11,7 @@ from daemon.cli.common import (
     Failure,
     audit_for,
     common,
+    complete_targets,
     config_for,
     emit_json,
     engine_for,
@@ -23,7 +24,7 @@ from daemon.cli.common import (
 @click.command()
 @common
 @output_option
-@click.argument("target")
+@click.argument("target", shell_complete=complete_targets)
 @click.option(
     "-n",
     "limit",
@@ -49,7 +50,7 @@ def versions(
 
 @click.command()
 @common
-@click.argument("target", required=False)
+@click.argument("target", required=False, shell_complete=complete_targets)
 @click.option(
     "--steps", type=click.IntRange(1, 1000), help="Go back this many versions from the current pin."
 )

@@ -14,14 +14,39 @@ from pathlib import Path
 
 import click
 
-from daemon.cli.common import Failure, audit_for, config_option
+from daemon.cli.common import (
+    Failure,
+    audit_for,
+    complete_environments,
+    complete_targets,
+    config_option,
+)
 
 
 @click.command()
 @config_option
-@click.option("--from", "source", required=True, help="The environment whose versions go.")
-@click.option("--to", "destination", required=True, help="The environment whose pins change.")
-@click.option("--target", "-t", "targets", multiple=True, help="Only this target (repeatable).")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    help="The environment whose versions go.",
+    shell_complete=complete_environments,
+)
+@click.option(
+    "--to",
+    "destination",
+    required=True,
+    help="The environment whose pins change.",
+    shell_complete=complete_environments,
+)
+@click.option(
+    "--target",
+    "-t",
+    "targets",
+    multiple=True,
+    help="Only this target (repeatable).",
+    shell_complete=complete_targets,
+)
 @click.option(
     "--unverified", is_flag=True, help="Promote unverified versions too (needs --reason)."
 )
