@@ -59,7 +59,10 @@ class ReadinessChecker:
             if shared.stopping.wait(pause if interval > 0 else IDLE_CHECK):
                 return
             if interval > 0:
-                self.check()
+                try:
+                    self.check()
+                except Exception as exc:  # a bug here must not end the checks for good
+                    self.log.error(LogEvent.READINESS_FAILED, error=repr(exc))
                 first = False
 
     def check(self) -> None:
