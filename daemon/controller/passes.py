@@ -109,8 +109,11 @@ class PassRunner:
         pin = desired.pins.get(name)
         if observed is not None:
             self.metrics.versions(name, pin.version if pin else None, observed.live)
-        opened = self.shared.open_starts.pop(name, None) if self.leases.applies(name) else None
+        opened = self.shared.open_starts.get(name) if self.leases.applies(name) else None
         if opened is not None and observed is not None and observed.error is None:
+            # Only once the target could be read: a restart's first observation may fail
+            # (AWS throttling the thundering start), and the next pass closes it then.
+            self.shared.open_starts.pop(name, None)
             self._close_open_start(opened, observed.live, log)
         if name in snapshot.plan.unobserved:
             self._queue_unless_backing_off(name)

@@ -372,3 +372,35 @@ def test_an_alias_rollback_killed_between_its_steps_is_finished(
     assert aws.proxy.seen(f"PUT {FUNCTION}/code") - code_updates == code_again
     assert pinback("audit", "--config", str(config), "verify").returncode == 0
     assert unclosed_or_twice(audit_json("--config", str(config))) == {}
+
+
+def test_an_open_apply_is_closed_even_when_the_restart_cannot_read_the_target_at_first(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """Killed with UpdateService in flight; the restarted controller's first reads of the
+    service fail (AWS answering 500 to every retry of that pass): it must keep the open
+    apply and close it on the pass that can read the target, not drop it unrecorded."""
+    _, _, mutating, _, _ = KINDS["backend"]
+    config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
+    first = Daemon.on(config, pins(service, "backend", after=False))
+    try:
+        eventually(first.ready, timeout=30, what="ready")
+        aws.proxy.clear()
+        aws.proxy.add(mutating, "hold-after", count=1)
+        pins(service, "backend", after=True)
+        eventually(lambda: aws.proxy.holding, timeout=30, what="the held request")
+    finally:
+        first.stop(signal.SIGKILL)
+        aws.proxy.release()
+    aws.proxy.add("DescribeServices", "error500", count=12)  # a pass's attempts, and more
+    second = Daemon.on(config, pins(service, "backend", after=True))
+    try:
+        eventually(
+            lambda: second.event("open_apply_closed", lambda e: e.get("target") == "backend"),
+            timeout=60,
+            what="the open apply closed",
+        )
+        assert aws.proxy.seen("DescribeServices") > 12  # the failing reads did happen first
+    finally:
+        second.stop()
+    assert aws.proxy.seen(mutating) == 1  # never issued again
