@@ -17,6 +17,7 @@ import datetime as dt
 import multiprocessing
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, replace
@@ -89,6 +90,9 @@ def resolve_url(url: str, base: Path) -> str:
     return url
 
 
+ENSURE_ATTEMPTS = 5  # creating the table when another connection is creating it too
+
+
 class AuditLog:
     """One trail. With ``environment``, what this log appends is stamped with it and what it
     reads about targets is that environment's (several environments share one chain);
@@ -118,11 +122,23 @@ class AuditLog:
             return
         # Replicas (and threads) starting together would race to create the table, and
         # PostgreSQL answers the loser with a duplicate-key error: create under a lock.
-        with self._guard(), self.engine.begin() as connection:
-            if self.backend == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK})
-            metadata.create_all(connection)
-            add_missing_columns(connection)
+        for attempt in range(ENSURE_ATTEMPTS):
+            try:
+                with self._guard(), self.engine.begin() as connection:
+                    if self.backend == "postgresql":
+                        connection.execute(
+                            text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK}
+                        )
+                    metadata.create_all(connection)
+                    add_missing_columns(connection)
+                break
+            except AuditUnavailable as exc:
+                # SQLite: two first connections to a new file race to switch it to WAL,
+                # and the loser is told "database is locked" at once, without the busy
+                # wait; a moment later the file is in WAL and the table is there.
+                if "locked" not in str(exc) or attempt == ENSURE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
         self._ready = True
 
     def _scoped(self, query: Any) -> Any:
