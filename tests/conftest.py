@@ -7,9 +7,10 @@ the repo's migration scripts against real databases. Nothing in boto3 is patched
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -48,12 +49,38 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("after_everything") is not None)
 
 
+FAILED_KEY = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Remember on the test whether any of its phases failed, for the fixture below."""
+    report = yield
+    if report.failed:
+        item.stash[FAILED_KEY] = True
+    return report
+
+
 @pytest.fixture(autouse=True)
-def no_controller_outlives_its_test() -> Iterator[None]:
+def no_controller_outlives_its_test(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """A controller left running by a test that failed half-way would keep reconciling the
-    shared AWS emulator and fail the tests after it; kill it with its test."""
+    shared AWS emulator and fail the tests after it; kill it with its test. When the test
+    failed, every controller it started leaves its whole log in the run's temporary folder
+    (``controllers-<test>/``): a failure seen once in twenty runs (``make flaky``) is read
+    from what the controller did, which pytest's own output cuts to its last lines."""
     yield
+    started = list(Daemon.running)
     Daemon.kill_leftovers()
+    if started and request.node.stash.get(FAILED_KEY, False):
+        name = re.sub(r"[^\w.-]+", "_", request.node.name)[:80]
+        folder = tmp_path_factory.mktemp(f"controllers-{name}", numbered=True)
+        for index, daemon in enumerate(started):
+            (folder / f"controller-{index}.log").write_text(daemon.log() + "\n")
+        print(f"controllers' logs: {folder}")
 
 
 @pytest.fixture(scope="session")

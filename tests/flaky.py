@@ -60,6 +60,8 @@ def one_run(index: int, files: list[str], extra: list[str]) -> dict[str, object]
     print(f"flaky: run {index + 1}: {summary}", file=sys.stderr, flush=True)
     for name in failed:
         print(f"flaky: run {index + 1} failed {name} (log: {log})", file=sys.stderr, flush=True)
+    for folder in re.findall(r"^controllers' logs: (\S+)", done.stdout, re.MULTILINE):
+        print(f"flaky: run {index + 1} kept {folder}", file=sys.stderr, flush=True)
     return {
         "run": index + 1,
         "exit": done.returncode,
