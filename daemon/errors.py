@@ -52,6 +52,12 @@ class ConfigError(PinbackError):
     """A setting that is valid in form but unusable here (a missing environment variable, say)."""
 
 
+class PluginFailed(PinbackError):
+    """A plug-in's driver raised something other than pinback's errors (a bug in it): the
+    sentence names the kind and its distribution; its target is retried with backoff and
+    every other kind's targets go on."""
+
+
 class Refused(PinbackError):
     """Preflight refused a pin before anything was touched (missing version, destructive step).
 

@@ -65,6 +65,7 @@ class LogEvent(StrEnum):
     READINESS_FAILED = "readiness_failed"
     PASS_CRASHED = "pass_crashed"
     PASS_FINISHED = "pass_finished"
+    PLUGIN_UNUSABLE = "plugin_unusable"
     PROGRESS = "progress"
     RECONCILE_CRASHED = "reconcile_crashed"
     SHUTDOWN_FINISHED = "shutdown_finished"

@@ -28,7 +28,7 @@ from daemon.core import lastgood
 from daemon.core.model import Kind, VersionInfo, same_version
 from daemon.core.records import Entry, Event
 from daemon.errors import AuditUnavailable, PinbackError, SpecError
-from daemon.spec import PIN_FIELD, DesiredState, LoadedConfig, load_desired
+from daemon.spec import DesiredState, LoadedConfig, installed, load_desired
 
 
 def choose(
@@ -140,7 +140,7 @@ def rewrite(
         entry = spec.get(target)
         if entry is None:
             spec[target] = entry = {}
-        field = PIN_FIELD[kind]
+        field = installed().get(kind).pin_field
         was = entry.get(field)
         before[target] = str(was) if was is not None else None
         entry[field] = _typed(kind, version)
@@ -177,7 +177,7 @@ def rewrite(
 
 def _typed(kind: Kind, version: str) -> str | int:
     """A version as the pin file writes it: an ECS revision is a number."""
-    return int(version) if kind is Kind.ECS else version
+    return int(version) if kind == Kind.ECS else version
 
 
 def committer(path: Path) -> str | None:

@@ -34,6 +34,7 @@ def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
     from daemon.adapters import logs
     from daemon.adapters.logs import LogEvent
     from daemon.controller.fleet import Fleet
+    from daemon.spec import installed
     from daemon.web.server import serve
 
     logs.configure()
@@ -51,6 +52,8 @@ def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
         config=str(config_path),
         pins=", ".join(str(c.state_path) for c in controller.controllers.values()),
     )
+    for kind, why in installed().broken.items():  # unused by this config, or it would not load
+        logs.get().warning(LogEvent.PLUGIN_UNUSABLE, kind=kind, error=why)
     stuck = controller.run_until_signalled()
     server.shutdown()
     if stuck:

@@ -9,17 +9,34 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import ClassVar
 
 from daemon.errors import Then
 
 
-class Kind(StrEnum):
-    """What a target is; decides which driver owns it and which pin field it takes."""
+class Kind(str):
+    """What a target is: one of the built-in kinds below, or the name a plug-in's entry point
+    declares (DESIGN section 11). Decides which driver owns a target and which pin field it
+    takes. Open, so the planner and the records carry a plug-in's kind like any other; a
+    plain ``str`` with ``value`` so code written for an enum still reads it."""
 
-    FRONTEND = "frontend"
-    ECS = "ecs"
-    LAMBDA = "lambda"
-    ALEMBIC = "alembic"
+    __slots__ = ()
+
+    FRONTEND: ClassVar[Kind]
+    ECS: ClassVar[Kind]
+    LAMBDA: ClassVar[Kind]
+    ALEMBIC: ClassVar[Kind]
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+
+Kind.FRONTEND = Kind("frontend")
+Kind.ECS = Kind("ecs")
+Kind.LAMBDA = Kind("lambda")
+Kind.ALEMBIC = Kind("alembic")
+BUILT_IN_KINDS = (Kind.FRONTEND, Kind.ECS, Kind.LAMBDA, Kind.ALEMBIC)
 
 
 class Direction(StrEnum):
@@ -75,7 +92,7 @@ def same_version(kind: Kind, one: str | None, other: str | None) -> bool:
     the same commit written shorter (``9f1c2ab`` and ``9f1c2ab4...``)."""
     if one is None or other is None:
         return one == other
-    if kind is Kind.FRONTEND:
+    if kind == Kind.FRONTEND:
         return one.startswith(other) or other.startswith(one)
     return one == other
 

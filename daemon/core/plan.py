@@ -156,8 +156,8 @@ def _order(intents: Sequence[Intent], actions: Mapping[str, Action]) -> list[Act
         for other in explicit.get(name) or ():
             if other in actions:
                 predecessors[name].add(other)
-    databases = [a for a in actions.values() if a.kind is Kind.ALEMBIC]
-    services = [a for a in actions.values() if a.kind is not Kind.ALEMBIC]
+    databases = [a for a in actions.values() if a.kind == Kind.ALEMBIC]
+    services = [a for a in actions.values() if a.kind != Kind.ALEMBIC]
     for database in databases:
         for service in services:
             mine, theirs = explicit.get(database.target), explicit.get(service.target)

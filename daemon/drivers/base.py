@@ -29,6 +29,7 @@ from daemon.adapters.aws import AwsClients, error_message
 from daemon.core.durations import format_duration
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.errors import AwsCallFailed, WaitStopped, WaitTimeout
+from daemon.spec import LoadedConfig
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -75,6 +76,17 @@ class Driver(Protocol):
     def versions(
         self, target: str, limit: int, seen: Observed | None = None
     ) -> list[VersionInfo]: ...
+
+
+@dataclass(frozen=True)
+class DriverContext:
+    """What a driver is made with besides its targets: the AWS clients (every call through
+    them is counted, logged for the IAM check and, with leadership on, fenced), the loaded
+    config (for paths relative to it), and how many calls to make at once."""
+
+    clients: AwsClients
+    config: LoadedConfig
+    concurrency: int
 
 
 class AwsErrorsTranslated:

@@ -84,7 +84,7 @@ class HealthGate:
         at = result.live_after
         if settings.on_failure != "revert":
             return replace(failed, error=f"{verdict.reason}; held at {at}", detail=HELD)
-        if action.kind is Kind.ALEMBIC:
+        if action.kind == Kind.ALEMBIC:
             error = f"{verdict.reason}; held at {at} (a database change is never reverted automatically)"
             return replace(failed, error=error, detail=HELD)
         good = self._last_passed(action.target, action.to_version)

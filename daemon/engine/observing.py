@@ -35,7 +35,7 @@ class Observer:
         for name in names:
             by_kind.setdefault(self.config.kind_of(name), []).append(name)
         observed: dict[str, Observed] = {}
-        with ThreadPoolExecutor(max_workers=len(Kind)) as pool:
+        with ThreadPoolExecutor(max_workers=max(1, len(by_kind))) as pool:
             futures = [pool.submit(self._observe_kind, k, ns) for k, ns in by_kind.items()]
             for future in futures:
                 observed.update(future.result())

@@ -29,6 +29,7 @@ from daemon.spec.config import (
     Webhook,
 )
 from daemon.spec.fields import FORMS, Strict
+from daemon.spec.kinds import Kinds, TargetKind, installed
 from daemon.spec.loading import (
     DesiredState,
     LoadedConfig,
@@ -37,12 +38,10 @@ from daemon.spec.loading import (
     load_config,
     load_desired,
 )
-from daemon.spec.pins import PIN_FIELD, PIN_MODELS, PinBase
+from daemon.spec.pins import PinBase
 
 __all__ = [
     "FORMS",
-    "PIN_FIELD",
-    "PIN_MODELS",
     "AlembicTarget",
     "AuditSettings",
     "AwsSettings",
@@ -57,6 +56,7 @@ __all__ = [
     "FrontendTarget",
     "GitSettings",
     "HealthSettings",
+    "Kinds",
     "LambdaTarget",
     "LeadershipSettings",
     "LoadedConfig",
@@ -65,8 +65,10 @@ __all__ = [
     "Strict",
     "Target",
     "TargetBase",
+    "TargetKind",
     "Webhook",
     "absolute",
+    "installed",
     "json_schemas",
     "load_config",
     "load_desired",

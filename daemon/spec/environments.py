@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from daemon.errors import ConfigError, SpecIssue
+from daemon.spec import kinds
 from daemon.spec.config import Config
 from daemon.spec.fields import TARGET_NAME
 from daemon.spec.yamlfile import Located
@@ -79,7 +80,7 @@ def views(
         laid = {**settings.model_dump(by_alias=True, exclude_unset=True), "targets": overrides}
         raw = _laid_over(data, name, laid)
         try:
-            found[name] = Config.model_validate(raw)
+            found[name] = kinds.config_type().model_validate(raw)
         except ValidationError as exc:
             overridden = {t: set(fields) for t, fields in overrides.items()}
             problems.extend(issues_of(exc, functools.partial(_written_at, name, overridden)))

@@ -16,19 +16,10 @@ from pydantic import (
 
 from daemon.core.model import Kind, Pin
 from daemon.errors import SpecError, SpecIssue
-from daemon.spec import environments
+from daemon.spec import environments, kinds
 from daemon.spec.config import Config
 from daemon.spec.fields import FORMS, TARGET_NAME
-from daemon.spec.pins import (
-    PIN_FIELD,
-    PIN_MODELS,
-    AlembicPin,
-    DesiredVersionsDocument,
-    EcsPin,
-    FrontendPin,
-    LambdaPin,
-    PinBase,
-)
+from daemon.spec.pins import DesiredVersionsDocument, PinBase
 from daemon.spec.yamlfile import Located, load_yaml_bytes, load_yaml_file
 
 
@@ -97,7 +88,7 @@ def load_config(path: Path) -> LoadedConfig:
     """Load and validate the config; raises ``SpecError`` listing every problem."""
     located = load_yaml_file(path, _display(path))
     try:
-        model = Config.model_validate(_require_mapping(located))
+        model = kinds.config_type().model_validate(_require_mapping(located))
     except ValidationError as exc:
         raise SpecError(_issues(located, exc)) from None
     issues = _check_targets(located, model)
@@ -150,7 +141,7 @@ def load_desired(
             )
             continue
         kind = Kind(target.kind)
-        model_type = PIN_MODELS[kind]
+        model_type = kinds.installed().get(kind).pin
         try:
             pin_model = model_type.model_validate(entry if entry is not None else {})
         except ValidationError as exc:
@@ -161,8 +152,8 @@ def load_desired(
             issues.append(
                 located.issue(
                     ("spec", name),
-                    f"spec.{name}: missing {PIN_FIELD[kind]}: expected "
-                    f"{_form(kind, PIN_FIELD[kind])} (or suspend: true)",
+                    f"spec.{name}: missing {_pin_field(kind)}: expected "
+                    f"{_form(kind, _pin_field(kind))} (or suspend: true)",
                 )
             )
             continue
@@ -175,20 +166,10 @@ def load_desired(
 
 
 def _pin(kind: Kind, model: PinBase) -> Pin:
-    version: str | None
-    if isinstance(model, FrontendPin):
-        version = model.commit.lower() if model.commit else None
-    elif isinstance(model, EcsPin):
-        version = str(model.revision) if model.revision is not None else None
-    elif isinstance(model, LambdaPin):
-        version = model.image_tag
-    elif isinstance(model, AlembicPin):
-        version = model.revision
-    else:  # pragma: no cover - PIN_MODELS is exhaustive
-        raise TypeError(kind)
-    denied = tuple(str(v).lower() if kind is Kind.FRONTEND else str(v) for v in model.deny)
+    described = kinds.installed().get(kind)
+    denied = tuple(described.canonical(v) for v in getattr(model, "deny", ()))
     return Pin(
-        version=version,
+        version=kinds.version_of(described, model),
         suspend=model.suspend,
         allow_destructive=getattr(model, "allow_destructive", False),
         override=model.override,
@@ -267,10 +248,19 @@ def _find_cycle(edges: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
+def _pin_field(kind: Kind) -> str:
+    return kinds.installed().get(kind).pin_field
+
+
 def _form(kind: Kind | None, field_name: str) -> str:
-    if field_name == "revision" and kind is not None:
-        return FORMS[f"revision:{kind.value}"]
-    return FORMS.get(field_name, field_name)
+    """The expected form of ``field_name``; for a plug-in's pin field, its own description."""
+    if kind is not None and f"{field_name}:{kind}" in FORMS:
+        return FORMS[f"{field_name}:{kind}"]
+    if field_name in FORMS:
+        return FORMS[field_name]
+    if kind is not None and kind in kinds.installed().usable and field_name == _pin_field(kind):
+        return kinds.installed().get(kind).form() or field_name
+    return field_name
 
 
 def _issues(
@@ -310,18 +300,22 @@ def _sentence(error: Any, kind: Kind | None) -> str:
     loc = error["loc"]
     last = str(loc[-1]) if loc else ""
     if kind is not None and len(loc) >= 2 and loc[-2] == "deny":
-        last = PIN_FIELD[kind]  # a deny: entry takes the form of the pin field
+        last = _pin_field(kind)  # a deny: entry takes the form of the pin field
     if kind_name == "extra_forbidden":
         if kind is not None:
             allowed = [
                 f.alias or n
-                for n, f in PIN_MODELS[kind].model_fields.items()
+                for n, f in kinds.installed().get(kind).pin.model_fields.items()
                 if n != "model_config"
             ]
             return f"unknown key for a {kind.value} target; expected one of: {', '.join(allowed)}"
         return "unknown key"
     if kind_name == "missing":
-        return f"missing; expected {_form(kind, last)}" if last in FORMS else "missing"
+        known = _form(kind, last)
+        return f"missing; expected {known}" if known != last else "missing"
+    broken = kinds.installed().broken.get(str(error.get("input")))
+    if kind_name == "union_tag_invalid" and broken is not None:
+        return broken
     if kind_name in ("literal_error", "union_tag_invalid"):
         expected = error.get("ctx", {}).get("expected") or error.get("ctx", {}).get(
             "expected_tags", ""
@@ -334,8 +328,8 @@ def _sentence(error: Any, kind: Kind | None) -> str:
         shown = error["input"]
         if not isinstance(shown, dict | list):
             message = f"{message}, got {shown!r}"
-    form = _form(kind, last) if (last in FORMS or last == "revision") else None
-    if form and form not in message:
+    form = _form(kind, last)
+    if form != last and form not in message:
         return f"{message}; expected {form}"
     return message
 
@@ -355,7 +349,8 @@ def json_schemas() -> dict[str, Any]:
     """JSON Schemas of both files, for editors (``pinback schema``; ``schema/`` holds them
     for the modeline of the shipped files). Draft-07, which yaml-language-server reads."""
     pin_defs = {
-        kind.value: model.model_json_schema(by_alias=True) for kind, model in PIN_MODELS.items()
+        name: model.model_json_schema(by_alias=True)
+        for name, model in kinds.installed().pin_models().items()
     }
     desired = DesiredVersionsDocument.model_json_schema(by_alias=True)
     desired["properties"]["spec"] = {
@@ -363,7 +358,7 @@ def json_schemas() -> dict[str, Any]:
         "description": "one entry per target of config/pinback.yaml; its fields depend on the kind",
         "additionalProperties": {"anyOf": list(pin_defs.values())},
     }
-    config = Config.model_json_schema(by_alias=True)
+    config = kinds.config_type().model_json_schema(by_alias=True)
     return {"config": _draft_07(config), "desiredVersions": _draft_07(desired)}
 
 

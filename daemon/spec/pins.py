@@ -12,7 +12,6 @@ from pydantic import (
     model_validator,
 )
 
-from daemon.core.model import Kind
 from daemon.spec.fields import ALEMBIC_REVISION, COMMIT, FORMS, IMAGE_TAG, Strict
 
 
@@ -86,20 +85,6 @@ class AlembicPin(PinBase):
         if self.revision == "base" and not self.allow_destructive:
             raise ValueError('revision "base" drops every table; it needs allowDestructive: true')
         return self
-
-
-PIN_MODELS: dict[Kind, type[PinBase]] = {
-    Kind.FRONTEND: FrontendPin,
-    Kind.ECS: EcsPin,
-    Kind.LAMBDA: LambdaPin,
-    Kind.ALEMBIC: AlembicPin,
-}
-PIN_FIELD: dict[Kind, str] = {
-    Kind.FRONTEND: "commit",
-    Kind.ECS: "revision",
-    Kind.LAMBDA: "imageTag",
-    Kind.ALEMBIC: "revision",
-}
 
 
 class Metadata(Strict):

@@ -40,7 +40,7 @@ def world(
                 name,
                 desired[name][0],
                 desired[name][1],
-                direction=db_direction if kind is Kind.ALEMBIC else None,
+                direction=db_direction if kind == Kind.ALEMBIC else None,
                 refused=(refused or {}).get(name),
                 destructive=(destructive or {}).get(name, ()),
             )
