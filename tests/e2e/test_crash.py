@@ -16,7 +16,7 @@ import contextlib
 import json
 import signal
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -74,6 +74,30 @@ def pins(service: Service, target: str, after: bool) -> Path:
     return service.pins(**{**base, **chosen})
 
 
+def killed_while_held(
+    config: Path,
+    first_pins: Path,
+    aws: Aws,
+    hold: Callable[[], object],
+    change: Callable[[], object],
+    while_held: Callable[[Daemon], object] = lambda daemon: None,
+) -> None:
+    """Start a controller on ``first_pins``; arm ``hold`` at the fault proxy, ``change`` the
+    pins, and once the held request has arrived (and ``while_held`` has run) SIGKILL it, as
+    a node failure would, then let the proxy go."""
+    first = Daemon.on(config, first_pins)
+    try:
+        eventually(first.ready, timeout=30, what="ready")
+        aws.proxy.clear()
+        hold()
+        change()
+        eventually(lambda: aws.proxy.holding, timeout=30, what="the held request")
+        while_held(first)
+    finally:
+        first.stop(signal.SIGKILL)
+        aws.proxy.release()
+
+
 @pytest.mark.parametrize("point", POINTS)
 @pytest.mark.parametrize("target", list(KINDS))
 def test_killed_mid_apply_converges_without_repeating(
@@ -81,11 +105,9 @@ def test_killed_mid_apply_converges_without_repeating(
 ) -> None:
     _, _, mutating, waiting_read, (verify_read, skip) = KINDS[target]
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
-    first = Daemon.on(config, pins(service, target, after=False))
-    trail: sqlite3.Connection | None = None
-    try:
-        eventually(first.ready, timeout=30, what="ready")
-        aws.proxy.clear()
+    trail: list[sqlite3.Connection] = []
+
+    def hold() -> None:
         if point == "before-the-call":
             aws.proxy.add(mutating, "hold-before", count=1)
         elif point == "call-in-flight":
@@ -94,24 +116,33 @@ def test_killed_mid_apply_converges_without_repeating(
             aws.proxy.add(waiting_read, "hold-after", count=1, after=mutating)
         elif point == "before-the-outcome-record":
             aws.proxy.add(verify_read, "hold-after", count=1, skip=skip, after=mutating)
-        pins(service, target, after=True)
-        eventually(lambda: aws.proxy.holding, timeout=30, what="the held request")
-        if point == "before-the-outcome-record":
-            # Hold the audit trail's write lock, then let the verification finish: the
-            # controller has verified the change and waits to record its outcome.
-            trail = sqlite3.connect(tmp_path / "audit.db", isolation_level=None, timeout=30)
-            trail.execute("BEGIN IMMEDIATE")
-            aws.proxy.release()  # the held read goes unanswered; botocore's retry verifies
-            eventually(
-                lambda: first.event("progress", lambda e: "now at" in e.get("message", "")),
-                timeout=60,
-                what="the change verified",
-            )
+
+    def verified_not_recorded(first: Daemon) -> None:
+        if point != "before-the-outcome-record":
+            return
+        # Hold the audit trail's write lock, then let the verification finish: the
+        # controller has verified the change and waits to record its outcome.
+        trail.append(sqlite3.connect(tmp_path / "audit.db", isolation_level=None, timeout=30))
+        trail[0].execute("BEGIN IMMEDIATE")
+        aws.proxy.release()  # the held read goes unanswered; botocore's retry verifies
+        eventually(
+            lambda: first.event("progress", lambda e: "now at" in e.get("message", "")),
+            timeout=60,
+            what="the change verified",
+        )
+
+    try:
+        killed_while_held(
+            config,
+            pins(service, target, after=False),
+            aws,
+            hold,
+            lambda: pins(service, target, after=True),
+            verified_not_recorded,
+        )
     finally:
-        first.stop(signal.SIGKILL)
-        aws.proxy.release()
-        if trail is not None:
-            trail.close()
+        for connection in trail:
+            connection.close()
     reached_aws = point != "before-the-call"
     calls_before_restart = aws.proxy.seen(mutating)
     second = Daemon.on(config, pins(service, target, after=True))
@@ -160,16 +191,13 @@ def test_frontend_killed_half_way_is_finished_after_restart(
     """The commit is stamped only when all of it is live, so a restart finishes the job:
     stale keys deleted, /* invalidated, then the stamp."""
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
-    first = Daemon.on(config, pins(service, "frontend", after=False))
-    try:
-        eventually(first.ready, timeout=30, what="ready")
-        aws.proxy.clear()
-        aws.proxy.add(held, "hold-after", count=1)
-        pins(service, "frontend", after=True)
-        eventually(lambda: aws.proxy.holding, timeout=30, what="the held request")
-    finally:
-        first.stop(signal.SIGKILL)
-        aws.proxy.release()
+    killed_while_held(
+        config,
+        pins(service, "frontend", after=False),
+        aws,
+        lambda: aws.proxy.add(held, "hold-after", count=1),
+        lambda: pins(service, "frontend", after=True),
+    )
     marker = aws.client("s3").head_object(Bucket="leh-frontend-prod", Key="index.html")["Metadata"][
         "git-commit"
     ]  # type: ignore[attr-defined]
@@ -334,18 +362,15 @@ def test_an_alias_rollback_killed_between_its_steps_is_finished(
         imageTag="v2.0.0",
     )
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s", **ALIASED})
-    first = Daemon.on(config, pins(service, "ai-worker", after=False))
-    try:
-        eventually(first.ready, timeout=30, what="ready")
-        aws.proxy.clear()
-        aws.proxy.add(held, "hold-before", count=1)
-        service.pins(
+    killed_while_held(
+        config,
+        pins(service, "ai-worker", after=False),
+        aws,
+        lambda: aws.proxy.add(held, "hold-before", count=1),
+        lambda: service.pins(
             frontend=COMMITS[-1][:7], backend=4, ai_worker="v2.0.0", database=REVISIONS[-1]
-        )
-        eventually(lambda: aws.proxy.holding, timeout=30, what="the held request")
-    finally:
-        first.stop(signal.SIGKILL)
-        aws.proxy.release()
+        ),
+    )
     code_updates = aws.proxy.seen(f"PUT {FUNCTION}/code")
     lam, ecr = aws.client("lambda"), aws.client("ecr")
     wanted = ecr.describe_images(repositoryName="leh-ai-worker", imageIds=[{"imageTag": "v2.0.0"}])  # type: ignore[attr-defined]
@@ -382,16 +407,13 @@ def test_an_open_apply_is_closed_even_when_the_restart_cannot_read_the_target_at
     apply and close it on the pass that can read the target, not drop it unrecorded."""
     _, _, mutating, _, _ = KINDS["backend"]
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
-    first = Daemon.on(config, pins(service, "backend", after=False))
-    try:
-        eventually(first.ready, timeout=30, what="ready")
-        aws.proxy.clear()
-        aws.proxy.add(mutating, "hold-after", count=1)
-        pins(service, "backend", after=True)
-        eventually(lambda: aws.proxy.holding, timeout=30, what="the held request")
-    finally:
-        first.stop(signal.SIGKILL)
-        aws.proxy.release()
+    killed_while_held(
+        config,
+        pins(service, "backend", after=False),
+        aws,
+        lambda: aws.proxy.add(mutating, "hold-after", count=1),
+        lambda: pins(service, "backend", after=True),
+    )
     aws.proxy.add("DescribeServices", "error500", count=12)  # a pass's attempts, and more
     second = Daemon.on(config, pins(service, "backend", after=True))
     try:
