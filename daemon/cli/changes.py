@@ -18,6 +18,7 @@ from daemon.cli.common import (
     load,
     our_controller,
     output_option,
+    outputs,
     past_durations,
     progress_printer,
 )
@@ -26,14 +27,7 @@ from daemon.core.redact import redact
 
 @click.command()
 @common
-@click.option(
-    "-o",
-    "--output",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="markdown: a table for a pull request or a CI job's summary.",
-)
+@outputs("markdown", help="markdown: a table for a pull request or a CI job's summary.")
 @click.option("--target", "-t", help="Only this target.", shell_complete=complete_targets)
 def plan(config_path: Path, state_path: Path | None, output: str, target: str | None) -> None:
     """Observe live state and show the ordered actions; exit 0 no changes, 2 changes, 1 error."""

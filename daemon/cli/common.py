@@ -92,9 +92,20 @@ def common(func: F) -> F:
 
 
 def output_option(func: F) -> F:
+    """``-o text|json``, as most commands take it."""
+    return outputs()(func)
+
+
+def outputs(*more: str, help: str | None = None) -> Callable[[F], F]:
+    """``-o`` with the usual two forms and ``more`` (``plan`` adds ``markdown``)."""
     return click.option(
-        "-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True
-    )(func)
+        "-o",
+        "--output",
+        type=click.Choice(["text", "json", *more]),
+        default="text",
+        show_default=True,
+        help=help,
+    )
 
 
 def chosen_env() -> str | None:
