@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import psycopg
 import pytest
 
 from tests.stands.daemon_process import Daemon, waiting_on
-from tests.stands.gitrepo import Origin
+from tests.stands.gitrepo import Origin, commit_as, new_repo
 from tests.stands.service import COMMITS, Aws, Service, config_copy, pinback
 from tests.stands.waiting import eventually
 
@@ -99,13 +98,6 @@ def test_crash_mid_apply_is_closed_once_after_restart(
     assert pinback("audit", "verify").returncode == 0
 
 
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
 def test_pin_changes_are_attributed_to_their_commit(
     service: Service, aws: Aws, tmp_path: Path
 ) -> None:
@@ -115,19 +107,7 @@ def test_pin_changes_are_attributed_to_their_commit(
     repo.mkdir()
     pins = repo / "desired-versions.yaml"
     pins.write_text(service.current_pins().read_text())
-    git(repo, "init", "-q")
-    git(repo, "add", "-A")
-    git(
-        repo,
-        "-c",
-        "user.name=Alice",
-        "-c",
-        "user.email=alice@example.com",
-        "commit",
-        "-q",
-        "-m",
-        "pin everything",
-    )
+    new_repo(repo, "Alice", "pin everything")
     config = config_copy(tmp_path, {"resyncInterval: 30s": "resyncInterval: 1s"})
     daemon = Daemon("--config", str(config), "--state", str(pins), "--listen", "127.0.0.1:0")
     try:
@@ -139,18 +119,7 @@ def test_pin_changes_are_attributed_to_their_commit(
             'revision: "d92f3a6c8e45"', 'revision: "d92f3a6c8e45"\n    allowDestructive: true'
         )
         pins.write_text(text)
-        git(
-            repo,
-            "-c",
-            "user.name=Bob",
-            "-c",
-            "user.email=bob@example.com",
-            "commit",
-            "-q",
-            "-am",
-            "roll back backend",
-        )
-        commit = git(repo, "rev-parse", "HEAD")
+        commit = commit_as(repo, "Bob", "roll back backend")
         eventually(lambda: daemon.event("apply_succeeded"), timeout=30, what="the rollback")
         pins.write_text(pins.read_text().replace("revision: 3", "revision: 2"))
         eventually(

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.stands.daemon_process import Daemon, waiting_on
+from tests.stands.gitrepo import commit_as, new_repo
 from tests.stands.service import TAGS, Aws, Service, audit_json, config_copy, pinback
 from tests.stands.waiting import eventually
 
@@ -506,17 +507,12 @@ def test_a_denied_version_is_recorded_and_blocked_with_who_denied_it(
     """A commit adds ``deny: [3]`` to the backend; another pins revision 3 (a CI job
     re-pinning a known-bad build): the denial is recorded once with the author of its
     commit, the pin is blocked with a sentence naming them and why, and ECS stays at 4."""
-    from tests.stands.gitrepo import git
-
     pins = service.current_pins()
-    git(service.folder, "init", "-q")
+    new_repo(service.folder, "Ana", "pins", pins.name)
 
     def commit(author: str, message: str) -> None:
-        git(service.folder, "add", pins.name)
-        email = f"user.email={author.lower()}@example.com"
-        git(service.folder, "-c", f"user.name={author}", "-c", email, "commit", "-qm", message)
+        commit_as(service.folder, author, message, pins.name)
 
-    commit("Ana", "pins")
     daemon: Daemon = start(pins)  # type: ignore[operator]
     text = pins.read_text().replace(
         "    revision: 4\n",
@@ -551,14 +547,8 @@ def test_rollback_deny_beside_the_controller_is_recorded_once_by_who_denied(
     sees the new ``deny:`` within milliseconds, before the command has committed; the
     denial must still be recorded once, naming the commit's author and the reason, not a
     second time by the controller as an anonymous local edit."""
-    from tests.stands.gitrepo import git
-
     pins = service.current_pins()
-    git(service.folder, "init", "-q")
-    git(service.folder, "config", "user.name", "Ana")
-    git(service.folder, "config", "user.email", "ana@example.com")
-    git(service.folder, "add", pins.name)
-    git(service.folder, "commit", "-qm", "pins")
+    new_repo(service.folder, "Ana", "pins", pins.name)
     daemon: Daemon = start(pins)  # type: ignore[operator]
     done = pinback(
         "rollback",

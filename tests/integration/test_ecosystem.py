@@ -19,7 +19,7 @@ import pytest
 import yaml
 from markdown_it import MarkdownIt
 
-from tests.stands.gitrepo import git
+from tests.stands.gitrepo import new_repo
 from tests.stands.service import COMMITS, IN_CI, REPO, REVISIONS, TAGS, Service
 
 BIN = Path(sys.executable).parent
@@ -37,9 +37,7 @@ def pre_commit() -> str:
 def test_the_pre_commit_hook_passes_good_files_and_stops_a_bad_pin(tmp_path: Path) -> None:
     for folder in ("config", "state"):
         shutil.copytree(REPO / folder, tmp_path / folder)
-    git(tmp_path, "init", "-q")
-    git(tmp_path, "add", "-A")
-    git(tmp_path, "-c", "user.name=A", "-c", "user.email=a@example.com", "commit", "-qm", "pins")
+    new_repo(tmp_path, message="pins")
 
     def hook() -> subprocess.CompletedProcess[str]:
         return subprocess.run(

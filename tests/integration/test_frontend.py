@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from daemon.core.model import Outcome
 from daemon.devtools import sandbox
+from tests.stands.gitrepo import git, new_repo
 from tests.stands.service import COMMITS, Aws, Recorder, Service, config_copy
 
 BUCKET = "leh-frontend-prod"
@@ -139,23 +139,13 @@ def test_invalidation_in_progress_is_waited_on(service: Service, aws: Aws) -> No
     )
 
 
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=True
-    )
-    return done.stdout.strip()
-
-
 def repository_with(folder: Path, files: dict[str, str]) -> tuple[Path, str]:
     """A git repository holding ``files`` in one commit; returns it and the commit."""
     repo = folder / "app"
     for relative, text in files.items():
         (repo / relative).parent.mkdir(parents=True, exist_ok=True)
         (repo / relative).write_text(text)
-    git(folder, "init", "-q", str(repo))
-    git(repo, "add", "-A")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", "frontend")
-    return repo, git(repo, "rev-parse", "HEAD")
+    return repo, new_repo(repo, message="frontend")
 
 
 def with_build(folder: Path, repo: Path, command: str) -> Path:

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from tests.stands.gitrepo import new_repo
 from tests.stands.service import COMMITS, REPO, REVISIONS, TAGS, Aws, Service, pinback
 
 
@@ -13,24 +14,7 @@ def repo_pins(folder: Path) -> Path:
     """The repo's own pin file (with its comments), copied into a fresh git repository."""
     path = folder / "desired-versions.yaml"
     shutil.copy(REPO / "state" / "desired-versions.yaml", path)
-    subprocess.run(["git", "init", "-q", str(folder)], check=True)
-    subprocess.run(["git", "-C", str(folder), "add", "-A"], check=True)
-    subprocess.run(
-        [
-            "git",
-            "-C",
-            str(folder),
-            "-c",
-            "user.name=t",
-            "-c",
-            "user.email=t@e",
-            "commit",
-            "-q",
-            "-m",
-            "pins",
-        ],
-        check=True,
-    )
+    new_repo(folder, message="pins")
     return path
 
 

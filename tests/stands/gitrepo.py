@@ -14,6 +14,26 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
+def commit_as(repo: Path, author: str, message: str, *paths: str) -> str:
+    """Commit ``paths`` (everything when none) in ``repo`` as ``author``
+    <author@example.com>, as that person would; the new commit's id."""
+    git(repo, "add", *(paths or ("-A",)))
+    email = f"user.email={author.lower()}@example.com"
+    git(repo, "-c", f"user.name={author}", "-c", email, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def new_repo(folder: Path, author: str = "Ana", message: str = "first commit", *paths: str) -> str:
+    """``git init`` in ``folder`` with ``author`` as its configured identity (the one
+    ``pinback rollback --commit`` commits as), and ``paths`` (everything when none)
+    committed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    git(folder, "init", "-q")
+    git(folder, "config", "user.name", author)
+    git(folder, "config", "user.email", f"{author.lower()}@example.com")
+    return commit_as(folder, author, message, *paths)
+
+
 class Origin:
     def __init__(self, folder: Path) -> None:
         self.bare = folder / "origin.git"
@@ -26,19 +46,7 @@ class Origin:
 
     def push(self, author: str, message: str) -> str:
         """Commit everything in the clone as ``author`` and push it to origin/main."""
-        git(self.clone, "add", "-A")
-        email = f"{author.lower()}@example.com"
-        git(
-            self.clone,
-            "-c",
-            f"user.name={author}",
-            "-c",
-            f"user.email={email}",
-            "commit",
-            "-q",
-            "-m",
-            message,
-        )
+        commit_as(self.clone, author, message)
         # To the URL, not the remote's name: git then leaves this clone's origin/main alone,
         # as a push from someone else's machine would. The controller reading this clone
         # learns of the commit only by fetching it.
