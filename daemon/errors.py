@@ -58,6 +58,12 @@ class PluginFailed(PinbackError):
     every other kind's targets go on."""
 
 
+class NotChosen(PinbackError):
+    """A request to the controller that does not name one thing it runs: an environment it
+    does not run, or a target of several environments without ``?env=``. Answered 400 with
+    the sentence; its own type, so a ``KeyError`` from a bug is never answered as one."""
+
+
 class Refused(PinbackError):
     """Preflight refused a pin before anything was touched (missing version, destructive step).
 

@@ -24,7 +24,7 @@ from daemon.controller.manager import Controller
 from daemon.controller.metrics import Families
 from daemon.controller.shared import Changes
 from daemon.controller.statusview import PAGE_EVENTS, page_time
-from daemon.errors import ConfigError
+from daemon.errors import ConfigError, NotChosen
 from daemon.spec import load_config
 
 SIGNAL_CHECK = 0.2  # how often the main thread wakes to run signal handlers
@@ -90,12 +90,12 @@ class Fleet:
     # -- which environment a request is about ------------------------------------------
 
     def chosen(self, environment: str | None) -> list[Controller]:
-        """The environments a request names (``?env=``), or every one; ``LookupError`` with
+        """The environments a request names (``?env=``), or every one; ``NotChosen`` with
         the sentence to answer when it names none of them."""
         if environment is None:
             return list(self.controllers.values())
         if environment not in self.controllers:
-            raise LookupError(
+            raise NotChosen(
                 f"no environment named {environment!r} here "
                 f"(environments: {', '.join(self.controllers)})"
             )
@@ -105,7 +105,7 @@ class Fleet:
         """Why ``target`` in ``environment`` is not something to act on, or None."""
         try:
             chosen = self.chosen(environment)
-        except LookupError as exc:
+        except NotChosen as exc:
             return str(exc)
         if target is not None and not any(target in c.targets for c in chosen):
             return f"no target named {target!r}"
@@ -133,7 +133,7 @@ class Fleet:
     def versions_json(self, target: str, environment: str | None = None) -> dict[str, Any]:
         chosen = [c for c in self.chosen(environment) if target in c.targets]
         if len(chosen) > 1:
-            raise LookupError(
+            raise NotChosen(
                 f"{target} is in every environment: name one with ?env= "
                 f"({', '.join(c.environment for c in chosen)})"
             )

@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from daemon.controller.readcache import ReadBudgetSpent
-from daemon.errors import PinbackError
+from daemon.errors import NotChosen, PinbackError
 from daemon.views import page
 
 
@@ -137,7 +137,7 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
                 return
             try:
                 self._json(200, controller.versions_json(target, environment))
-            except LookupError as exc:  # a target of several environments, none named
+            except NotChosen as exc:  # a target of several environments, none named
                 self._json(400, {"error": str(exc)})
             except ReadBudgetSpent as exc:
                 retry = str(max(1, round(exc.retry_after)))

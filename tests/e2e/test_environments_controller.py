@@ -119,8 +119,6 @@ def test_one_process_runs_every_environment(stage: Stage, aws: Aws) -> None:
         assert daemon.get("/versions/backend?env=qa")[0] == 404
         report = pinback("report", "--config", str(stage.config)).stdout  # covers both
         assert "\n| staging/backend | " in report and "\n| prod/backend | " in report
-        report = pinback("report", "--config", str(stage.config)).stdout  # covers both
-        assert "\n| staging/backend | " in report and "\n| prod/backend | " in report
         applied = audit_json("--event", "apply_succeeded")
         assert sorted((r["environment"], r["target"]) for r in applied) == [
             ("prod", "ai-worker"),
