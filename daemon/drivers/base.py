@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Generic, Protocol, TypeVar
@@ -54,6 +56,26 @@ class Waiting:
     deadline: float
     stop: threading.Event | None = None
     started: Started = field(default_factory=lambda: NOTHING_STARTED)
+
+
+_CHECKING_AHEAD: ContextVar[bool] = ContextVar("checking_ahead", default=False)
+
+
+@contextmanager
+def checking_ahead() -> Iterator[None]:
+    """Within: the preflights are the readiness check's, of versions ``versions`` has just
+    listed; a driver may answer them from that listing (``checked_ahead``). Outside, every
+    preflight reads AWS afresh: a rollback must see a revision deregistered a second ago."""
+    token = _CHECKING_AHEAD.set(True)
+    try:
+        yield
+    finally:
+        _CHECKING_AHEAD.reset(token)
+
+
+def checked_ahead() -> bool:
+    """Whether the running preflight is a readiness check's (see ``checking_ahead``)."""
+    return _CHECKING_AHEAD.get()
 
 
 POLL_SCHEDULE = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0)

@@ -27,6 +27,7 @@ from daemon.drivers.base import (
     Progress,
     Started,
     Waiting,
+    checked_ahead,
     fan_out,
     wait_until,
 )
@@ -296,7 +297,10 @@ class EcsDriver(AwsDriver[EcsTarget]):
     def _just_listed(self, family: str, name: str) -> dict[str, Any] | None:
         """The revision as read when ``versions`` listed it ACTIVE moments ago (a readiness
         check lists a family, then checks each revision before the live one), so checking
-        it costs no call; None when it was not, or not recently."""
+        it costs no call; None when it was not, or not recently, or when this preflight is
+        not the readiness check's (a rollback reads the status afresh)."""
+        if not checked_ahead():
+            return None
         with self._lock:
             when, arns = self._listed.get(family, (0.0, {}))
             arn = arns.get(name)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from daemon.core import freeze
 from daemon.core.model import Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.core.plan import Intent, make_plan
-from daemon.drivers.base import fan_out
+from daemon.drivers.base import checking_ahead, fan_out
 from daemon.engine.drivers import DriverSet
 from daemon.engine.values import Snapshot
 from daemon.errors import AwsCallFailed, ObserveFailed, PinbackError, WaitStopped
@@ -173,7 +173,8 @@ class Observer:
 
     def _ready(self, target: str, version: str, seen: Observed) -> tuple[bool, str | None]:
         try:
-            resolved = self.drivers.of(target).preflight(target, Pin(version), seen)
+            with checking_ahead():
+                resolved = self.drivers.of(target).preflight(target, Pin(version), seen)
         except PinbackError as exc:
             return False, str(exc)
         if resolved.refused is not None:

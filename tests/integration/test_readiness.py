@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.stands.service import COMMITS, REVISIONS, Aws, Service, pinback
+from tests.stands.service import COMMITS, REVISIONS, TAGS, Aws, Service, pinback
 
 
 def versions(target: str) -> dict[str, dict[str, object]]:
@@ -61,3 +61,21 @@ def test_a_build_whose_artifacts_were_deleted_stays_listed_as_not_ready(
     assert found[previous]["ready"] is False and found[before]["ready"] is True
     assert str(found[previous]["why"]).startswith(f"no build artifacts for commit {previous}")
     assert list(found)[:2] == [COMMITS[-1], previous]  # newest deploy first
+
+
+def test_a_plan_after_a_readiness_check_reads_the_revision_again(
+    service: Service, aws: Aws
+) -> None:
+    """The readiness check trusts its own listing of ACTIVE revisions for a few seconds while
+    it checks them; a real rollback's preflight must not: revision 3, deregistered just
+    after a check found it ready, is refused by the next plan, not applied."""
+    engine, desired = service.engine(
+        frontend=COMMITS[-1][:7], backend=3, ai_worker=TAGS[-1], database=REVISIONS[-1]
+    )
+    (checked,) = engine.readiness(["backend"], 3).values()
+    assert not isinstance(checked, Exception)
+    assert {v.version: v.ready for v in checked}["3"] is True
+    aws.client("ecs").deregister_task_definition(taskDefinition="leh-backend:3")  # type: ignore[attr-defined]
+    (action,) = engine.snapshot(desired).plan.actions
+    assert action.target == "backend" and action.blocked is not None
+    assert "deregistered" in action.blocked
