@@ -112,5 +112,10 @@ class AwsCallFailed(PinbackError):
     drivers knows botocore; the message is AWS's code and message, with no request id."""
 
 
+class AnchorUnavailable(PinbackError):
+    """The audit anchors' bucket did not answer or refused a write: logged and counted by the
+    controller, which goes on reconciling; ``audit verify`` cannot vouch for the trail."""
+
+
 class AuditUnavailable(PinbackError):
     """The audit store cannot be written: pinback does not change what it cannot record."""

@@ -285,6 +285,28 @@ class AuditLog:
         with self._reading() as connection:
             return [Record(**row._mapping) for row in connection.execute(query)]
 
+    def head(self) -> tuple[int, str]:
+        """The whole chain's last record, (seq, hash); (0, the genesis hash) when empty."""
+        self._ensure()
+        with self._reading() as connection:
+            last = connection.execute(
+                select(records.c.seq, records.c.hash).order_by(records.c.seq.desc()).limit(1)
+            ).first()
+        return (int(last[0]), str(last[1])) if last else (0, GENESIS)
+
+    def hashes(self, seqs: Iterable[int]) -> dict[int, str]:
+        """The stored hash of each record of ``seqs`` that exists (anchors are checked with
+        it): a query per thousand, whatever the trail's length."""
+        self._ensure()
+        wanted = sorted(set(seqs))
+        found: dict[int, str] = {}
+        with self._reading() as connection:
+            for start in range(0, len(wanted), 1000):
+                chunk = wanted[start : start + 1000]
+                query = select(records.c.seq, records.c.hash).where(records.c.seq.in_(chunk))
+                found.update({int(seq): str(hash_) for seq, hash_ in connection.execute(query)})
+        return found
+
     def open_starts(self) -> dict[str, Record]:
         """Targets whose last apply record is ``apply_started``: a controller died mid-apply.
 

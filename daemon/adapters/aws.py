@@ -86,7 +86,10 @@ class AwsClients:
         max_pool: int = 32,
         counter: CallCounter | None = None,
         role_arn: str | None = None,
+        read_timeout: float = 30,
     ) -> None:
+        """``read_timeout``: how long one attempt may wait for an answer (short for work
+        that must never hold anything up, such as writing an audit anchor)."""
         self.region = region
         self.endpoint_url = endpoint_url if endpoint_url is not None else _endpoint_from_env()
         self.counter = counter or CallCounter()
@@ -95,8 +98,8 @@ class AwsClients:
         self._config = BotoConfig(
             region_name=region,
             retries={"mode": "standard"},
-            connect_timeout=5,
-            read_timeout=30,
+            connect_timeout=min(5, read_timeout),
+            read_timeout=read_timeout,
             max_pool_connections=max_pool,
             s3={"addressing_style": "path"} if self.endpoint_url else None,
         )

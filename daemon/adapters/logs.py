@@ -52,6 +52,8 @@ class LogEvent(StrEnum):
     """The log events that are not audit events (those are ``daemon.core.records.Event``):
     the names people grep the controller's log for and tests wait on."""
 
+    ANCHOR_FAILED = "anchor_failed"
+    ANCHOR_WRITTEN = "anchor_written"
     APPLY_INTERRUPTED = "apply_interrupted"
     AUDIT_UNAVAILABLE = "audit_unavailable"
     CONFIG_CHANGED = "config_changed"

@@ -64,17 +64,69 @@ def audit(
 
 
 @audit.command()
+@click.option(
+    "--no-anchors", is_flag=True, help="Check the hash chain alone, not against audit.anchor's."
+)
 @click.pass_obj
-def verify(config_path: Path) -> None:
-    """Check the whole hash chain: exit 0 with the count, or 1 naming the first bad record."""
+def verify(config_path: Path, no_anchors: bool) -> None:
+    """Check the whole hash chain, then (with audit.anchor) that every anchor is in it: exit
+    0 with the count, or 1 naming the first bad record or the anchor that disagrees."""
+    from daemon.adapters.anchors import AnchorStore, check
+    from daemon.errors import AnchorUnavailable
     from daemon.spec import load_config
 
-    count, bad, why = audit_for(load_config(config_path)).verify()
+    config = load_config(config_path)
+    trail = audit_for(config)
+    store = None if no_anchors else AnchorStore.of(config)
+    try:
+        # Listed before the trail is read: an anchor written meanwhile by a running
+        # controller could cover records this read would not see.
+        anchors = store.listed() if store is not None else []
+    except AnchorUnavailable as exc:
+        raise Failure(
+            f"cannot read the audit anchors: {exc} (--no-anchors checks the chain alone)"
+        ) from None
+    count, bad, why = trail.verify()
     if bad is not None:
         where = f"seq {bad.seq}, {bad.ts}, {bad.event} {bad.target or ''}".rstrip()
         click.echo(f"pinback: the audit trail is broken: {why} ({where})", err=True)
         raise SystemExit(1)
-    click.echo(f"ok: {count} records, hash chain intact")
+    if store is None:
+        click.echo(f"ok: {count} records, hash chain intact")
+        return
+    verdict = check(trail, anchors)
+    if verdict.problem is not None:
+        click.echo(f"pinback: the audit trail was {verdict.problem} ({store.where})", err=True)
+        raise SystemExit(1)
+    if verdict.newest is None:
+        click.echo(f"ok: {count} records, hash chain intact; no anchor yet in {store.where}")
+        return
+    newest = verdict.newest
+    click.echo(
+        f"ok: {count} records, hash chain intact; {verdict.checked} "
+        f"{'anchor agrees' if verdict.checked == 1 else 'anchors agree'} "
+        f"(newest {newest.shown_time}, record {newest.seq})"
+    )
+
+
+@audit.command()
+@click.pass_obj
+def anchor(config_path: Path) -> None:
+    """Write the chain's head to audit.anchor's bucket now (the controller does so every
+    audit.anchor.every; this is for a trail written by one-shot commands alone)."""
+    from daemon.adapters.anchors import AnchorStore, anchor_now
+    from daemon.spec import load_config
+
+    config = load_config(config_path)
+    store = AnchorStore.of(config)
+    if store is None:
+        raise Failure("the config has no audit.anchor: nowhere to write an anchor")
+    store.require_lock()
+    trail = audit_for(config)
+    written = store.write(anchor_now(trail), trail.controller)
+    click.echo(
+        f"anchored record {written.anchor.seq} at s3://{store.settings.bucket}/{written.key}"
+    )
 
 
 @click.command()

@@ -45,7 +45,15 @@ def sandbox(config_path: Path, port: int, folder: Path) -> None:
     click.echo(
         f"Starting the sandbox (AWS emulator on 127.0.0.1:{port}); Ctrl-C stops it.", err=True
     )
-    run_sandbox(folder, port, seeds, sys.stdout, {"PINBACK_CONFIG": str(config_path)})
+    anchor = loaded.model.audit.anchor
+    run_sandbox(
+        folder,
+        port,
+        seeds,
+        sys.stdout,
+        {"PINBACK_CONFIG": str(config_path)},
+        anchor.bucket if anchor is not None else None,
+    )
 
 
 def seed_for(config: Any, environment: str | None) -> Any:

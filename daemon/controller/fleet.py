@@ -20,12 +20,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from daemon.adapters import logs
+from daemon.adapters.anchors import AnchorStore
+from daemon.controller.anchoring import Anchoring
 from daemon.controller.manager import Controller
 from daemon.controller.metrics import Families
 from daemon.controller.shared import Changes
 from daemon.controller.statusview import PAGE_EVENTS, page_time
 from daemon.errors import ConfigError, NotChosen
-from daemon.spec import load_config
+from daemon.spec import LoadedConfig, load_config
 
 SIGNAL_CHECK = 0.2  # how often the main thread wakes to run signal handlers
 
@@ -36,7 +39,8 @@ class Fleet:
     def __init__(
         self, config_path: Path, state_path: Path | None = None, environment: str | None = None
     ) -> None:
-        declared = load_config(config_path).environments
+        base = load_config(config_path)
+        declared = base.environments
         names: list[str | None] = [environment] if environment or not declared else [*declared]
         if state_path is not None and len(names) > 1:
             raise ConfigError(
@@ -51,6 +55,31 @@ class Fleet:
         ]
         self.controllers: dict[str, Controller] = {c.environment: c for c in built}
         self.only = built[0] if len(built) == 1 else None
+        self._anchorer: threading.Thread | None = None
+        self.anchoring = self._anchoring(base)
+
+    def _anchoring(self, base: LoadedConfig) -> Anchoring | None:
+        """The audit anchors' writer, when the config has ``audit.anchor``; a bucket that
+        cannot keep them is refused here, before anything runs (``ConfigError``)."""
+        store = AnchorStore.of(base)
+        if store is None:
+            return None
+        anchoring = Anchoring(
+            store,
+            self.first.audit,
+            self.families,
+            logs.get(),
+            self._writes_anchors,
+            self.changes.changed,
+        )
+        anchoring.check_bucket()
+        return anchoring
+
+    def _writes_anchors(self) -> bool:
+        """The one replica that anchors the shared trail: the leader of the first
+        environment's shard 0, or the only controller."""
+        leadership = self.first.leases.leadership
+        return leadership is None or leadership.epoch(0) is not None
 
     @property
     def first(self) -> Controller:
@@ -61,6 +90,11 @@ class Fleet:
     def start(self) -> None:
         for controller in self.controllers.values():
             controller.start()
+        if self.anchoring is not None:
+            self._anchorer = threading.Thread(
+                target=self.anchoring.loop, args=(self.stopping,), name="anchoring", daemon=True
+            )
+            self._anchorer.start()
 
     def run_until_signalled(self) -> list[str]:
         """Run until SIGTERM or SIGINT, then stop every environment; returns the threads
@@ -77,6 +111,7 @@ class Fleet:
     def stop(self) -> list[str]:
         """Every environment stops taking work at once; all share one grace period."""
         self.stopping.set()
+        anchors_last = self.anchoring is not None and self.anchoring.writes()
         grace = max(c.config.model.daemon.shutdown_grace for c in self.controllers.values())
         for controller in self.controllers.values():
             controller.begin_stop()
@@ -85,6 +120,12 @@ class Fleet:
         for name, controller in self.controllers.items():
             stuck = controller.finish_stop(deadline)
             alive += [f"{name}/{thread}" for thread in stuck] if self.only is None else stuck
+        if anchors_last and self.anchoring is not None:
+            # After the last record of this run (leases released, applies ended): the head
+            # a successor, or an incident review, finds anchored. Bounded by short timeouts.
+            if self._anchorer is not None:
+                self._anchorer.join(timeout=max(0.0, deadline - time.monotonic()))
+            self.anchoring.write()
         return alive
 
     # -- which environment a request is about ------------------------------------------
@@ -147,23 +188,33 @@ class Fleet:
 
     def status(self) -> dict[str, Any]:
         if self.only is not None:
-            return self.only.status()
-        return merged_status({name: c.status() for name, c in self.controllers.items()})
+            document = self.only.status()
+        else:
+            document = merged_status({name: c.status() for name, c in self.controllers.items()})
+        return {**document, **self._anchor_status()}
 
     def page_view(self) -> dict[str, Any]:
         if self.only is not None:
-            return self.only.page_view()
+            view = self.only.page_view()
+            view["status"] = {**view["status"], **self._anchor_status()}
+            return view
         views = {name: c.page_view() for name, c in self.controllers.items()}
         events = sorted(
             (e for view in views.values() for e in view["events"]), key=lambda e: str(e["ts"])
         )
         return {
-            "status": merged_status({name: view["status"] for name, view in views.items()}),
+            "status": {
+                **merged_status({name: view["status"] for name, view in views.items()}),
+                **self._anchor_status(),
+            },
             "now": page_time(),
             "events": events[-PAGE_EVENTS:],
             "durations": {name: view["durations"] for name, view in views.items()},
             "environments": list(views),
         }
+
+    def _anchor_status(self) -> dict[str, Any]:
+        return {"auditAnchor": self.anchoring.status()} if self.anchoring is not None else {}
 
 
 _HOOK_RANK = {202: 0, 200: 1, 401: 2, 404: 3}

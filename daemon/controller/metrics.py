@@ -108,6 +108,21 @@ class Families:
             registry=r,
         )
 
+        # DESIGN §12: on the replica that writes the audit anchors, for the one bucket.
+        self.anchor_age = Gauge(
+            "pinback_audit_anchor_age_seconds",
+            "Seconds since this replica last wrote an audit anchor (since its start, before "
+            "the first); only on the replica that writes them",
+            ["bucket"],
+            registry=r,
+        )
+        self.anchors = Counter(
+            "pinback_audit_anchors_total",
+            "Audit anchors written, and attempts that failed",
+            ["result"],
+            registry=r,
+        )
+
     def aws_call(self, service: str, operation: str, outcome: str) -> None:
         """A ``daemon.adapters.aws.CallCounter`` listener."""
         self.aws_calls.labels(service, operation, outcome).inc()

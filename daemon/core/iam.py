@@ -18,6 +18,7 @@ S3_ACTIONS = {
     "PutObject": "s3:PutObject",
     "DeleteObject": "s3:DeleteObject",
     "DeleteObjects": "s3:DeleteObject",
+    "GetObjectLockConfiguration": "s3:GetBucketObjectLockConfiguration",
 }
 
 

@@ -266,6 +266,24 @@ def seed_all(
     }
 
 
+def seed_anchor_bucket(endpoint: str, bucket: str, retention_days: int = 1) -> None:
+    """The audit anchors' bucket (DESIGN §12): Object Lock on, a default retention in
+    compliance mode, so an anchor written there cannot be deleted or changed, even here."""
+    s3 = client(endpoint, "s3")
+    s3.create_bucket(
+        Bucket=bucket,
+        CreateBucketConfiguration={"LocationConstraint": REGION},
+        ObjectLockEnabledForBucket=True,
+    )
+    s3.put_object_lock_configuration(
+        Bucket=bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": retention_days}},
+        },
+    )
+
+
 @dataclass(frozen=True)
 class Seed:
     """One environment of the config to seed: its resource names, its database file in the
@@ -280,10 +298,15 @@ class Seed:
 
 
 def run_sandbox(
-    folder: Path, port: int, seeds: list[Seed], out: Any, extra: Mapping[str, str] | None = None
+    folder: Path,
+    port: int,
+    seeds: list[Seed],
+    out: Any,
+    extra: Mapping[str, str] | None = None,
+    anchor_bucket: str | None = None,
 ) -> None:
-    """Start, seed every environment, write ``folder/env`` (with ``extra``), and serve until
-    SIGINT or SIGTERM."""
+    """Start, seed every environment (and the audit anchors' locked bucket), write
+    ``folder/env`` (with ``extra``), and serve until SIGINT or SIGTERM."""
     folder.mkdir(parents=True, exist_ok=True)
     for stale in [folder / "env", *(folder / seed.database for seed in seeds)]:
         stale.unlink(missing_ok=True)
@@ -295,6 +318,8 @@ def run_sandbox(
         env.update({k: v for k, v in seeded.items() if k.startswith("AWS_")})
         env[seed.distribution_env] = seeded["CLOUDFRONT_DISTRIBUTION_ID"]
         env[seed.database_env] = seeded["DATABASE_URL"]
+    if anchor_bucket is not None:
+        seed_anchor_bucket(endpoint, anchor_bucket)
     exports = "".join(f"export {k}={v}\n" for k, v in env.items())
     (folder / "env").write_text(exports)
     print(exports, end="", file=out, flush=True)

@@ -9,6 +9,7 @@ The names below are the package's public face: import them from ``daemon.spec``.
 
 from daemon.spec.config import (
     AlembicTarget,
+    AnchorSettings,
     AuditSettings,
     AwsSettings,
     BuildSettings,
@@ -43,6 +44,7 @@ from daemon.spec.pins import PinBase
 __all__ = [
     "FORMS",
     "AlembicTarget",
+    "AnchorSettings",
     "AuditSettings",
     "AwsSettings",
     "BuildSettings",

@@ -58,9 +58,33 @@ class DaemonSettings(Strict):
     readiness_depth: int = Field(3, alias="readinessDepth", ge=1, le=50)
 
 
+class AnchorSettings(Strict):
+    """Where the audit chain's head is kept out of the database owner's reach (DESIGN §12):
+    an S3 bucket with Object Lock, one object per anchor under its default retention."""
+
+    bucket: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        description="an S3 bucket with Object Lock and a default retention (compliance mode)",
+    )
+    prefix: str = Field(
+        "pinback/anchors/",
+        pattern=r"^([A-Za-z0-9!_.*'()-]+/)*$",
+        description="where in the bucket, ending in /; one prefix per audit trail",
+    )
+    every: Duration = Field(300.0, description="how often the controller writes an anchor")
+    owner: str | None = Field(None, description="who PinbackAuditAnchorStale names")
+
+    @model_validator(mode="after")
+    def _often_enough(self) -> AnchorSettings:
+        if self.every < 1.0:
+            raise ValueError("anchor.every: at least 1s")
+        return self
+
+
 class AuditSettings(Strict):
     url: str | None = None
     url_env: EnvName | None = Field(None, alias="urlEnv")
+    anchor: AnchorSettings | None = None
 
 
 class LeadershipSettings(Strict):

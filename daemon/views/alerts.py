@@ -67,12 +67,37 @@ def rules(config: LoadedConfig) -> dict[str, Any]:
                 "description": "The targets of a shard without a leader are observed but not corrected. `pinback status` (leadership) shows each shard's holder; check the replicas' access to the lease database (leader_lost in their logs).",
             },
         },
+        _anchor_rule(config),
     ]
     return {
         "groups": [
             {"name": "pinback-targets", "rules": per_target},
             {"name": "pinback-controller", "rules": controller},
         ]
+    }
+
+
+ANCHOR_EVERY = 300.0  # audit.anchor.every's default: the rule is shipped for it when unset
+
+
+def _anchor_rule(config: LoadedConfig) -> dict[str, Any]:
+    """Anchors stopped: three intervals without one (the metric exists on the writer only,
+    so no anchor configured, no series, no alert)."""
+    anchor = config.model.audit.anchor
+    stale_after = int(max(3 * (anchor.every if anchor else ANCHOR_EVERY), 60))
+    return {
+        "alert": "PinbackAuditAnchorStale",
+        "expr": f"min by (bucket) (pinback_audit_anchor_age_seconds) > {stale_after}",
+        "for": "1m",
+        "labels": {
+            "owner": (anchor.owner if anchor else None) or "unassigned",
+            "urgency": "medium",
+            "severity": "ticket",
+        },
+        "annotations": {
+            "summary": f"no audit anchor written for {stale_after}s (3 intervals)",
+            "description": "Records since the last anchor could be cut from the trail unseen. The controller log (anchor_failed) and `pinback status` (auditAnchor) say why: the bucket unreachable, its lock or the role's s3:PutObject gone.",
+        },
     }
 
 

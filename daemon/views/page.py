@@ -123,7 +123,8 @@ def live(view: Mapping[str, Any]) -> str:
     status = view["status"]
     parts = [
         f'<p class="summary">{escape(summary_text(status))}</p>',
-        f'<p class="note">As of {escape(str(view["now"]))} · {escape(_leader_note(status))}</p>',
+        f'<p class="note">As of {escape(str(view["now"]))} · {escape(_leader_note(status))}'
+        f"{escape(_anchor_note(status))}</p>",
     ]
     if status.get("desiredStateError"):
         parts.append(
@@ -163,6 +164,20 @@ def _leader_note(status: Mapping[str, Any]) -> str:
     if not mine:
         return f"this replica is a follower ({shards} shard(s) led elsewhere)"
     return f"this replica leads {len(mine)} of {shards} shard(s)"
+
+
+def _anchor_note(status: Mapping[str, Any]) -> str:
+    """When the audit trail was last anchored outside the database (DESIGN §12)."""
+    anchor = status.get("auditAnchor")
+    if not anchor or not anchor.get("writer"):
+        return ""
+    if "lastWritten" not in anchor:
+        failing = f": {anchor['lastError']}" if anchor.get("lastError") else ""
+        return f" · audit trail not anchored yet{failing}"
+    note = f" · audit trail anchored at {anchor['lastWritten']} (record {anchor['seq']})"
+    return note + (
+        f"; the last attempt failed: {anchor['lastError']}" if anchor.get("lastError") else ""
+    )
 
 
 def _target(

@@ -282,6 +282,33 @@ def unit_tests() -> list[dict[str, Any]]:
                 },
             ],
         },
+        {  # audit anchors: written every 5m, then none for 20 minutes (the bucket gone)
+            "interval": "1m",
+            "input_series": [
+                {
+                    "series": 'pinback_audit_anchor_age_seconds{bucket="leh-audit-anchors",instance="a",job="pinback"}',
+                    "values": "0+60x4 0+60x20",
+                },
+            ],
+            "alert_rule_test": [
+                {"eval_time": "10m", "alertname": "PinbackAuditAnchorStale", "exp_alerts": []},
+                {
+                    "eval_time": "22m",
+                    "alertname": "PinbackAuditAnchorStale",
+                    "exp_alerts": [
+                        expect(
+                            "PinbackAuditAnchorStale",
+                            {
+                                "bucket": "leh-audit-anchors",
+                                "owner": "unassigned",
+                                "severity": "ticket",
+                                "urgency": "medium",
+                            },
+                        )
+                    ],
+                },
+            ],
+        },
     ]
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from daemon.core import iam
+from daemon.devtools import sandbox
 from tests.stands.service import (
     COMMITS,
     IN_CI,
@@ -40,8 +41,11 @@ UNENFORCED = ("lambda:", "cloudfront:", "ecr:", "codedeploy:")
 
 # HeadObject of a given VersionId needs s3:GetObjectVersion on AWS
 # (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html#API_HeadObject_Permissions);
-# moto checks it as GetObject, so its need cannot be shown here.
-MOTO_LETS_THROUGH = ("s3:GetObjectVersion",)
+# moto checks it as GetObject, so its need cannot be shown here. Reading a bucket's Object
+# Lock configuration needs s3:GetBucketObjectLockConfiguration on AWS
+# (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectLockConfiguration.html);
+# moto's S3 ACTION_MAP has no entry for ?object-lock and checks it as ListBucket.
+MOTO_LETS_THROUGH = ("s3:GetObjectVersion", "s3:GetBucketObjectLockConfiguration")
 
 
 def for_moto(policy: dict[str, Any]) -> dict[str, Any]:
@@ -112,8 +116,11 @@ def enforced(
             "    timeout: 15m\n": "    timeout: 15m\n    health: {cloudwatchAlarms: [leh-backend-5xx], bakeTime: 100ms}\n",
             "  ai-worker:" + lambda_target: "",
             "    distributionIdEnv: CLOUDFRONT_DISTRIBUTION_ID\n": "",
+            "  url: sqlite:///../.sandbox/audit.db\n": "  url: sqlite:///../.sandbox/audit.db\n"
+            "  anchor: {bucket: leh-audit-anchors}\n",
         },
     )
+    sandbox.seed_anchor_bucket(aws.moto, "leh-audit-anchors")
     users = {
         "admin": user(
             aws,
@@ -139,7 +146,8 @@ OLDER = {"frontend": COMMITS[1][:7], "backend": 3}
 
 def everything(service: Service, config: Path, credentials: dict[str, str]) -> list[int]:
     """Every AWS-facing thing pinback does: plan (with the frontend's direction), apply a
-    rollback of the three AWS targets (health alarms included), list versions."""
+    rollback of the three AWS targets (health alarms included), list versions, anchor the
+    audit trail and verify it against its anchors."""
     pins = str(service.pins(**OLDER))
     planned = pinback(
         "plan", "-o", "json", "--config", str(config), "--state", pins, env=credentials
@@ -154,6 +162,8 @@ def everything(service: Service, config: Path, credentials: dict[str, str]) -> l
             pinback("versions", t, "--config", str(config), env=credentials)
             for t in ("frontend", "backend")
         ],
+        pinback("audit", "--config", str(config), "anchor", env=credentials),
+        pinback("audit", "--config", str(config), "verify", env=credentials),
     ]
     return [0 if knows else 1, *[r.returncode for r in runs]]
 
@@ -168,7 +178,7 @@ def test_the_policy_is_enough(
     enforced: tuple[Path, dict[str, dict[str, str]]], service: Service
 ) -> None:
     config, users = enforced
-    assert everything(service, config, users["pinback"]) == [0, 0, 0, 0]
+    assert everything(service, config, users["pinback"]) == [0, 0, 0, 0, 0, 0]
 
 
 def test_every_action_is_needed(
