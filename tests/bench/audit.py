@@ -1,21 +1,29 @@
-"""The audit trail: append rate with commits batched per pass, and verifying a million records."""
+"""The audit trail: append rate with commits batched per pass, and verifying a million records,
+alone and against a week of audit anchors."""
 
 from __future__ import annotations
 
+import datetime as dt
 import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+from daemon.adapters.anchors import AnchorStore, check
 from daemon.adapters.audit import AuditLog
+from daemon.adapters.aws import AwsClients
+from daemon.core.anchors import Anchor
 from daemon.core.records import Entry
-from tests.bench.common import log
+from daemon.devtools import sandbox
+from daemon.spec import AnchorSettings
+from tests.bench.common import log, moto_elsewhere
 
 BATCH = 50  # records one pass of a busy controller writes in one commit
 APPENDS = 20_000
 MILLION = 1_000_000
 ROUNDS = 3
+ANCHORS = 2016  # a week of anchors at the default audit.anchor.every of 5m
 
 
 def entry(index: int) -> Entry:
@@ -63,6 +71,7 @@ def measure() -> dict[str, Any]:
         started = time.perf_counter()
         recent = big.query(target="svc-0042", event_name="apply_succeeded")
         query.append(time.perf_counter() - started)
+    with_anchors, anchors_alone = anchored_verify(big)
     return {
         "rounds": ROUNDS,
         "append_records_per_s_batched_50": round(statistics.median(batched)),
@@ -70,4 +79,45 @@ def measure() -> dict[str, Any]:
         "verify_1m_records_s": round(statistics.median(verify), 2),
         "query_one_target_one_event_in_1m_s": round(statistics.median(query), 3),
         "query_rows": len(recent),
+        "anchors": ANCHORS,
+        "verify_1m_records_with_anchors_s": round(statistics.median(with_anchors), 2),
+        "anchors_list_and_check_s": round(statistics.median(anchors_alone), 2),
     }
+
+
+def anchored_verify(big: AuditLog) -> tuple[list[float], list[float]]:
+    """``pinback audit verify``'s work with anchors: a week of them at the default 5m
+    (``ANCHORS``, real objects in a locked bucket of moto, in a process of its own) listed,
+    the chain verified, every anchor checked against it. Returns the whole and the anchors'
+    share, ``ROUNDS`` times each."""
+    settings = AnchorSettings(bucket="bench-anchors")
+    with moto_elsewhere() as endpoint:
+        sandbox.environment(
+            {
+                "AWS_ACCESS_KEY_ID": "bench",
+                "AWS_SECRET_ACCESS_KEY": "bench",
+                "AWS_MAX_ATTEMPTS": "3",
+            }
+        )
+        sandbox.seed_anchor_bucket(endpoint, settings.bucket)
+        store = AnchorStore(settings, AwsClients(sandbox.REGION, endpoint_url=endpoint))
+        log(f"audit: writing {ANCHORS:,} anchors of the million-record trail")
+        seqs = [MILLION * (i + 1) // ANCHORS for i in range(ANCHORS)]
+        hashes = big.hashes(seqs)
+        start = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)
+        for index, seq in enumerate(seqs):
+            moment = start + dt.timedelta(minutes=5 * index)
+            store.write(Anchor(seq, hashes[seq], moment), "bench")
+        whole, alone = [], []
+        for _ in range(ROUNDS):
+            started = time.perf_counter()
+            anchors = store.listed()
+            count, bad, _ = big.verify()
+            verdict = check(big, anchors)
+            whole.append(time.perf_counter() - started)
+            assert count == MILLION and bad is None and verdict.problem is None
+            assert verdict.checked == ANCHORS
+            started = time.perf_counter()
+            check(big, store.listed())
+            alone.append(time.perf_counter() - started)
+    return whole, alone
