@@ -120,9 +120,10 @@ class Fleet:
         for name, controller in self.controllers.items():
             stuck = controller.finish_stop(deadline)
             alive += [f"{name}/{thread}" for thread in stuck] if self.only is None else stuck
-        if anchors_last and self.anchoring is not None:
+        if anchors_last and self.anchoring is not None and time.monotonic() < deadline:
             # After the last record of this run (leases released, applies ended): the head
-            # a successor, or an incident review, finds anchored. Bounded by short timeouts.
+            # a successor, or an incident review, finds anchored. Within the grace period
+            # only (a supervisor's kill follows it), and bounded by short timeouts.
             if self._anchorer is not None:
                 self._anchorer.join(timeout=max(0.0, deadline - time.monotonic()))
             self.anchoring.write()
