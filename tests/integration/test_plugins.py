@@ -219,17 +219,15 @@ def test_the_controller_reconciles_a_plugin_target(
     assert daemon.stop() == 0
 
 
-BROKEN = {
-    "pinback-broken-import": ("broken-import", "import nonexistent_module_of_the_plugin\n"),
-    "pinback-no-wait": (
-        "no-wait",
-        """
+def plugin_module(kind: str, methods: str) -> str:
+    """A plug-in's module whose driver has ``methods`` (written out, as a plug-in would)."""
+    return f"""
 from typing import Literal
 from daemon.plugin import PinBase, TargetBase, TargetKind
 
 
 class Target(TargetBase):
-    kind: Literal["no-wait"]
+    kind: Literal["{kind}"]
 
 
 class Pin(PinBase):
@@ -238,50 +236,40 @@ class Pin(PinBase):
 
 
 class Driver:
-    kind = "no-wait"
+    kind = "{kind}"
 
     def __init__(self, targets, context): ...
-    def observe(self, targets): ...
+{methods}
+
+KIND = TargetKind("{kind}", Target, Pin, "value", Driver)
+"""
+
+
+BROKEN = {
+    "pinback-broken-import": ("broken-import", "import nonexistent_module_of_the_plugin\n"),
+    "pinback-no-wait": (  # every method of the port but wait
+        "no-wait",
+        plugin_module(
+            "no-wait",
+            """    def observe(self, targets): ...
     def preflight(self, target, pin, observed): ...
     def apply(self, target, action, progress): ...
     def verify(self, target, action): ...
-    def versions(self, target, limit, seen=None): ...
-
-
-KIND = TargetKind("no-wait", Target, Pin, "value", Driver)
-""",
+    def versions(self, target, limit, seen=None): ...""",
+        ),
     ),
-    "pinback-raises": (
+    "pinback-raises": (  # a bug of its own in observe
         "raises",
-        """
-from typing import Literal
-from daemon.plugin import PinBase, TargetBase, TargetKind
-
-
-class Target(TargetBase):
-    kind: Literal["raises"]
-
-
-class Pin(PinBase):
-    value: str | None = None
-    deny: list[str] = []
-
-
-class Driver:
-    kind = "raises"
-
-    def __init__(self, targets, context): ...
-    def observe(self, targets):
+        plugin_module(
+            "raises",
+            """    def observe(self, targets):
         raise RuntimeError("a bug in the plug-in")
     def preflight(self, target, pin, observed): ...
     def apply(self, target, action, progress): ...
     def wait(self, target, action, waiting): ...
     def verify(self, target, action): ...
-    def versions(self, target, limit, seen=None): ...
-
-
-KIND = TargetKind("raises", Target, Pin, "value", Driver)
-""",
+    def versions(self, target, limit, seen=None): ...""",
+        ),
     ),
 }
 
