@@ -48,3 +48,20 @@ def test_the_task_role_grants_the_shipped_policy_and_the_container_matches() -> 
     assert container["ReadonlyRootFilesystem"] is True  # it writes only its volume
     grace = load_config(CONFIG).model.daemon.shutdown_grace
     assert container["StopTimeout"] > grace  # ECS waits for the safe point before SIGKILL
+
+
+def test_the_anchors_bucket_is_locked_and_is_the_one_the_role_may_write() -> None:
+    """An anchor bucket without Object Lock would be refused by the controller at start: the
+    template's has it, in compliance mode, and the task role writes anchors to it alone."""
+    resources = yaml.safe_load(TEMPLATE.read_text())["Resources"]
+    bucket = resources["AuditAnchors"]
+    assert bucket["DeletionPolicy"] == "Retain"
+    lock = bucket["Properties"]["ObjectLockConfiguration"]
+    assert bucket["Properties"]["ObjectLockEnabled"] is True
+    assert lock["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE"
+    (policy,) = resources["TaskRole"]["Properties"]["Policies"]
+    (anchors,) = [
+        s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "AuditAnchorsWrite"
+    ]
+    name = bucket["Properties"]["BucketName"]
+    assert anchors["Resource"] == [f"arn:aws:s3:::{name}/pinback/anchors/*"]
