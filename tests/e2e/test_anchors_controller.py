@@ -11,6 +11,7 @@ import pytest
 from daemon.adapters.audit import AuditLog
 from daemon.core.anchors import Anchor, parse_key
 from daemon.devtools import sandbox
+from tests.e2e.test_ha import LEASE, leaders, one, replica
 from tests.stands.daemon_process import Daemon
 from tests.stands.service import COMMITS, REVISIONS, TAGS, Aws, Service, config_copy, pinback
 from tests.stands.waiting import eventually
@@ -19,10 +20,11 @@ BUCKET = "leh-audit-anchors"
 PREFIX = "pinback/anchors/"
 
 
-def anchored(folder: Path, every: str) -> Path:
+def anchored(folder: Path, every: str, append: str = "") -> Path:
     block = f"  anchor: {{bucket: {BUCKET}, prefix: {PREFIX}, every: {every}}}\n"
     url = "  url: sqlite:///../.sandbox/audit.db\n"
-    return config_copy(folder, {url: url + block, "resyncInterval: 30s": "resyncInterval: 1s"})
+    replace = {url: url + block, "resyncInterval: 30s": "resyncInterval: 1s"}
+    return config_copy(folder, replace, append)
 
 
 @pytest.fixture
@@ -102,3 +104,29 @@ def test_a_bucket_that_hangs_delays_no_apply(
     assert "lastError" in json.loads(daemon.get("/status")[1])["auditAnchor"]
     assert daemon.stop() == 0
     aws.proxy.release()
+
+
+def test_of_two_replicas_the_leader_anchors_and_its_successor_takes_over(
+    service: Service, aws: Aws, tmp_path: Path, bucket: None, pg_url: str
+) -> None:
+    """One anchor per interval, not one per replica: the leader writes them and the follower
+    none (nor has it the age series, so the stale alert reads the writer); once the leader
+    stops, the replica that takes its lease writes them."""
+    leadership = f"leadership: {{urlEnv: PINBACK_LEADER_URL, leaseSeconds: {LEASE}}}\n"
+    config = anchored(tmp_path, "1s", append=leadership)
+    pins = service.current_pins()
+    replicas = [replica(config, pins, pg_url, pg_url) for _ in range(2)]
+    leader = eventually(lambda: one(leaders(replicas)), timeout=60, what="one leader")
+    (follower,) = [r for r in replicas if r is not leader]
+
+    def written(daemon: Daemon) -> float:
+        return daemon.metric("pinback_audit_anchors_total", result="written") or 0
+
+    eventually(lambda: written(leader) >= 3, timeout=30, what="the leader's anchors")
+    assert written(follower) == 0
+    assert follower.metric("pinback_audit_anchor_age_seconds", bucket=BUCKET) is None
+    assert leader.stop() == 0
+    eventually(lambda: written(follower) >= 1, timeout=60, what="the successor's first anchor")
+    assert follower.stop() == 0
+    done = pinback("audit", "--config", str(config), "verify", env={"PINBACK_AUDIT_URL": pg_url})
+    assert done.returncode == 0, done.stdout + done.stderr
