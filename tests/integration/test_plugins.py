@@ -139,9 +139,9 @@ def test_config_errors_come_from_the_plugins_model(
 def test_rolls_the_parameter_back_and_records_it(
     flags: Path, service: Service, aws: Aws, with_plugin: dict[str, str], calls: Path
 ) -> None:
-    """plan, apply, versions and the audit trail treat the plug-in's kind like a built-in
-    one: a rollback is a step back, applied, verified and recorded in the chain; the
-    calls it made are exactly the ones its policy grants."""
+    """plan, apply, versions, rollback and the audit trail treat the plug-in's kind like a
+    built-in one: a rollback is a step back, applied, verified and recorded in the chain;
+    the calls it made are exactly the ones its policy grants."""
     path = pins(service, {"value": "model-a", "reason": "model-c hallucinates"})
     args = ("--config", str(flags), "--state", str(path))
 
@@ -177,6 +177,11 @@ def test_rolls_the_parameter_back_and_records_it(
     )
     assert succeeded["reason"] == "model-c hallucinates"
     assert pinback("audit", "verify").returncode == 0
+
+    # `rollback --steps 1` reads the same history: the value set before the live one.
+    stepped = pinback("rollback", "ai-model", "--steps", "1", *args, env=with_plugin)
+    assert stepped.returncode == 0, stepped.stdout + stepped.stderr
+    assert 'value: "model-c"' in path.read_text() or "value: model-c" in path.read_text()
 
     policy = json.loads((EXAMPLE / "iam-policy.json").read_text())
     granted = {a for s in policy["Statement"] for a in s["Action"]}
