@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 
@@ -74,3 +75,42 @@ def test_a_missing_record_under_an_anchor_is_a_rewrite() -> None:
     """The anchored seq exists no more but later ones do (renumbered): not the same trail."""
     verdict = judge([at(0, 10)], 50, {s: h for s, h in HASH.items() if s != 10})
     assert verdict.problem is not None and "the trail has nothing" in verdict.problem
+
+
+def test_keys_are_in_utc_whatever_the_machines_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A replica in Seoul and one in UTC must write keys that sort together."""
+    moment = dt.datetime(2026, 12, 1, 20, 0, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    monkeypatch.setenv("TZ", "Asia/Seoul")
+    time.tzset()
+    try:
+        key = Anchor(5, HASH[5], moment).key("")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert key.startswith("20261201T110000.000000Z-000000000005-")
+
+
+def test_an_anchor_of_the_trails_last_record_agrees() -> None:
+    """Anchored at the head, nothing appended since: the trail ends exactly at the anchor."""
+    assert judge([at(0, 50)], 50, HASH).problem is None
+
+
+def test_a_failure_still_counts_every_anchor_and_names_the_newest() -> None:
+    verdict = judge([at(0, 10), at(5, 50)], 20, HASH)
+    assert (verdict.checked, verdict.newest) == (2, at(5, 50))
+
+
+def test_with_no_agreeing_record_the_sentence_ends_at_the_problem() -> None:
+    """An anchor of the empty trail agrees but vouches for no record: not named."""
+    verdict = judge([at(0, 0, "0" * 64), at(5, 10)], 5, HASH)
+    assert verdict.problem == (
+        "cut short: the anchor of 2026-12-01T11:05:00Z covers record 10, the trail ends at 5"
+    )
+
+
+def test_the_agreeing_anchor_named_is_the_latest_of_the_same_record() -> None:
+    """A quiet trail is anchored at the same record again and again: the answer names the
+    latest of those anchors, the last moment the trail was seen whole; record 1 counts."""
+    verdict = judge([at(0, 1), at(5, 1), at(10, 50)], 20, HASH)
+    assert verdict.problem is not None
+    assert verdict.problem.endswith("records up to 1 agree with the anchor of 2026-12-01T11:05:00Z")
