@@ -5,7 +5,8 @@ DESIGN §10: staging and prod are run by the same controller. Each environment k
 audit records and leases, its work queue), so a stuck or invalid environment never holds
 up another; what they share is what a person or Prometheus sees: the metric families,
 the change counter behind ``/events``, and the endpoints, which this class answers by
-asking each environment and putting the answers together.
+asking each environment and putting the answers together. The audit trail is one for every
+environment, so its anchors (``audit.anchor``, DESIGN §12) are written from here, once.
 
 With one environment (a config without ``environments:``, or ``--env NAME``) every
 endpoint answers exactly what that environment's controller answers.
