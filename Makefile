@@ -21,13 +21,13 @@ run: setup
 	@bash scripts/run-sandbox.sh $(BIN) $(PORT)
 
 lint: setup
-	$(BIN)/ruff check daemon tests
-	$(BIN)/ruff format --check daemon tests
+	$(BIN)/ruff check daemon tests examples
+	$(BIN)/ruff format --check daemon tests examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 fmt: setup
-	$(BIN)/ruff format daemon tests
+	$(BIN)/ruff format daemon tests examples
 	$(BIN)/ruff check --fix daemon tests
 
 test: lint
