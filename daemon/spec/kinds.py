@@ -67,7 +67,7 @@ class TargetKind:
         """The pin model's attribute behind ``pin_field`` (written ``imageTag``, read
         ``image_tag``)."""
         for attribute, info in self.pin.model_fields.items():
-            if pin_field_name(attribute, info.alias) == self.pin_field:
+            if (info.alias or attribute) == self.pin_field:
                 return attribute
         raise LookupError(self.pin_field)
 
@@ -75,10 +75,6 @@ class TargetKind:
         """The version field's own description (how a plug-in's errors say what it wants)."""
         info = self.pin.model_fields.get(self.pin_attribute())
         return info.description if info is not None else None
-
-
-def pin_field_name(attribute: str, alias: str | None) -> str:
-    return alias or attribute
 
 
 def _lower(value: Any) -> str:
