@@ -28,7 +28,7 @@ lint: setup
 
 fmt: setup
 	$(BIN)/ruff format daemon tests examples
-	$(BIN)/ruff check --fix daemon tests
+	$(BIN)/ruff check --fix daemon tests examples
 
 test: lint
 	$(BIN)/pytest
