@@ -117,6 +117,14 @@ class AuditLog:
         self._ready = False
         self.listeners: list[Callable[[Record], None]] = []
 
+    def missing(self) -> bool:
+        """A SQLite trail never written: a command reading it on the side (``versions``,
+        ``rollback --steps``) reads nothing rather than leave an empty database behind."""
+        database = make_url(self.url).database
+        if self.backend != "sqlite" or not database or database == ":memory:":
+            return False
+        return not Path(database).exists()
+
     def _ensure(self) -> None:
         if self._ready:
             return

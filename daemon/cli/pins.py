@@ -41,7 +41,8 @@ def versions(
     from daemon.views import render
 
     config = config_for(config_path)
-    found = engine_for(config).versions(target, limit, checked=limit)
+    # Audited: the trail names what the target ran that AWS no longer lists.
+    found = engine_for(config, audited=True).versions(target, limit, checked=limit)
     if output == "json":
         emit_json({"target": target, "versions": [v.as_json() for v in found]})
     else:
@@ -101,7 +102,7 @@ def rollback(
                 "give TARGET and exactly one of --steps N or --to VERSION (or --last-good)"
             )
         pin = desired.pins.get(target)
-        versions = engine_for(config).versions(target, 1000)
+        versions = engine_for(config, audited=True).versions(target, 1000)
         chosen = {target: rb.choose(target, versions, pin.version if pin else None, steps, to)}
     what = "last good" if last_good else "rollback"
     for line in rb.write(config, desired, chosen, reason, deny, make_commit, what):

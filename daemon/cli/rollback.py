@@ -38,7 +38,9 @@ def choose(
     steps: int | None,
     to: str | None,
 ) -> str:
-    """The version to pin: ``to`` if it exists, else ``steps`` older than ``current``."""
+    """The version to pin: ``to`` if it exists, else ``steps`` older than ``current``; never
+    one known not to be deployable (a tag or revision gone that the target ran before is
+    listed, so that ``--steps`` counts it rather than skipping to a build never released)."""
     names = [v.version for v in versions]
     if to is not None:
         matches = [n for n in names if n == to or n.startswith(to)]
@@ -48,7 +50,7 @@ def choose(
             raise PinbackError(
                 f"version {to} of {target} {why} (newest first: {shown}); see `pinback versions {target}`"
             )
-        return matches[0]
+        return _deployable(target, versions[names.index(matches[0])])
     assert steps is not None
     live = next((i for i, v in enumerate(versions) if v.live), None)
     here = next(
@@ -63,7 +65,18 @@ def choose(
         raise PinbackError(
             f"{target} has only {len(names) - here - 1} version(s) older than {names[here]}; cannot go back {steps}"
         )
-    return names[here + steps]
+    return _deployable(target, versions[here + steps])
+
+
+def _deployable(target: str, chosen: VersionInfo) -> str:
+    """``chosen``'s name, unless it is known not to be deployable: a pin to it would only be
+    blocked, in the middle of the incident that needs the rollback."""
+    if chosen.ready is False:
+        raise PinbackError(
+            f"{target} {chosen.version} cannot be deployed: {chosen.why}; pick another "
+            f"version with --steps or --to (see `pinback versions {target}`)"
+        )
+    return chosen.version
 
 
 def write(

@@ -36,7 +36,8 @@ class Engine:
         )
         self.drivers = DriverSet(config, self.clients)
         trail = Trail(audit)
-        observer, applier = Observer(self.drivers, trail.denials), Applier(self.drivers, trail)
+        observer = Observer(self.drivers, trail.denials, trail.was_live)
+        applier = Applier(self.drivers, trail)
         # The steps of a reconcile, as the CLI and the controller call them.
         self.observe = observer.observe
         self.snapshot = observer.snapshot

@@ -11,9 +11,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
-from daemon.core import freeze
+from daemon.core import freeze, waslive
 from daemon.core.model import Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.core.plan import Intent, make_plan
+from daemon.core.waslive import WasLive
 from daemon.drivers.base import checking_ahead, fan_out
 from daemon.engine.drivers import DriverSet
 from daemon.engine.values import Snapshot
@@ -24,10 +25,16 @@ READINESS_LISTED = 100  # versions listed to find the live one and those before 
 
 
 class Observer:
-    def __init__(self, drivers: DriverSet, denials: Callable[[str], Mapping[str, str]]) -> None:
+    def __init__(
+        self,
+        drivers: DriverSet,
+        denials: Callable[[str], Mapping[str, str]],
+        was_live: Callable[[str], Mapping[str, WasLive]],
+    ) -> None:
         self.drivers = drivers
         self.config = drivers.config
         self.denials = denials  # who denied a target's versions, read only for a pin with deny:
+        self.was_live = was_live  # what a target ran, for the listings that forget it
 
     def observe(self, names: Sequence[str]) -> dict[str, Observed]:
         """Live state of ``names``, each kind in its own thread, batched within a kind."""
@@ -119,10 +126,26 @@ class Observer:
         than the live one say whether a rollback to each would pass its checks now."""
         self.drivers.names(target)
         try:
-            found = self.drivers.of(target).versions(target, limit)
+            found = self._listed(target, limit)
             return self._checked(target, found, checked) if checked else found
         except AwsCallFailed as exc:
             raise ObserveFailed(f"listing the versions of {target} failed: {exc}") from None
+
+    def _listed(self, target: str, limit: int, seen: Observed | None = None) -> list[VersionInfo]:
+        """The driver's listing, with what the target ran that it no longer holds (a tag
+        expired, a revision deregistered) put back, not ready (``daemon.core.waslive``)."""
+        kind = self.config.kind_of(target)
+        found = self.drivers.of(target).versions(target, limit, seen)
+        if kind not in waslive.PLACED:
+            return found
+        history = self.was_live(target)
+        if not history:
+            return found
+        live = next((v.version for v in found if v.live), None)
+        if live is None:
+            live = (seen or self.observe([target])[target]).live
+        merged = waslive.with_was_live(kind, found, history, live, len(found) < limit)
+        return merged[:limit]
 
     def readiness(
         self, names: Sequence[str], depth: int, stop: Callable[[], bool] = lambda: False
@@ -141,7 +164,7 @@ class Observer:
             if seen.error is not None:
                 return ObserveFailed(seen.error)
             try:
-                found = self.drivers.of(name).versions(name, READINESS_LISTED, seen)
+                found = self._listed(name, READINESS_LISTED, seen)
                 checked = self._checked(name, found, depth, seen)
             except PinbackError as exc:
                 return exc

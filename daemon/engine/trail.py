@@ -1,5 +1,6 @@
 """An apply's records in the audit trail: one function that turns an action (and its
-result) into a record, so every event of an apply names the same fields the same way."""
+result) into a record, so every event of an apply names the same fields the same way; and
+what the trail tells the read-only half (who denied a version, what a target ran before)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from daemon.adapters.audit import AuditLog
+from daemon.core import waslive
 from daemon.core.model import Action, Outcome, Result
 from daemon.core.records import Entry, Event, Record
 from daemon.drivers.base import Progress
 from daemon.engine.values import NO_CONTEXT, ApplyContext
 from daemon.errors import AuditUnavailable
+
+WAS_LIVE_READ = 500  # records read back for what a target ran: months of changes, one query
 
 
 class Trail:
@@ -58,6 +62,20 @@ class Trail:
         except AuditUnavailable:
             return {}
         return {r.desired: denial_words(r) for r in found if r.desired}
+
+    def was_live(self, target: str) -> dict[str, waslive.WasLive]:
+        """The versions ``target`` ran, as its records show them (the newest
+        ``WAS_LIVE_READ`` records that name what was live); empty without a trail or when it
+        cannot be read (a listing is then what AWS holds, as before)."""
+        if self.audit is None or self.audit.missing():
+            return {}
+        try:
+            found = self.audit.query(
+                target=target, events=list(waslive.NAMING_LIVE), limit=WAS_LIVE_READ
+            )
+        except AuditUnavailable:
+            return {}
+        return waslive.was_live(found)
 
 
 def noted(action: Action, note: str, when: str) -> Action:

@@ -5,7 +5,12 @@ a destructive migration blocks is found before the incident that needs it."""
 from __future__ import annotations
 
 import json
+import time
 
+from daemon.adapters.audit import trail_for
+from daemon.controller.readiness import ready_steps
+from daemon.devtools import sandbox
+from daemon.spec import load_config
 from tests.stands.service import COMMITS, REVISIONS, TAGS, Aws, Service, pinback
 
 
@@ -79,3 +84,73 @@ def test_a_plan_after_a_readiness_check_reads_the_revision_again(
     (action,) = engine.snapshot(desired).plan.actions
     assert action.target == "backend" and action.blocked is not None
     assert "deregistered" in action.blocked
+
+
+def applied(service: Service, **versions: object) -> None:
+    done = pinback("apply", "--yes", "--state", str(service.pins(**versions)))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_deregistered_revision_that_ran_before_is_the_step_back_and_not_ready(
+    service: Service, aws: Aws
+) -> None:
+    """Revision 3 ran before the live 4 (the audit trail says so); someone deregistered it.
+    ECS lists only ACTIVE revisions, so without the trail 3 would vanish and 2 pass for the
+    step back: 3 is listed, not ready, saying why, and `rollback --steps 1` refuses to pin
+    it rather than write a pin the controller would only block."""
+    applied(service, backend=3)
+    applied(service, backend=4)
+    aws.client("ecs").deregister_task_definition(taskDefinition="leh-backend:3")  # type: ignore[attr-defined]
+    found = versions("backend")
+    assert list(found)[:3] == ["4", "3", "2"]
+    assert found["3"]["ready"] is False and "deregistered" in str(found["3"]["why"])
+    assert found["2"]["ready"] is True
+    pins = service.pins(backend=4)
+    before = pins.read_text()
+    refused = pinback("rollback", "backend", "--steps", "1", "--state", str(pins))
+    assert refused.returncode != 0
+    assert "backend 3 cannot be deployed" in refused.stderr and "--steps" in refused.stderr
+    assert pins.read_text() == before
+    done = pinback("rollback", "backend", "--steps", "2", "--state", str(pins))
+    assert done.returncode == 0, done.stderr
+    assert "revision: 2" in pins.read_text()
+
+
+def test_an_expired_tag_of_the_previous_release_is_the_step_back_and_not_ready(
+    service: Service, aws: Aws
+) -> None:
+    """v1.9.0 ran, then the newly pushed v2.0.0 was released; an ECR lifecycle rule expired
+    v1.9.0's tag. ECR lists only the tags that exist, so without the trail the step back
+    would be v1.8.2, skipping the release v2.0.0 replaced: v1.9.0 is listed between them,
+    not ready, and the readiness check counts zero steps."""
+    # ECR keeps push times to the second: each step below is in a second of its own, as
+    # releases are, so the order of pushes and releases is what the test says it is.
+    past_the_second(time.time())  # after the seed's pushes
+    applied(service, ai_worker=TAGS[-2])  # the trail sees v1.9.0 live (and back to it)
+    applied(service, ai_worker=TAGS[-1])
+    past_the_second(time.time())
+    aws.client("ecr").put_image(  # type: ignore[attr-defined]
+        repositoryName="leh-ai-worker",
+        imageManifest=sandbox.image_manifest("leh-ai-worker:v2.0.0"),
+        imageTag="v2.0.0",
+    )
+    applied(service, ai_worker="v2.0.0")
+    aws.client("ecr").batch_delete_image(  # type: ignore[attr-defined]
+        repositoryName="leh-ai-worker", imageIds=[{"imageTag": TAGS[-1]}]
+    )
+    found = versions("ai-worker")
+    assert list(found)[:3] == ["v2.0.0", TAGS[-1], TAGS[-2]]
+    assert found[TAGS[-1]]["ready"] is False and found[TAGS[-2]]["ready"] is True
+    assert TAGS[-1] in str(found[TAGS[-1]]["why"])
+    engine, _ = service.engine(audit=trail_for(load_config(service.config)), ai_worker="v2.0.0")
+    (older,) = engine.readiness(["ai-worker"], 3).values()
+    assert not isinstance(older, Exception)
+    assert ready_steps(older)[0] == 0
+
+
+def past_the_second(moment: float) -> None:
+    """Wait until the clock has left ``moment``'s second."""
+    deadline = time.monotonic() + 5
+    while int(time.time()) <= int(moment):
+        assert time.monotonic() < deadline, "the clock did not move"
+        time.sleep(0.05)
