@@ -5,7 +5,9 @@ one (``daemon.controller.readiness``, ``Engine.readiness``). Measured here in pr
 the controller's own engine, through the fault proxy (which counts every request): a first
 check (cold caches, as after a start) and a second (warm, as every later interval).
 A service has one revision before the live one, a function two tags (of three in its
-repository): 1,000 + 2,000 versions checked.
+repository): 1,000 + 2,000 versions checked. The engine reads a throwaway audit trail, as
+the controller's does, holding the release before the live one of every target: each check
+reads what each target ran (``daemon.core.waslive``) from it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from daemon.adapters.audit import AuditLog
+from daemon.core.records import Entry, Event
 from daemon.devtools import sandbox
 from daemon.engine.engine import Engine
 from daemon.spec import load_config
@@ -36,7 +40,10 @@ def measure(endpoint: str) -> dict[str, Any]:
     saved = dict(os.environ)
     try:
         sandbox.environment({"AWS_ENDPOINT_URL": proxy.url})
-        engine = Engine(load_config(folder / "pinback.yaml"))
+        audit = AuditLog(f"sqlite:///{folder / 'audit.db'}")
+        config = load_config(folder / "pinback.yaml")
+        audit.append([released(name, config.kind_of(name).value) for name in config.model.targets])
+        engine = Engine(config, audit=audit)
         names = list(engine.config.model.targets)
         rounds = []
         for label in ("first", "second"):
@@ -67,3 +74,16 @@ def measure(endpoint: str) -> dict[str, Any]:
         os.environ.clear()
         os.environ.update(saved)
     return {"targets": len(names), "depth": DEPTH, "rounds": rounds}
+
+
+def released(target: str, kind: str) -> Entry:
+    """The release of the live version over the one before it, as the trail records it."""
+    before, after = ("1", "2") if kind == "ecs" else (fleet.TAGS[-2], fleet.TAGS[-1])
+    return Entry(
+        event=Event.APPLY_SUCCEEDED,
+        target=target,
+        kind=kind,
+        desired=after,
+        live_before=before,
+        live_after=after,
+    )
