@@ -1,4 +1,4 @@
-"""Versions a target ran before, from its audit trail, put back into listings that forget them (pure).
+"""What a target ran before, from its audit trail, put back into listings that forget it (pure).
 
 ECR lists the tags that exist and ECS the revisions that are ACTIVE, so the tag an ECR
 lifecycle rule expired and the revision someone deregistered drop out of ``pinback
@@ -13,15 +13,15 @@ were registered). A Lambda image tag by the time it first went live, read as its
 (an image is pushed before it goes live, so this puts it no older than it was): after every
 listed tag pushed later, before every one pushed earlier, to the second as ECR keeps it (in
 a tie the listed tag comes first, the trail's time being the latest the push can have
-been). The frontend's listing keeps its
-deploy history already, and a database's is its migration chain; other kinds are left as
-listed.
+been); several gone between the same two listed ones, newest first. The frontend's listing
+keeps its deploy history already, and a database's is its migration chain; other kinds are
+left as listed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from daemon.core.model import Kind, VersionInfo
@@ -80,30 +80,27 @@ def with_was_live(
         return list(listed)
     key = _revision if kind == Kind.ECS else _pushed
     names = {v.version for v in listed}  # a revision number or a tag: the same text or not
-    gone = [was for was in history.values() if was.version != live and was.version not in names]
-    merged = list(listed)
-    for was in sorted(gone, key=lambda w: w.version):
-        at = _position(merged, key, was)
-        if at is None or (at == len(merged) and not complete):
+    # Each gone version's place among the listed ones: before the first one older than it.
+    places: dict[int, list[tuple[float, VersionInfo]]] = {}
+    for was in history.values():
+        mine = key(was)
+        if was.version == live or was.version in names or mine is None:
             continue
-        merged.insert(at, _unlisted(kind, was))
-    return merged
+        at = next(
+            (i for i, v in enumerate(listed) if (theirs := key(v)) is not None and theirs < mine),
+            len(listed),
+        )
+        if at < len(listed) or complete:
+            places.setdefault(at, []).append((mine, _unlisted(kind, was)))
 
+    def placed(index: int) -> list[VersionInfo]:
+        here = sorted(places.get(index, []), key=lambda p: (-p[0], p[1].version))
+        return [version for _, version in here]
 
-def _position(
-    merged: Sequence[VersionInfo],
-    key: Callable[[VersionInfo | WasLive], float | None],
-    was: WasLive,
-) -> int | None:
-    """Before the first version older than ``was``; None when ``was`` cannot be placed."""
-    mine = key(was)
-    if mine is None:
-        return None
-    for index, version in enumerate(merged):
-        theirs = key(version)
-        if theirs is not None and theirs < mine:
-            return index
-    return len(merged)
+    merged: list[VersionInfo] = []
+    for index, version in enumerate(listed):
+        merged += [*placed(index), version]
+    return merged + placed(len(listed))
 
 
 def _unlisted(kind: Kind, was: WasLive) -> VersionInfo:

@@ -135,3 +135,13 @@ def test_in_a_tie_to_the_second_the_listed_tag_is_newer() -> None:
     before = listed(("v4", "2026-11-09T00:00:00+00:00"), ("v3b", "2026-11-07T04:00:00+00:00"))
     merged = with_was_live(Kind.LAMBDA, before, history, "v4", True)
     assert names(merged) == [("v4", None), ("v3b", None), ("v3", False)]
+
+
+def test_tags_gone_between_the_same_two_go_newest_first() -> None:
+    """v3 and v4 both expired, both released after v2's push and before v5's."""
+    history = was_live(applied(("v2", "v3", "05"), ("v3", "v4", "07"), ("v4", "v5", "10")))
+    before = listed(
+        ("v5", "2026-11-09T00:00:00+00:00"), ("v2", "2026-11-01T00:00:00+00:00"), live="v5"
+    )
+    merged = with_was_live(Kind.LAMBDA, before, history, "v5", True)
+    assert names(merged) == [("v5", None), ("v4", False), ("v3", False), ("v2", None)]
