@@ -12,6 +12,7 @@ from daemon.controller.readiness import ready_steps
 from daemon.devtools import sandbox
 from daemon.spec import load_config
 from tests.stands.service import COMMITS, REVISIONS, TAGS, Aws, Service, pinback
+from tests.stands.waiting import eventually
 
 
 def versions(target: str) -> dict[str, dict[str, object]]:
@@ -150,7 +151,4 @@ def test_an_expired_tag_of_the_previous_release_is_the_step_back_and_not_ready(
 
 def past_the_second(moment: float) -> None:
     """Wait until the clock has left ``moment``'s second."""
-    deadline = time.monotonic() + 5
-    while int(time.time()) <= int(moment):
-        assert time.monotonic() < deadline, "the clock did not move"
-        time.sleep(0.05)
+    eventually(lambda: int(time.time()) > int(moment), timeout=5, what="the next second")
