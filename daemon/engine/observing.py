@@ -14,7 +14,6 @@ from dataclasses import replace
 from daemon.core import freeze, waslive
 from daemon.core.model import Kind, Observed, Pin, Resolved, VersionInfo
 from daemon.core.plan import Intent, make_plan
-from daemon.core.waslive import WasLive
 from daemon.drivers.base import checking_ahead, fan_out
 from daemon.engine.drivers import DriverSet
 from daemon.engine.values import Snapshot
@@ -29,7 +28,7 @@ class Observer:
         self,
         drivers: DriverSet,
         denials: Callable[[str], Mapping[str, str]],
-        was_live: Callable[[str], Mapping[str, WasLive]],
+        was_live: Callable[[str], Mapping[str, waslive.WasLive]],
     ) -> None:
         self.drivers = drivers
         self.config = drivers.config
