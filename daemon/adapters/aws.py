@@ -109,19 +109,27 @@ class AwsClients:
         self.fenced = False
         self.call_log = environment.named(environment.CALL_LOG)
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str, attempts: int | None = None) -> Any:
+        """The service's client; ``attempts``: one whose calls botocore tries only that many
+        times (a read with a fallback, which must not hold a pass up for a retry's backoff)."""
+        key = service if attempts is None else f"{service}/{attempts}"
         with self._lock:
-            if service not in self._clients:
+            if key not in self._clients:
+                config = self._config
+                if attempts is not None:
+                    config = config.merge(
+                        BotoConfig(retries={"mode": "standard", "max_attempts": attempts})
+                    )
                 client = self._session.client(
-                    service, endpoint_url=self.endpoint_url, config=self._config
+                    service, endpoint_url=self.endpoint_url, config=config
                 )
                 client.meta.events.register("after-call.*.*", self._after_call)
                 client.meta.events.register("after-call-error.*.*", self._after_call_error)
                 client.meta.events.register("before-send.*.*", self._before_send)
                 if self.call_log:
                     client.meta.events.register("before-parameter-build.*.*", self._log_call)
-                self._clients[service] = client
-            return self._clients[service]
+                self._clients[key] = client
+            return self._clients[key]
 
     def _before_send(self, event_name: str = "", **_: Any) -> None:
         # "before-send.<service>.<Operation>", once per attempt: a retry of a change made

@@ -126,6 +126,8 @@ class Resolved:
     the revision graph). ``steps`` are the individual moves (Alembic revisions) and
     ``destructive`` says, in words, which of them drop a table or column. ``notes`` are
     what the plan should tell a reader (a source of truth that could not be read, say).
+    ``held``: the refusal is AWS's verdict on this version (ECS rolled it back by itself, its
+    deployment failed): the target is held, not merely blocked, until the pin changes.
     """
 
     target: str
@@ -136,6 +138,7 @@ class Resolved:
     steps: tuple[str, ...] = ()
     destructive: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
+    held: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,7 @@ class Action:
     notes: tuple[str, ...] = ()
     reason: str | None = None
     frozen: bool = False  # blocked by a freeze window (``blocked`` names it)
+    held: bool = False  # blocked because AWS undid or failed this version (``Resolved.held``)
 
     def as_json(self) -> dict[str, object]:
         document: dict[str, object] = {
@@ -176,6 +180,8 @@ class Action:
             document["reason"] = self.reason
         if self.blocked is not None:
             document["blocked"] = self.blocked
+        if self.held:
+            document["held"] = True
         return document
 
 

@@ -9,7 +9,9 @@ by tables (tests/test_plan.py). The rules:
   else from ranks: a newer desired version is a roll-forward;
 - an action is blocked (reported, not applied) when the pin is suspended, the target
   is in observe mode, the pin names a version its ``deny:`` list names, preflight refused
-  the pin, or a step drops a table or column without ``allowDestructive``;
+  the pin, or a step drops a table or column without ``allowDestructive``; it is *held*
+  when the refusal is AWS's own verdict on the version (a rollout ECS undid or that
+  failed), even when that version is live: a failed rollout is not in sync;
 - order: on a roll-forward the database upgrades before the services; on a roll-back
   the services go first and the database downgrades last; ``after:`` in config
   overrides both. Ties keep config order.
@@ -85,8 +87,9 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
     direction = _direction(seen, found)
     destructive = found.destructive if found is not None else ()
     blocked = _policy_block(intent, desired, destructive)
+    held = False
     if blocked is None and found is not None and found.refused is not None:
-        blocked = found.refused
+        blocked, held = found.refused, found.held
     if found is None and blocked is None:
         blocked = "the pin was not checked against what exists (preflight did not run)"
     notes: tuple[str, ...] = (f"in progress: {seen.in_progress}",) if seen.in_progress else ()
@@ -105,6 +108,7 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
         notes=notes + tuple(destructive) + override,
         reason=f"{pin.reason} [override of {intent.frozen}]" if override else pin.reason,
         frozen=frozen,
+        held=held,
     )
 
 

@@ -50,12 +50,15 @@ NOTHING_STARTED: Started = MappingProxyType({})
 class Waiting:
     """How one wait goes: news to ``progress``, give up at ``deadline`` (a
     ``time.monotonic()`` value), end early when ``stop`` is set, and watch what the apply
-    ``started``."""
+    ``started``. ``gated``: health gates judge the change after the wait, so a driver whose
+    change can still be undone cheaply for a while (a blue/green deployment baking, blue
+    still up) may return then, and finish in ``settle`` once the gates passed."""
 
     progress: Progress
     deadline: float
     stop: threading.Event | None = None
     started: Started = field(default_factory=lambda: NOTHING_STARTED)
+    gated: bool = False
 
 
 _CHECKING_AHEAD: ContextVar[bool] = ContextVar("checking_ahead", default=False)
@@ -100,6 +103,21 @@ class Driver(Protocol):
     ) -> list[VersionInfo]: ...
 
 
+class Settles(Protocol):
+    """A driver whose ``wait`` may return before its change is wholly done (see
+    ``Waiting.gated``): ``settle`` waits for the rest, after the gates passed. Optional: a
+    driver without it is done when ``wait`` returns."""
+
+    def settle(self, target: str, action: Action, waiting: Waiting) -> None: ...
+
+
+def settle(driver: object, target: str, action: Action, waiting: Waiting) -> None:
+    """``driver.settle`` when it has one; nothing otherwise."""
+    method = getattr(driver, "settle", None)
+    if method is not None:
+        method(target, action, waiting)
+
+
 @dataclass(frozen=True)
 class DriverContext:
     """What a driver is made with besides its targets: the AWS clients (every call through
@@ -133,6 +151,9 @@ class AwsErrorsTranslated:
 
     def verify(self, target: str, action: Action) -> Observed:
         return _translated(lambda: self.driver.verify(target, action))
+
+    def settle(self, target: str, action: Action, waiting: Waiting) -> None:
+        _translated(lambda: settle(self.driver, target, action, waiting))
 
     def versions(self, target: str, limit: int, seen: Observed | None = None) -> list[VersionInfo]:
         return _translated(lambda: self.driver.versions(target, limit, seen))
@@ -190,15 +211,22 @@ def fan_out(function: Callable[[T], R], items: Iterable[T], workers: int) -> lis
 
 
 def wait_until(
-    check: Callable[[], tuple[bool, str]], target: str, what: str, waiting: Waiting
+    check: Callable[[], tuple[bool, str]],
+    target: str,
+    what: str,
+    waiting: Waiting,
+    deadline: Callable[[], float] | None = None,
 ) -> None:
     """Poll ``check`` until it says done, reporting each new status and a heartbeat.
 
     ``check`` returns ``(done, status)`` and raises ``ApplyFailed`` on a failure it
     sees. Polls start fast (moto and quick rollouts finish in well under a second)
-    and slow to every 3 s.
+    and slow to every 3 s. ``deadline``, when given, is asked after each poll: a check that
+    learns the change takes longer by its own configuration (a bake time, a paused hook)
+    moves it later.
     """
-    progress, deadline, stop = waiting.progress, waiting.deadline, waiting.stop
+    progress, stop = waiting.progress, waiting.stop
+    deadline_of = deadline or (lambda: waiting.deadline)
     started = time.monotonic()
     last_status = ""
     last_report = started
@@ -206,15 +234,16 @@ def wait_until(
     while True:
         done, status = check()
         now = time.monotonic()
+        ends = deadline_of()
         elapsed = format_duration(now - started)
         if status != last_status or now - last_report >= PROGRESS_EVERY:
             progress(target, f"{what}: {status} ({elapsed})")
             last_status, last_report = status, now
         if done:
             return
-        if now >= deadline:
+        if now >= ends:
             raise WaitTimeout(f"{what} did not finish in time; last status: {status} ({elapsed})")
-        pause = min(POLL_SCHEDULE[min(attempt, len(POLL_SCHEDULE) - 1)], max(0.0, deadline - now))
+        pause = min(POLL_SCHEDULE[min(attempt, len(POLL_SCHEDULE) - 1)], max(0.0, ends - now))
         attempt += 1
         if stop is not None:
             if stop.wait(pause):

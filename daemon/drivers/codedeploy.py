@@ -16,9 +16,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from daemon.drivers.base import Progress, Started, Waiting, wait_until
 from daemon.errors import Held, Refused
-from daemon.spec import CodeDeploySettings
+from daemon.spec import CodeDeploySettings, EcsTarget
 
+STARTED = "codeDeployment"  # what wait watches (Started)
 DONE = "Succeeded"
 GIVEN_UP = ("Failed", "Stopped")
 
@@ -42,6 +44,31 @@ def appspec(task_definition_arn: str, container: str, port: int) -> str:
             ],
         }
     )
+
+
+def deploy(
+    codedeploy: Any,
+    target: str,
+    spec: EcsTarget,
+    service: dict[str, Any],
+    task_definition_arn: str,
+    name: str,
+    progress: Progress,
+) -> Started:
+    """Roll ``spec``'s service to ``task_definition_arn`` (``name``) through CodeDeploy."""
+    settings = spec.code_deploy
+    assert settings is not None
+    where = f"{settings.application}/{settings.deployment_group}"
+    progress(target, f"CodeDeploy deployment of {where} -> {name}")
+    description = f"pinback: {spec.service} -> {name}"
+    deployment = start(codedeploy, settings, service, task_definition_arn, description)
+    return {STARTED: deployment}
+
+
+def wait(codedeploy: Any, target: str, waiting: Waiting) -> None:
+    """Until the deployment ``deploy`` started has succeeded (``Held`` once given up)."""
+    deployment = waiting.started[STARTED]
+    wait_until(lambda: state(codedeploy, deployment), target, "CodeDeploy deployment", waiting)
 
 
 def start(

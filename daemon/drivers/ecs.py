@@ -3,23 +3,30 @@
 Observation batches ``describe_services`` 10 services a call (the AWS limit) per
 cluster. The service's own ``taskDefinition`` is what counts: moto stores the
 literal ``family:rev`` there and keeps the old ARN on the deployment, AWS stores an
-ARN; both are normalised to family and revision.
+ARN; both are normalised to family and revision. A service with a deployment going on
+(or gone wrong) is also read from ECS's deployment API (``ecs_deployments``), whose
+answer decides where the rollout stands (``ecs_rollout``).
+
+AWS's own rollback comes first: a pin that goes back to the source revision of a
+deployment still in flight (for blue/green, linear and canary: before ``CLEAN_UP``) is
+applied with ``StopServiceDeployment(stopType=ROLLBACK)``, since the source's tasks (or
+blue) still run; anything else with ``UpdateService``
+(https://docs.aws.amazon.com/AmazonECS/latest/developerguide/stop-service-deployment.html).
 """
 
 from __future__ import annotations
 
-import re
+import datetime as dt
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.adapters.aws import error_code, error_message
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
-from daemon.drivers import codedeploy
+from daemon.drivers import codedeploy, ecr_images
 from daemon.drivers.base import (
     NOTHING_STARTED,
     AwsDriver,
@@ -31,24 +38,20 @@ from daemon.drivers.base import (
     fan_out,
     wait_until,
 )
+from daemon.drivers.ecs_deployments import DeploymentHistory
+from daemon.drivers.ecs_revisions import Revisions, family_revision
+from daemon.drivers.ecs_rollout import Deployment, Rollout, rollout
 from daemon.errors import ApplyFailed, Held, ObserveFailed
 from daemon.spec import EcsTarget
 
 BATCH = 10
-CODE_DEPLOYMENT = "codeDeployment"  # what wait watches (Started)
-ECR_IMAGE = re.compile(
-    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com/"
-    r"(?P<repository>[^:@]+)(?::(?P<tag>[^@]+))?(?:@(?P<digest>sha256:[0-9a-f]{64}))?$"
+ROLLING_BACK = "serviceDeployment"  # the deployment StopServiceDeployment rolls back (Started)
+NOT_STOPPABLE = (
+    "ConflictException",
+    "ServiceDeploymentNotFoundException",
+    "InvalidParameterException",
 )
-
-LISTING_FRESH = 30.0  # seconds a listing of ACTIVE revisions stands for their status
-
-
-def family_revision(task_definition: str) -> tuple[str, int]:
-    """``arn:...:task-definition/web:7`` or ``web:7`` -> ``("web", 7)``."""
-    name = task_definition.rsplit("/", 1)[-1]
-    family, _, revision = name.rpartition(":")
-    return family, int(revision)
+HISTORY_FRESH = 2.0  # seconds a read of the deployments API serves one pass's observe and preflight
 
 
 class EcsDriver(AwsDriver[EcsTarget]):
@@ -57,10 +60,11 @@ class EcsDriver(AwsDriver[EcsTarget]):
     _ecr = Client("ecr")
 
     def reset_caches(self) -> None:
+        if not hasattr(self, "history"):  # resolved service revisions never change
+            self.history = DeploymentHistory(lambda: self.clients.client("ecs", attempts=1))
+        self._recent: dict[tuple[str, str], tuple[float, list[Deployment] | None]] = {}
         self._family: dict[str, str] = {}
-        self._definitions: dict[str, dict[str, Any]] = {}  # by ARN; immutable once registered
-        # The ACTIVE revisions ``versions`` listed last, per family: when, and by name.
-        self._listed: dict[str, tuple[float, dict[str, str]]] = {}
+        self.revisions = Revisions(lambda: self._ecs)
 
     def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
         by_cluster: dict[str, list[str]] = defaultdict(list)
@@ -99,45 +103,72 @@ class EcsDriver(AwsDriver[EcsTarget]):
         family, revision = family_revision(service["taskDefinition"])
         self._family[name] = spec.family or family
         controller = _controller(service)
-        rollout = _rollout(service) if controller == "ECS" else Rollout(controller, False)
-        detail = {"family": family, "rollout": rollout.status, "controller": controller}
-        if rollout.failed:
-            detail["failed"] = rollout.failed
-        if rollout.rolled_back is not None and rollout.rolled_back != revision:
-            detail["rolledBack"] = str(rollout.rolled_back)
-            detail["rolledBackReason"] = rollout.rolled_back_reason
+        state = self._rollout(name, service) if controller == "ECS" else Rollout(controller, False)
+        detail = {"family": family, "rollout": state.status, "controller": controller}
+        if state.failed:
+            detail["failed"] = state.failed
+        if state.rolled_back is not None and state.rolled_back != revision:
+            detail["rolledBack"] = str(state.rolled_back)
+            detail["rolledBackReason"] = state.rolled_back_reason
+        if state.current is not None and state.current.stage:
+            detail["stage"] = state.current.stage
         return Observed(
             target=name,
             kind=Kind.ECS,
             live=str(revision),
             rank=float(revision),
-            in_progress=rollout.status if rollout.rolling else None,
+            in_progress=state.status if state.rolling else None,
             detail=detail,
         )
+
+    def _rollout(self, name: str, service: dict[str, Any]) -> Rollout:
+        """From ``DescribeServices``; when a deployment is going on or went wrong, from the
+        deployments API too (a quiet service costs no more calls than before)."""
+        seen = rollout(service)
+        quiet = not (seen.rolling or seen.failed or seen.rolled_back)
+        quiet = quiet and len(service.get("deployments") or []) <= 1
+        if quiet:
+            return seen
+        recent = self._recent_deployments(name)
+        return rollout(service, recent[0]) if recent else seen
+
+    def _recent_deployments(self, name: str, fresh: bool = False) -> list[Deployment] | None:
+        """The service's newest deployments (None: the API did not answer); one read serves
+        a pass's observe and preflight, an apply or a wait reads afresh."""
+        spec = self.targets[name]
+        key = (spec.cluster, spec.service)
+        now = time.monotonic()
+        with self._lock:
+            kept = self._recent.get(key)
+        if kept is not None and not fresh and now - kept[0] < HISTORY_FRESH:
+            return kept[1]
+        found = self.history.recent(spec.cluster, spec.service)
+        with self._lock:
+            self._recent[key] = (now, found)
+        return found
 
     def preflight(self, target: str, pin: Pin, observed: Observed) -> Resolved:
         assert pin.version is not None
         revision = int(pin.version)
-        if observed.live == pin.version:
-            return Resolved(target, pin.version, rank=float(revision))
         family = self._family.get(target) or self.targets[target].family or target
         name = f"{family}:{revision}"
-        refused = self._controller_refusal(target, observed.detail.get("controller", "ECS"))
+        if observed.live == pin.version:
+            failed = observed.detail.get("failed")
+            if failed:  # a failed rollout is not in sync, and retrying it repeats it
+                why = f"the ECS deployment of {name} failed: {failed}; held: pin another revision"
+                return Resolved(target, pin.version, float(revision), refused=why, held=True)
+            return Resolved(target, pin.version, rank=float(revision))
+        refused = _controller_refusal(
+            self.targets[target], observed.detail.get("controller", "ECS")
+        )
         if refused is not None:
             return Resolved(target, pin.version, float(revision), refused=refused)
-        if observed.detail.get("rolledBack") == pin.version:
-            why = observed.detail.get("rolledBackReason", "")
-            return Resolved(
-                target,
-                pin.version,
-                float(revision),
-                refused=f"ECS rolled {name} back by itself ({why}); held: pin another revision",
-            )
+        undone = self._undone_by_ecs(target, revision, observed)
+        if undone is not None:
+            why = f"ECS rolled {name} back by itself ({undone}); held: pin another revision"
+            return Resolved(target, pin.version, float(revision), refused=why, held=True)
         try:
-            found = (
-                self._just_listed(family, name)
-                or self._ecs.describe_task_definition(taskDefinition=name)["taskDefinition"]
-            )
+            found = self.revisions.current(family, name)
         except ClientError as exc:
             if error_code(exc) != "ClientException":
                 raise
@@ -154,55 +185,32 @@ class EcsDriver(AwsDriver[EcsTarget]):
                 float(revision),
                 refused=f"task definition {name} is {found.get('status')} (deregistered); register it again first",
             )
+        notes = []
         for container in found.get("containerDefinitions", []):
-            gone = self._gone_from_ecr(container.get("image", ""))
-            if gone is not None:
-                refused = f"task definition {name} runs {container.get('image')}, but {gone}"
+            image = container.get("image", "")
+            verdict = ecr_images.check(self._ecr, image, self.clients.region)
+            if verdict.refused is not None:
+                refused = f"task definition {name} runs {image}, but {verdict.refused}"
                 return Resolved(target, pin.version, float(revision), refused=refused)
-        return Resolved(target, pin.version, rank=float(revision))
+            if verdict.note is not None:
+                notes.append(verdict.note)
+        return Resolved(target, pin.version, rank=float(revision), notes=tuple(notes))
 
-    def _controller_refusal(self, target: str, controller: str) -> str | None:
-        """Why a service's deployment controller stops pinback from deploying it, or None."""
-        spec = self.targets[target]
-        if controller == "EXTERNAL":
-            return (
-                f"ECS service {spec.service} uses the EXTERNAL deployment controller; its "
-                "deployments are made by another tool, which pinback cannot drive"
-            )
-        if controller == "CODE_DEPLOY" and spec.code_deploy is None:
-            return (
-                f"ECS service {spec.service} is blue/green (CODE_DEPLOY), which rejects "
-                "UpdateService: set codeDeploy: {application, deploymentGroup} on the target "
-                "so pinback rolls back through CodeDeploy"
-            )
-        return None
-
-    def _gone_from_ecr(self, image: str) -> str | None:
-        """Why an image of this account's and region's ECR can no longer be pulled, or None.
-
-        A lifecycle policy deletes old images, and a rollback to a revision that runs one
-        fails mid-incident with ``CannotPullContainerError``; this finds it first. Images
-        from elsewhere (Docker Hub, another region) are not checked.
-        """
-        match = ECR_IMAGE.match(image)
-        if match is None or match["region"] != self.clients.region:
+    def _undone_by_ecs(self, target: str, revision: int, observed: Observed) -> str | None:
+        """ECS's reason when the newest deployment of ``revision`` is one ECS rolled back or
+        failed by itself: from ``DescribeServices`` while it lists the failed deployment, and
+        from the deployments API (90 days of history) after it stops listing it, so a
+        restarted controller does not deploy the revision again. Not asked by the readiness
+        check (each of its preflights would cost a read)."""
+        if observed.detail.get("rolledBack") == str(revision):
+            return observed.detail.get("rolledBackReason", "")
+        if checked_ahead() or observed.detail.get("controller", "ECS") != "ECS":
             return None
-        repository = match["repository"]
-        wanted = {"imageDigest": match["digest"]} if match["digest"] else {}
-        if not wanted:
-            wanted = {"imageTag": match["tag"] or "latest"}
-        try:
-            self._ecr.describe_images(
-                registryId=match["account"], repositoryName=repository, imageIds=[wanted]
-            )
-        except ClientError as exc:
-            code = error_code(exc)
-            if code == "ImageNotFoundException":
-                return f"that image is no longer in ECR repository {repository} (a lifecycle policy may have deleted it)"
-            if code == "RepositoryNotFoundException":
-                return f"ECR repository {repository} does not exist"
-            raise
-        return None
+        recent = self._recent_deployments(target) or []
+        newest = next((d for d in recent if d.target == revision), None)
+        if newest is None:
+            return None
+        return newest.rolled_back_by_ecs or newest.failed
 
     def apply(self, target: str, action: Action, progress: Progress) -> Started:
         spec = self.targets[target]
@@ -210,77 +218,113 @@ class EcsDriver(AwsDriver[EcsTarget]):
         if spec.code_deploy is not None:
             service = self._describe(spec.cluster, [spec.service]).get(spec.service)
             if service is not None and _controller(service) == "CODE_DEPLOY":
-                arn = self._task_definition(name)["taskDefinitionArn"]
-                settings = spec.code_deploy
-                where = f"{settings.application}/{settings.deployment_group}"
-                progress(target, f"CodeDeploy deployment of {where} -> {name}")
-                deployment = codedeploy.start(
-                    self.clients.client("codedeploy"),
-                    settings,
-                    service,
-                    arn,
-                    f"pinback: {spec.service} -> {name}",
-                )
-                return {CODE_DEPLOYMENT: deployment}
+                arn = self.revisions.current(self._family_of(target), name)["taskDefinitionArn"]
+                client = self.clients.client("codedeploy")
+                return codedeploy.deploy(client, target, spec, service, arn, name, progress)
+        stopped = self._roll_back_in_flight(target, int(action.to_version), progress)
+        if stopped is not None:
+            return {ROLLING_BACK: stopped}
         progress(target, f"update_service {spec.cluster}/{spec.service} -> {name}")
         self._ecs.update_service(
             cluster=spec.cluster, service=spec.service, taskDefinition=name, forceNewDeployment=True
         )
         return NOTHING_STARTED
 
+    def _roll_back_in_flight(self, target: str, want: int, progress: Progress) -> str | None:
+        """Stop the in-flight deployment whose source is ``want`` with ECS's own rollback;
+        its ARN, or None when there is none to stop (then ``UpdateService``)."""
+        recent = self._recent_deployments(target, fresh=True) or []
+        current = recent[0] if recent else None
+        if current is None or not current.can_roll_back or want not in current.sources:
+            return None
+        if current.target == want:
+            return None
+        progress(
+            target,
+            f"StopServiceDeployment(ROLLBACK) of the deployment of revision {current.target} "
+            f"({current.line()}): revision {want}'s tasks still run",
+        )
+        try:
+            self._ecs.stop_service_deployment(serviceDeploymentArn=current.arn, stopType="ROLLBACK")
+        except ClientError as exc:
+            if error_code(exc) not in NOT_STOPPABLE:
+                raise
+            progress(target, f"ECS would not stop it ({error_message(exc)}): a new deployment")
+            return None
+        return current.arn
+
     def wait(self, target: str, action: Action, waiting: Waiting) -> None:
-        spec = self.targets[target]
         want = int(action.to_version)
-        deployment = waiting.started.get(CODE_DEPLOYMENT)
-        if deployment is not None:
-            client = self.clients.client("codedeploy")
-            wait_until(
-                lambda: codedeploy.state(client, deployment),
-                target,
-                "CodeDeploy deployment",
-                waiting,
-            )
+        if codedeploy.STARTED in waiting.started:
+            codedeploy.wait(self.clients.client("codedeploy"), target, waiting)
             return
+        self._wait(target, want, waiting, early=waiting.gated)
+
+    def settle(self, target: str, action: Action, waiting: Waiting) -> None:
+        """After the health gates passed during a deployment's bake time: wait for the rest
+        of it (``CLEAN_UP``), so success is recorded once ECS says ``SUCCESSFUL``."""
+        spec = self.targets[target]
+        service = self._describe(spec.cluster, [spec.service]).get(spec.service)
+        if service is not None and _controller(service) == "ECS":  # CodeDeploy's wait saw it end
+            self._wait(target, int(action.to_version), waiting, early=False)
+
+    def _wait(self, target: str, want: int, waiting: Waiting, early: bool) -> None:
+        """Until the service is on ``want`` and ECS says its deployment is done; ``early``:
+        return once a blue/green, linear or canary deployment bakes (blue still up), so the
+        gates judge it while a rollback is a traffic flip."""
+        spec = self.targets[target]
+        stopping = waiting.started.get(ROLLING_BACK)
+        timeout = max(0.0, waiting.deadline - time.monotonic())
+        deadline = [waiting.deadline]
+        extended: set[str] = set()
 
         def check() -> tuple[bool, str]:
             service = self._describe(spec.cluster, [spec.service]).get(spec.service)
             if service is None:
                 raise ApplyFailed(f"ECS service {spec.service} disappeared during the rollout")
             _, revision = family_revision(service["taskDefinition"])
-            rollout = _rollout(service)
-            if rollout.rolled_back == want and revision != want:
+            if stopping is not None:
+                return _rolled_back(self.history, stopping, service, revision, want)
+            recent = self._recent_deployments(target, fresh=True) or []
+            current = next((d for d in recent if d.target == want), None)
+            if current is not None and current.arn not in extended:
+                extended.add(current.arn)  # the deployment's own bake and steps, then ours
+                deadline[0] = max(deadline[0], waiting.deadline + current.own_time)
+            hook = current.hook if current is not None else None
+            if hook is not None and hook.awaiting and hook.expires is not None:
+                left = (hook.expires - dt.datetime.now(dt.UTC)).total_seconds()
+                deadline[0] = max(deadline[0], time.monotonic() + max(0.0, left) + timeout)
+            state = rollout(service, current)
+            if state.rolled_back == want and revision != want:
                 raise Held(
                     f"ECS rolled the deployment of revision {want} back to revision {revision} "
-                    f"by itself: {rollout.rolled_back_reason}"
+                    f"by itself: {state.rolled_back_reason}"
                 )
-            if rollout.failed:
-                raise ApplyFailed(f"ECS deployment failed: {rollout.failed}")
+            if current is not None and current.status.startswith("ROLLBACK") and revision != want:
+                why = current.rollback_reason or current.reason or current.status
+                raise Held(f"ECS rolled the deployment of revision {want} back: {why}")
+            if state.failed:
+                raise Held(f"ECS deployment failed: {state.failed}")
             if revision != want:
                 raise ApplyFailed(
                     f"the service moved to revision {revision} while pinback waited for {want}"
                 )
-            return (not rollout.rolling), rollout.status
+            if early and current is not None and current.ongoing and current.stage == "BAKE_TIME":
+                return True, f"{state.status} (the gates judge it while blue still runs)"
+            return (not state.rolling), state.status
 
-        wait_until(check, target, "ECS deployment", waiting)
+        wait_until(check, target, "ECS deployment", waiting, deadline=lambda: deadline[0])
 
     def verify(self, target: str, action: Action) -> Observed:
         return self.observe([target])[target]
 
     def versions(self, target: str, limit: int, seen: Observed | None = None) -> list[VersionInfo]:
         """ACTIVE revisions, newest first; ``seen``: the target as just observed."""
-        family = self._family_of(target)
-        arns: list[str] = []
-        paginator = self._ecs.get_paginator("list_task_definitions")
-        for page in paginator.paginate(familyPrefix=family, status="ACTIVE"):
-            arns.extend(a for a in page["taskDefinitionArns"] if family_revision(a)[0] == family)
-        # Sorted here: not every ECS endpoint honours sort=DESC, and one family is small.
-        arns.sort(key=lambda arn: family_revision(arn)[1], reverse=True)
-        with self._lock:
-            self._listed[family] = (time.monotonic(), {a.rsplit("/", 1)[-1]: a for a in arns})
+        arns = self.revisions.active(self._family_of(target))
         live = (seen or self.observe([target])[target]).live
         result = []
         for arn in arns[:limit]:
-            detail = self._task_definition(arn)
+            detail = self.revisions.read(arn)
             revision = str(detail["revision"])
             registered = detail.get("registeredAt")
             images = ",".join(c.get("image", "") for c in detail.get("containerDefinitions", []))
@@ -294,32 +338,6 @@ class EcsDriver(AwsDriver[EcsTarget]):
             )
         return result
 
-    def _just_listed(self, family: str, name: str) -> dict[str, Any] | None:
-        """The revision as read when ``versions`` listed it ACTIVE moments ago (a readiness
-        check lists a family, then checks each revision before the live one), so checking
-        it costs no call; None when it was not, or not recently, or when this preflight is
-        not the readiness check's (a rollback reads the status afresh)."""
-        if not checked_ahead():
-            return None
-        with self._lock:
-            when, arns = self._listed.get(family, (0.0, {}))
-            arn = arns.get(name)
-            definition = self._definitions.get(arn) if arn else None
-        if definition is None or time.monotonic() - when > LISTING_FRESH:
-            return None
-        return {**definition, "status": "ACTIVE"}
-
-    def _task_definition(self, arn: str) -> dict[str, Any]:
-        """A registered revision, read once: its containers, images and time never change
-        (only its status does, and ``versions`` lists ACTIVE revisions afresh each time)."""
-        with self._lock:
-            kept = self._definitions.get(arn)
-        if kept is None:
-            kept = self._ecs.describe_task_definition(taskDefinition=arn)["taskDefinition"]
-            with self._lock:
-                self._definitions[arn] = kept
-        return kept
-
     def _family_of(self, target: str) -> str:
         if target not in self._family:
             self.observe([target])
@@ -329,52 +347,40 @@ class EcsDriver(AwsDriver[EcsTarget]):
         return family
 
 
-@dataclass(frozen=True)
-class Rollout:
-    """Where a service's deployments stand, read from one ``describe_services`` answer."""
+def _rolled_back(
+    history: DeploymentHistory, arn: str, service: dict[str, Any], revision: int, want: int
+) -> tuple[bool, str]:
+    """A poll of a rollback pinback asked for: done once ECS says ROLLBACK_SUCCESSFUL
+    and the service is back on ``want``."""
+    current = history.one(arn)
+    if current is None:  # unreadable now: the service itself tells
+        state = rollout(service)
+        return (revision == want and not state.rolling), f"rolling back, {state.status}"
+    if current.status == "ROLLBACK_FAILED":
+        raise ApplyFailed(f"ECS could not roll the deployment back: {current.reason}")
+    done = current.status == "ROLLBACK_SUCCESSFUL" and revision == want
+    return done, f"ECS rollback: {current.line()}"
 
-    status: str  # one line for progress: "COMPLETED, running 2/2"
-    rolling: bool
-    failed: str | None = None  # the primary deployment FAILED: AWS's reason
-    rolled_back: int | None = None  # a revision ECS itself rolled back (circuit breaker)
-    rolled_back_reason: str = ""
+
+def _controller_refusal(spec: EcsTarget, controller: str) -> str | None:
+    """Why a service's deployment controller stops pinback from deploying it, or None."""
+    if controller == "EXTERNAL":
+        return (
+            f"ECS service {spec.service} uses the EXTERNAL deployment controller; its "
+            "deployments are made by another tool, which pinback cannot drive"
+        )
+    if controller == "CODE_DEPLOY" and spec.code_deploy is None:
+        return (
+            f"ECS service {spec.service} is blue/green (CODE_DEPLOY), which rejects "
+            "UpdateService: set codeDeploy: {application, deploymentGroup} on the target "
+            "so pinback rolls back through CodeDeploy"
+        )
+    return None
 
 
 def _controller(service: dict[str, Any]) -> str:
     """``ECS`` (rolling), ``CODE_DEPLOY`` (blue/green) or ``EXTERNAL``."""
     return str((service.get("deploymentController") or {}).get("type") or "ECS")
-
-
-def _rollout(service: dict[str, Any]) -> Rollout:
-    """The service's rollout, including a deployment ECS rolled back by itself.
-
-    With the deployment circuit breaker's rollback on, a failed deployment keeps
-    ``rolloutState: FAILED`` while a new PRIMARY deployment takes the service back to the
-    last completed revision (https://docs.aws.amazon.com/AmazonECS/latest/developerguide/deployment-circuit-breaker.html).
-    """
-    deployments = service.get("deployments", [])
-    primary = next((d for d in deployments if d.get("status") == "PRIMARY"), None)
-    undone = next(
-        (d for d in deployments if d is not primary and d.get("rolloutState") == "FAILED"), None
-    )
-    rolled_back = family_revision(undone["taskDefinition"])[1] if undone else None
-    why = (undone or {}).get("rolloutStateReason") or "rolled back by ECS"
-    running, desired = service.get("runningCount", 0), service.get("desiredCount", 0)
-    if primary is None:
-        status = f"no primary deployment, running {running}/{desired}"
-        return Rollout(status, True, None, rolled_back, why)
-    state = primary.get("rolloutState")
-    running = primary.get("runningCount", running)
-    desired = primary.get("desiredCount", desired)
-    status = f"{state or 'rolling'}, running {running}/{desired}"
-    if state == "FAILED":
-        reason = primary.get("rolloutStateReason") or "rollout FAILED"
-        return Rollout(status, False, reason, rolled_back, why)
-    if state is not None:
-        rolling = state != "COMPLETED" or running != desired
-    else:
-        rolling = len(deployments) > 1 or running != desired
-    return Rollout(status, rolling, None, rolled_back, why)
 
 
 def _unobserved(name: str, error: str) -> Observed:

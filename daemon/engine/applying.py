@@ -13,11 +13,12 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 
 from daemon.core import fencing
 from daemon.core.model import Action, Outcome, Plan, Result
 from daemon.core.records import Event
-from daemon.drivers.base import NOTHING_STARTED, Progress, Waiting, no_progress
+from daemon.drivers.base import NOTHING_STARTED, Progress, Waiting, no_progress, settle
 from daemon.engine.drivers import DriverSet
 from daemon.engine.gate import HealthGate
 from daemon.engine.trail import Trail, noted
@@ -30,7 +31,7 @@ class Applier:
         self.drivers = drivers
         self.config = drivers.config
         self.trail = trail
-        self.gate = HealthGate(drivers.clients, trail, trail.audit, self.change)
+        self.gate = HealthGate(drivers.clients, trail, trail.audit, self.change, self.settle)
 
     def apply(
         self, plan: Plan, progress: Progress = no_progress, context: ApplyContext = NO_CONTEXT
@@ -105,14 +106,22 @@ class Applier:
         except AuditUnavailable as exc:
             progress(action.target, f"not applied: {exc}")
             return unchanged(action, Outcome.FAILED, f"not applied: {exc}")
-        result = self.change(action, progress, stop)
+        result = self.change(action, progress, stop, gated=settings is not None)
         if result.outcome is not Outcome.APPLIED or settings is None:
             self.trail.outcome(action, context, result, progress)
             return result
         return self.gate.judge(action, result, settings, alarms_before, progress, stop, context)
 
-    def change(self, action: Action, progress: Progress, stop: threading.Event | None) -> Result:
-        """Make the change, wait until it has taken, and verify it; never raises for it."""
+    def change(
+        self,
+        action: Action,
+        progress: Progress,
+        stop: threading.Event | None,
+        gated: bool = False,
+    ) -> Result:
+        """Make the change, wait until it has taken, and verify it; never raises for it.
+        ``gated``: health gates follow, so the wait may end while the change can still be
+        undone cheaply (a blue/green deployment baking); ``settle`` then finishes it."""
         started = time.monotonic()
         driver = self.drivers.of(action.target)
         timeout = self.config.model.targets[action.target].timeout
@@ -120,7 +129,8 @@ class Applier:
             watch = NOTHING_STARTED
             if not action.wait_only:
                 watch = driver.apply(action.target, action, progress)
-            driver.wait(action.target, action, Waiting(progress, started + timeout, stop, watch))
+            waiting = Waiting(progress, started + timeout, stop, watch, gated)
+            driver.wait(action.target, action, waiting)
             after = driver.verify(action.target, action)
             if after.error is not None:
                 raise ApplyFailed(f"verifying failed: {after.error}")
@@ -142,6 +152,20 @@ class Applier:
             duration,
             detail=after.detail,
         )
+
+    def settle(
+        self, action: Action, result: Result, progress: Progress, stop: threading.Event | None
+    ) -> Result:
+        """After the gates passed: wait for what is left of the change (a deployment's clean
+        up after its bake time), so success is recorded once AWS says it is done."""
+        started = time.monotonic()
+        timeout = self.config.model.targets[action.target].timeout
+        try:
+            waiting = Waiting(progress, started + timeout, stop)
+            settle(self.drivers.of(action.target), action.target, action, waiting)
+        except PinbackError as exc:
+            return self._failed(action, started, str(exc), progress, exc.then)
+        return replace(result, duration_s=result.duration_s + time.monotonic() - started)
 
     def _failed(
         self, action: Action, started: float, error: str, progress: Progress, then: Then

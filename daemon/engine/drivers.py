@@ -17,6 +17,7 @@ from daemon.drivers.base import (
     Progress,
     Started,
     Waiting,
+    settle,
 )
 from daemon.errors import PinbackError, PluginFailed
 from daemon.spec import LoadedConfig, TargetKind, installed
@@ -132,6 +133,9 @@ class PluginContained:
 
     def verify(self, target: str, action: Action) -> Observed:
         return self._call(lambda: self.driver.verify(target, action))
+
+    def settle(self, target: str, action: Action, waiting: Waiting) -> None:
+        self._call(lambda: settle(self.driver, target, action, waiting))
 
     def versions(self, target: str, limit: int, seen: Observed | None = None) -> list[VersionInfo]:
         return self._call(lambda: self.driver.versions(target, limit, seen))

@@ -27,17 +27,24 @@ from daemon.errors import AuditUnavailable, Then
 from daemon.spec import HealthSettings
 
 Change = Callable[[Action, Progress, threading.Event | None], Result]
+Settle = Callable[[Action, Result, Progress, threading.Event | None], Result]
 HELD = MappingProxyType({"health": "failed", "held": "yes"})
 
 
 class HealthGate:
     def __init__(
-        self, clients: AwsClients, trail: Trail, audit: AuditLog | None, change: Change
+        self,
+        clients: AwsClients,
+        trail: Trail,
+        audit: AuditLog | None,
+        change: Change,
+        settle: Settle,
     ) -> None:
         self.clients = clients
         self.trail = trail
         self.audit = audit
         self.change = change
+        self.settle = settle
 
     def before(self, settings: HealthSettings | None) -> tuple[dict[str, str], str]:
         """The health alarms' states just before the change (ROLLBACK.md 7.1): what the
@@ -69,9 +76,10 @@ class HealthGate:
         )
         if verdict.ok:
             progress(action.target, "healthy")
+            settled = self.settle(action, result, progress, stop)  # AWS's own end of it
             passed = noted(action, f"alarms: {verdict.alarms}", verdict.alarms)
-            self.trail.outcome(passed, context, result, progress)
-            return result
+            self.trail.outcome(passed, context, settled, progress)
+            return settled
         progress(action.target, f"unhealthy: {verdict.reason}")
         why = verdict.reason
         if verdict.alarms and verdict.alarms not in why:  # an HTTP or smoke failure

@@ -44,7 +44,7 @@ def phase_of(
         return Phase.APPLYING
     if observed is None or observed.error:
         return Phase.UNKNOWN
-    if held:
+    if held or (action is not None and action.held and not action.wait_only):
         return Phase.HELD
     if action is None or pin is None or pin.version is None:
         return Phase.IN_SYNC
@@ -95,6 +95,8 @@ def status_document(
             row["error"] = seen.error
         if seen and seen.in_progress:
             row["inProgress"] = seen.in_progress
+        if seen and seen.detail.get("stage"):
+            row["stage"] = seen.detail["stage"]  # an ECS deployment's lifecycle stage
         action = actions.get(name)
         if action is not None and action.blocked and not action.wait_only:
             row["blockedReason"] = action.blocked
@@ -105,6 +107,6 @@ def status_document(
         row["phase"] = phase.value
         if phase is Phase.HELD:
             row["inSync"] = False
-            row["heldReason"] = held[name]
+            row["heldReason"] = held.get(name) or (action.blocked if action else None) or "held"
         rows.append(row)
     return {"targets": rows, **(extra or {})}

@@ -16,6 +16,9 @@ Control endpoint (JSON over HTTP on the proxy itself):
 - ``hold-before`` keeps the request from AWS and never answers; ``hold-after`` forwards it
   and keeps the answer: a test kills the controller at that exact point, then
   ``release()``s.
+- Worlds (``add_world``, in process) answer as AWS does with time and with the APIs moto
+  lacks (``tests.stands.realistic``): each is asked to answer a request alone, else to
+  rewrite moto's answer; fault rules still come first.
 - ``DELETE /__faults__/rules`` clears the rules; ``GET /__faults__/calls`` returns the
   requests seen, one ``"<Operation> <METHOD> <path>"`` string each.
 
@@ -34,6 +37,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.stands.realistic import Answer, Call, World
 
 HOP_HEADERS = {
     "connection",
@@ -62,6 +67,7 @@ class FaultProxy:
         self.arrivals: list[tuple[float, str]] = []  # (time.time(), signature), for latency figures
         self.random = random.Random(1)
         self.holding: list[str] = []
+        self.worlds: list[World] = []
         self.released = threading.Event()
         self.lock = threading.Lock()
         proxy = self
@@ -99,6 +105,12 @@ class FaultProxy:
         with self.lock:
             self.rules.append({"match": match, "fault": fault, "count": count, **extra})
 
+    def add_world(self, world: World) -> World:
+        """Answer as AWS does for what ``world`` animates, until ``clear``."""
+        with self.lock:
+            self.worlds.append(world)
+        return world
+
     def _hold(self, signature: str) -> None:
         with self.lock:
             self.holding.append(signature)
@@ -117,6 +129,7 @@ class FaultProxy:
             self.denials.clear()
             self.signed.clear()
             self.holding.clear()
+            self.worlds.clear()
         self.released.set()
         self.released = threading.Event()
 
@@ -175,7 +188,17 @@ class FaultProxy:
                 self._hold(signature)
                 request.close_connection = True
                 return
-        status, headers, answer = self._forward(request, body)
+        call = Call.of(operation, request.command, request.path, body)
+        with self.lock:
+            worlds = list(self.worlds)
+        answered = next((a for w in worlds if (a := w.answer(call)) is not None), None)
+        if answered is not None:
+            status, headers, answer = answered.status, answered.headers, answered.body
+        else:
+            status, headers, answer = self._forward(request, body)
+            for world in worlds:
+                rewritten = world.rewrite(call, Answer(status, headers, answer))
+                status, headers, answer = rewritten.status, rewritten.headers, rewritten.body
         if status == 403 or b"AccessDenied" in answer:
             with self.lock:
                 self.denials.append(signature)
