@@ -20,7 +20,9 @@ from daemon.controller.pins import PinReloader
 from daemon.controller.recording import Recorder
 from daemon.controller.shared import Shared
 from daemon.controller.workqueue import WorkQueue
+from daemon.core import ordering
 from daemon.core.model import Action, Outcome
+from daemon.core.ordering import Step
 from daemon.core.records import Entry, Event, Record
 from daemon.engine.trail import action_entry
 from daemon.engine.values import Snapshot
@@ -147,6 +149,9 @@ class PassRunner:
             self.recorder.record(log, action_entry(Event.DRIFT_DETECTED, action))
         state.drifting = drifted
         blocked = None if action.wait_only else action.blocked
+        if blocked is None and action.after:  # a predecessor held: blocked in turn
+            decision = ordering.decide(action, self.shared.planned(snapshot), self.shared.held())
+            blocked = decision.reason if decision.step is Step.BLOCK else None
         if blocked is not None and blocked != state.blocked:
             log.warning(Event.BLOCKED, target=name, reason=blocked)
             self.recorder.record(log, action_entry(Event.BLOCKED, action, error=blocked))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from daemon.adapters.attribution import Attribution
 from daemon.controller.sources import Source
-from daemon.core.model import Pin, Result
+from daemon.core.model import Action, Outcome, Pin, Result
 from daemon.core.records import Record
 from daemon.engine.engine import Engine
 from daemon.engine.values import Snapshot
@@ -119,6 +119,24 @@ class Shared:
     def target(self, name: str) -> TargetState:
         with self.lock:
             return self.targets.setdefault(name, TargetState())
+
+    def held(self) -> dict[str, Outcome]:
+        """The targets held at their current pin, as the ordering rule reads them: an apply
+        that did not take, so what is ordered after them is blocked in turn."""
+        with self.lock:
+            desired = self.desired
+            return {
+                name: Outcome.FAILED
+                for name, state in self.targets.items()
+                if desired is not None
+                and state.held_pin is not None
+                and state.held_pin == desired.pins.get(name)
+            }
+
+    @staticmethod
+    def planned(snapshot: Snapshot) -> dict[str, Action]:
+        """A pass's actions by target."""
+        return {a.target: a for a in snapshot.plan.actions}
 
     def request_pass(self) -> None:
         self.wake.set()

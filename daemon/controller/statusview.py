@@ -58,8 +58,13 @@ class StatusView:
                 if s.held_pin is not None
             }
             applying = {n for n, s in shared.targets.items() if s.applying_since is not None}
+            ordered_out = {n: s.blocked for n, s in shared.targets.items() if s.blocked}
         observed = dict(snapshot.observed) if snapshot else {}
         actions = {a.target: a for a in snapshot.plan.actions} if snapshot else {}
+        for name, why in ordered_out.items():  # blocked by the pass (a predecessor held)
+            action = actions.get(name)
+            if action is not None and action.blocked is None and not action.wait_only:
+                actions[name] = replace(action, blocked=why)
         in_sync = set(snapshot.plan.in_sync) if snapshot else set()
         self._show_verified_applies(observed, actions, in_sync)
         extra: dict[str, Any] = {

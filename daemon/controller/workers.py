@@ -21,8 +21,9 @@ from daemon.controller.leases import Leases
 from daemon.controller.metrics import Metrics
 from daemon.controller.shared import Shared, TargetState
 from daemon.controller.workqueue import ShutDown, WorkQueue
-from daemon.core import fencing
+from daemon.core import fencing, ordering
 from daemon.core.model import Outcome, Plan, Result
+from daemon.core.ordering import Step
 from daemon.core.records import Event
 from daemon.engine.engine import Engine
 from daemon.engine.values import ApplyContext, Snapshot
@@ -253,19 +254,24 @@ class Workers:
         self._failed(ended.name, ended.desired, error, ended.started, ended.log)
 
     def _waiting(self, name: str, snapshot: Snapshot, log: Any) -> bool:
-        """True when a target the plan puts before this one is not at its pin yet."""
+        """True when the target must not apply now (``daemon.core.ordering``): a target the
+        plan puts before it is not at its pin yet, or is blocked or held (the pass reports
+        that block; here it only keeps the apply from starting)."""
         action = next((a for a in snapshot.plan.actions if a.target == name), None)
         if action is None or not action.after:
             return False
-        pending = {a.target for a in snapshot.plan.actions if a.blocked is None}
-        ahead = tuple(p for p in action.after if p in pending or self.queue.busy(p))
+        running = [p for p in action.after if self.queue.busy(p)]
+        decision = ordering.decide(
+            action, self.shared.planned(snapshot), self.shared.held(), running
+        )
+        ahead = decision.on if decision.step is Step.WAIT else ()
         with self.shared.lock:
             state = self.shared.target(name)
             changed = ahead != state.waiting_on
             state.waiting_on = ahead
         if ahead and changed:
             log.info(LogEvent.WAITING_FOR, targets=list(ahead))
-        return bool(ahead)
+        return decision.step is not Step.GO
 
     def _failed(
         self, name: str, desired: DesiredState, error: str, started: float, log: Any

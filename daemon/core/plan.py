@@ -14,7 +14,8 @@ by tables (tests/test_plan.py). The rules:
   failed), even when that version is live: a failed rollout is not in sync;
 - order: on a roll-forward the database upgrades before the services; on a roll-back
   the services go first and the database downgrades last; ``after:`` in config
-  overrides both. Ties keep config order.
+  overrides both. Ties keep config order. An action whose predecessor is blocked is
+  blocked in turn (``daemon.core.ordering``, the one rule the appliers follow too).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Plan, Resolved
+from daemon.core.ordering import blocked_in_turn
 
 OBSERVE_MODE = "observe"
 
@@ -62,7 +64,7 @@ def make_plan(
             in_sync.append(intent.target)
         else:
             actions[intent.target] = action
-    ordered = _order(intents, actions)
+    ordered = blocked_in_turn(_order(intents, actions))
     return Plan(actions=tuple(ordered), in_sync=tuple(in_sync), unobserved=unobserved)
 
 
@@ -167,9 +169,14 @@ def _order(intents: Sequence[Intent], actions: Mapping[str, Action]) -> list[Act
             mine, theirs = explicit.get(database.target), explicit.get(service.target)
             if not around_the_database(mine, theirs, database.direction):
                 continue
-            if database.direction is Direction.FORWARD:
+            # An explicit ``after:`` the other way wins: the two must never wait on each other.
+            forward, back = (
+                database.direction is Direction.FORWARD,
+                database.direction is Direction.BACK,
+            )
+            if forward and service.target not in (mine or ()):
                 predecessors[service.target].add(database.target)
-            elif database.direction is Direction.BACK:
+            elif back and database.target not in (theirs or ()):
                 predecessors[database.target].add(service.target)
     ordered: list[Action] = []
     done: set[str] = set()

@@ -2,7 +2,7 @@
 
 Applies run in the plan's order, independent targets in parallel up to
 ``daemon.concurrency``; a target whose predecessor failed or was blocked is blocked in turn
-(it would run against the wrong schema or code). A failing target never stops the
+(it would run against the wrong schema or code): ``daemon.core.ordering`` decides. A failing target never stops the
 independent ones. Each apply is the audit-first sequence: confirm the lease, record
 ``apply_started`` (no record, no change), change, wait until it has taken, verify, then
 the health gate; it ends in exactly one outcome record.
@@ -15,8 +15,9 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 
-from daemon.core import fencing
+from daemon.core import fencing, ordering
 from daemon.core.model import Action, Outcome, Plan, Result
+from daemon.core.ordering import Step
 from daemon.core.records import Event
 from daemon.drivers.base import NOTHING_STARTED, Progress, Waiting, no_progress, settle
 from daemon.engine.drivers import DriverSet
@@ -46,24 +47,19 @@ class Applier:
             progress("plan", f"not recorded: {exc}")
         results: dict[str, Result] = {}
         pending = {a.target: a for a in plan.actions}
+        planned = dict(pending)
         running: dict[Future[Result], str] = {}
         workers = max(1, min(self.config.model.daemon.concurrency, len(pending) or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
             while pending or running:
                 for name, action in list(pending.items()):
-                    waiting_on = [p for p in action.after if p in pending or p in running.values()]
-                    if waiting_on:
+                    settled = {t: r.outcome for t, r in results.items()}
+                    decision = ordering.decide(action, planned, settled, running.values())
+                    if decision.step is Step.WAIT:
                         continue
-                    failed = [
-                        p
-                        for p in action.after
-                        if p in results and results[p].outcome in (Outcome.FAILED, Outcome.BLOCKED)
-                    ]
                     del pending[name]
-                    if action.blocked is not None or failed:
-                        reason = (
-                            action.blocked or f"waits on {', '.join(failed)}, which did not apply"
-                        )
+                    if decision.step is Step.BLOCK:
+                        reason = decision.reason or "blocked"
                         results[name] = unchanged(action, Outcome.BLOCKED, reason)
                         progress(name, f"blocked: {reason}")
                         self.trail.record(Event.BLOCKED, action, context, error=reason)

@@ -425,9 +425,10 @@ def test_after_reorders_against_the_config_order_and_is_named() -> None:
     assert afters["db"] == ("frontend", "backend", "worker")
 
 
-def test_an_implicit_cycle_falls_back_to_the_config_order() -> None:
+def test_an_explicit_after_breaks_an_implicit_cycle() -> None:
     """A database rolled forward goes before unordered services, but here it says it comes
-    after backend: the cycle is broken by the config's order, never an endless loop."""
+    after backend: its explicit ``after:`` wins, so the two never wait on each other (they
+    did: each listed the other, and an apply of both waited for ever)."""
     plan = make_plan(
         *world(
             {"backend": ("4", 4.0), "db": ("r4", 4.0)},
@@ -437,7 +438,7 @@ def test_an_implicit_cycle_falls_back_to_the_config_order() -> None:
         )
     )
     assert order(plan) == ["backend", "db"]
-    assert [a.after for a in plan.actions] == [("db",), ("backend",)]
+    assert [a.after for a in plan.actions] == [(), ("backend",)]
 
 
 def test_the_action_goes_to_the_checked_version_not_the_pins_spelling() -> None:
