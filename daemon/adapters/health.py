@@ -35,11 +35,28 @@ from daemon.spec import HealthSettings
 POLL = 1.0
 
 
+ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]  # without it, composite alarms are not returned
+
+
 @dataclass(frozen=True)
 class Verdict:
     ok: bool
     reason: str = ""
     alarms: str = ""  # each alarm's state before the change and after: "a: ALARM -> OK"
+    undecided: bool = False  # a check could not be read: neither passed nor failed
+
+
+def read_alarms(cloudwatch: Any, names: Sequence[str]) -> dict[str, str]:
+    """Each named alarm's state, metric and composite alike (``DescribeAlarms`` returns
+    composite alarms only when ``AlarmTypes`` asks for them:
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html).
+    Raises botocore's errors."""
+    states: dict[str, str] = {}
+    paginator = cloudwatch.get_paginator("describe_alarms")
+    for page in paginator.paginate(AlarmNames=list(names), AlarmTypes=ALARM_TYPES):
+        for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
+            states[alarm["AlarmName"]] = alarm["StateValue"]
+    return states
 
 
 def fill(template: str, version: str) -> str:
@@ -53,10 +70,9 @@ def alarm_states(cloudwatch: Any, names: Sequence[str]) -> tuple[dict[str, str],
     the same as a note for the audit trail. Unreadable: no states, and a note saying why
     (the gate then takes each alarm as having been OK)."""
     try:
-        answer = cloudwatch.describe_alarms(AlarmNames=list(names))
+        states = read_alarms(cloudwatch, names)
     except (ClientError, BotoCoreError) as exc:
         return {}, f"unreadable ({error_message(exc)})"
-    states = {a["AlarmName"]: a["StateValue"] for a in answer.get("MetricAlarms", [])}
     return states, ", ".join(f"{name}={state}" for name, state in states.items())
 
 
@@ -124,23 +140,31 @@ def _alarms(
     before: Mapping[str, str],
 ) -> Verdict:
     """Watch the alarms for the bake time (at least one look), judged against ``before``
-    as ``daemon.core.gates`` says."""
+    as ``daemon.core.gates`` says. A read that fails (throttled, denied) is tried again at
+    the next look and never fails the gate by itself; a gate whose last look could not be
+    read ends undecided: held, never reverted, since nothing says the change was bad."""
     deadline = time.monotonic() + settings.bake_time
     names = list(settings.cloudwatch_alarms)
     watch = AlarmWatch(before, settings.bake_time)
+    unread: str | None = None
     while True:
         try:
-            answer = cloudwatch.describe_alarms(AlarmNames=names)
-        except Exception as exc:  # an unreadable alarm is not a healthy one
-            return Verdict(False, f"CloudWatch alarms could not be read: {exc}", watch.note())
-        found = {a["AlarmName"]: a["StateValue"] for a in answer.get("MetricAlarms", [])}
-        missing = [n for n in names if n not in found]
-        if missing:
-            return Verdict(False, f"CloudWatch alarm(s) not found: {', '.join(missing)}")
-        failed = watch.look(found)
-        if failed is not None:
-            return Verdict(False, failed, watch.note())
+            found = read_alarms(cloudwatch, names)
+            unread = None
+        except (ClientError, BotoCoreError) as exc:
+            unread = error_message(exc)
+            found = None
+        if found is not None:
+            missing = [n for n in names if n not in found]
+            if missing:
+                return Verdict(False, f"CloudWatch alarm(s) not found: {', '.join(missing)}")
+            failed = watch.look(found)
+            if failed is not None:
+                return Verdict(False, failed, watch.note())
         if time.monotonic() >= deadline:
+            if unread is not None:
+                why = f"CloudWatch alarms could not be read at the end of the bake time: {unread}"
+                return Verdict(False, why, watch.note(), undecided=True)
             failed = watch.end()
             return Verdict(failed is None, failed or "", watch.note())
         if stop.wait(POLL):  # stopped (shutdown, newer pin): the next pass judges again

@@ -29,6 +29,7 @@ from daemon.spec import HealthSettings
 Change = Callable[[Action, Progress, threading.Event | None], Result]
 Settle = Callable[[Action, Result, Progress, threading.Event | None], Result]
 HELD = MappingProxyType({"health": "failed", "held": "yes"})
+UNDECIDED = MappingProxyType({"health": "undecided", "held": "yes"})
 
 
 class HealthGate:
@@ -80,6 +81,8 @@ class HealthGate:
             passed = noted(action, f"alarms: {verdict.alarms}", verdict.alarms)
             self.trail.outcome(passed, context, settled, progress)
             return settled
+        if verdict.undecided:  # nothing says the change was bad: held, never reverted
+            return self._undecided(action, result, verdict.reason, progress, context)
         progress(action.target, f"unhealthy: {verdict.reason}")
         why = verdict.reason
         if verdict.alarms and verdict.alarms not in why:  # an HTTP or smoke failure
@@ -100,6 +103,24 @@ class HealthGate:
             error = f"{verdict.reason}; held at {at}: no earlier version of {action.target} is known to have passed its gates"
             return replace(failed, error=error, detail=HELD)
         return self._revert(action, failed, good, verdict.reason, progress, stop, context)
+
+    def _undecided(
+        self,
+        action: Action,
+        result: Result,
+        why: str,
+        progress: Progress,
+        context: ApplyContext,
+    ) -> Result:
+        """A gate that could not read its checks: the apply ends failed and held (a person
+        looks), recorded as such; the version is not marked as having failed its gates."""
+        error = f"health gate undecided: {why}; held at {result.live_after}"
+        progress(action.target, error)
+        undecided = replace(
+            result, outcome=Outcome.FAILED, then=Then.HOLD, error=error, detail=UNDECIDED
+        )
+        self.trail.outcome(action, context, undecided, progress)
+        return undecided
 
     def _last_passed(self, target: str, failing: str) -> str | None:
         """The last version of ``target`` that passed its gates, from the audit trail."""

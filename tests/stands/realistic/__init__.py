@@ -66,6 +66,10 @@ class Answer:
     def document(self) -> Any:
         return json.loads(self.body)
 
+    def with_document(self, document: Any) -> Answer:
+        """The same answer (status, headers) with ``document`` as its JSON body."""
+        return Answer(self.status, self.headers, json.dumps(document, default=_epoch).encode())
+
 
 class World(Protocol):
     def answer(self, call: Call) -> Answer | None: ...

@@ -246,7 +246,7 @@ class EcsWorld:
                 service = self.services.get((cluster, entry.get("serviceName", "")))
                 if service is not None:
                     self._shown(service, entry)
-        return Answer.json(document)
+        return answer.with_document(document)
 
     # -- the state machine ------------------------------------------------------------
 
