@@ -6,13 +6,18 @@ target counts as in sync:
 
 - an HTTP check: the URL answers the expected status (and text, with ``{commit}``,
   ``{tag}``, ``{revision}`` or ``{version}`` filled in), retried until ``timeout``;
-- CloudWatch alarms: judged against their states just before the change over
-  ``bakeTime`` (``daemon.core.gates``: one that was firing must come back to ``OK``, one that
-  was not must stay out of ``ALARM``);
+- CloudWatch alarms (``daemon.adapters.alarms``): judged against their states just before
+  the change over ``bakeTime`` (one that was firing must come back to ``OK``, one that was
+  not must stay out of ``ALARM``);
 - a smoke command: exits 0 within ``timeout`` (``PINBACK_TARGET`` and
   ``PINBACK_VERSION`` in its environment).
 
 Gates run in that order and stop at the first failure, whose reason is one sentence.
+
+Every check is also read once just before the change (``baseline``), against the version
+live then: a check that fails after the change as it failed before did not fail because of
+it (the site was down already), and a version whose checks all passed just before counts
+as good for ``onFailure: revert`` (DESIGN section 13).
 """
 
 from __future__ import annotations
@@ -21,42 +26,15 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from daemon.adapters import environment, processes
-from daemon.adapters.aws import error_message
-from daemon.core.gates import AlarmWatch
+from daemon.adapters import alarms, environment, processes
+from daemon.adapters.verdicts import Baseline, Verdict
 from daemon.spec import HealthSettings
 
 POLL = 1.0
-
-
-ALARM_TYPES = ["MetricAlarm", "CompositeAlarm"]  # without it, composite alarms are not returned
-
-
-@dataclass(frozen=True)
-class Verdict:
-    ok: bool
-    reason: str = ""
-    alarms: str = ""  # each alarm's state before the change and after: "a: ALARM -> OK"
-    undecided: bool = False  # a check could not be read: neither passed nor failed
-
-
-def read_alarms(cloudwatch: Any, names: Sequence[str]) -> dict[str, str]:
-    """Each named alarm's state, metric and composite alike (``DescribeAlarms`` returns
-    composite alarms only when ``AlarmTypes`` asks for them:
-    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_DescribeAlarms.html).
-    Raises botocore's errors."""
-    states: dict[str, str] = {}
-    paginator = cloudwatch.get_paginator("describe_alarms")
-    for page in paginator.paginate(AlarmNames=list(names), AlarmTypes=ALARM_TYPES):
-        for alarm in [*page.get("MetricAlarms", []), *page.get("CompositeAlarms", [])]:
-            states[alarm["AlarmName"]] = alarm["StateValue"]
-    return states
+PROBE_TIMEOUT = 10.0  # one look at the URL before the change
 
 
 def fill(template: str, version: str) -> str:
@@ -65,15 +43,26 @@ def fill(template: str, version: str) -> str:
     return template
 
 
-def alarm_states(cloudwatch: Any, names: Sequence[str]) -> tuple[dict[str, str], str]:
-    """The alarms' states now (ROLLBACK.md 7.1: what the gate judges a change against) and
-    the same as a note for the audit trail. Unreadable: no states, and a note saying why
-    (the gate then takes each alarm as having been OK)."""
-    try:
-        states = read_alarms(cloudwatch, names)
-    except (ClientError, BotoCoreError) as exc:
-        return {}, f"unreadable ({error_message(exc)})"
-    return states, ", ".join(f"{name}={state}" for name, state in states.items())
+def baseline(
+    target: str, settings: HealthSettings, live: str | None, cloudwatch: Any | None
+) -> Baseline:
+    """Each check read once now, before the change, against ``live`` (the version running):
+    the alarms' states, one look at the URL, one run of the smoke command."""
+    states: dict[str, str] | None = {}
+    note = ""
+    if settings.cloudwatch_alarms and cloudwatch is not None:
+        states, note = alarms.states(cloudwatch, settings.cloudwatch_alarms)
+    if live is None:
+        return Baseline(states, note, checked=False)
+    url = None
+    if settings.url:
+        verdict = _probe(settings, live)
+        url = None if verdict.ok else verdict.reason
+    command = None
+    if settings.command:
+        verdict = _command(target, settings, live)
+        command = None if verdict.ok else verdict.reason
+    return Baseline(states, note, url, command)
 
 
 def check(
@@ -82,93 +71,67 @@ def check(
     version: str,
     cloudwatch: Any | None,
     stop: threading.Event | None = None,
-    alarms_before: Mapping[str, str] | None = None,
+    before: Baseline | None = None,
 ) -> Verdict:
     """Run the configured gates for ``target`` now at ``version``; never raises.
 
-    ``alarms_before`` holds each alarm's state just before the change; an alarm missing
-    from it is taken to have been ``OK``.
+    ``before`` is what the checks said just before the change; an alarm missing from it is
+    taken to have been ``OK``, and a URL or command check that failed then too is excused.
     """
     stop = stop or threading.Event()
-    alarms = ""
+    before = before or Baseline()
+    found = ""
+    excused: list[str] = []
     if settings.url:
         verdict = _http(settings, version, stop)
-        if not verdict.ok:
+        if not verdict.ok and before.url is None:
             return verdict
+        if not verdict.ok:
+            excused.append(f"{verdict.reason} (failing before the change too)")
     if settings.cloudwatch_alarms:
-        verdict = _alarms(settings, cloudwatch, stop, alarms_before or {})
+        verdict = alarms.watch(
+            settings.cloudwatch_alarms, settings.bake_time, cloudwatch, stop, before.alarms or {}
+        )
         if not verdict.ok:
             return verdict
-        alarms = verdict.alarms
+        found = verdict.alarms
     if settings.command:
         verdict = _command(target, settings, version)
+        if not verdict.ok and before.command is None:
+            return replace(verdict, alarms=found)
         if not verdict.ok:
-            return replace(verdict, alarms=alarms)
-    return Verdict(True, alarms=alarms)
+            excused.append(f"{verdict.reason} (failing before the change too)")
+    return Verdict(True, alarms=found, excused=tuple(excused))
 
 
-def _http(settings: HealthSettings, version: str, stop: threading.Event) -> Verdict:
+def _probe(settings: HealthSettings, version: str) -> Verdict:
+    """One look at the URL: does it answer as expected for ``version`` now?"""
     assert settings.url is not None
     url = fill(settings.url, version)
     expected = fill(settings.expect, version) if settings.expect else None
+    try:
+        with urllib.request.urlopen(url, timeout=min(PROBE_TIMEOUT, settings.timeout)) as answer:
+            status, body = answer.status, answer.read(1_000_000).decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        status, body = error.code, ""
+    except (OSError, ValueError) as exc:
+        return Verdict(False, f"{url} did not answer: {getattr(exc, 'reason', exc)}")
+    if status != settings.status:
+        return Verdict(False, f"{url} answered {status}, expected {settings.status}")
+    if expected is not None and expected not in body:
+        return Verdict(False, f"{url} answered without {expected!r}")
+    return Verdict(True)
+
+
+def _http(settings: HealthSettings, version: str, stop: threading.Event) -> Verdict:
+    """Look at the URL until it answers as expected, or ``timeout``."""
     deadline = time.monotonic() + settings.timeout
-    last = "no answer yet"
     while True:
-        try:
-            with urllib.request.urlopen(url, timeout=min(10.0, settings.timeout)) as answer:
-                status, body = answer.status, answer.read(1_000_000).decode(errors="replace")
-        except urllib.error.HTTPError as error:
-            status, body = error.code, ""
-        except (OSError, ValueError) as exc:
-            status, body = None, ""
-            last = f"{url} did not answer: {getattr(exc, 'reason', exc)}"
-        if status is not None:
-            if status != settings.status:
-                last = f"{url} answered {status}, expected {settings.status}"
-            elif expected is not None and expected not in body:
-                last = f"{url} answered without {expected!r}"
-            else:
-                return Verdict(True)
+        verdict = _probe(settings, version)
+        if verdict.ok:
+            return verdict
         if time.monotonic() >= deadline or stop.wait(POLL):
-            return Verdict(False, f"HTTP check failed: {last}")
-
-
-def _alarms(
-    settings: HealthSettings,
-    cloudwatch: Any,
-    stop: threading.Event,
-    before: Mapping[str, str],
-) -> Verdict:
-    """Watch the alarms for the bake time (at least one look), judged against ``before``
-    as ``daemon.core.gates`` says. A read that fails (throttled, denied) is tried again at
-    the next look and never fails the gate by itself; a gate whose last look could not be
-    read ends undecided: held, never reverted, since nothing says the change was bad."""
-    deadline = time.monotonic() + settings.bake_time
-    names = list(settings.cloudwatch_alarms)
-    watch = AlarmWatch(before, settings.bake_time)
-    unread: str | None = None
-    while True:
-        try:
-            found = read_alarms(cloudwatch, names)
-            unread = None
-        except (ClientError, BotoCoreError) as exc:
-            unread = error_message(exc)
-            found = None
-        if found is not None:
-            missing = [n for n in names if n not in found]
-            if missing:
-                return Verdict(False, f"CloudWatch alarm(s) not found: {', '.join(missing)}")
-            failed = watch.look(found)
-            if failed is not None:
-                return Verdict(False, failed, watch.note())
-        if time.monotonic() >= deadline:
-            if unread is not None:
-                why = f"CloudWatch alarms could not be read at the end of the bake time: {unread}"
-                return Verdict(False, why, watch.note(), undecided=True)
-            failed = watch.end()
-            return Verdict(failed is None, failed or "", watch.note())
-        if stop.wait(POLL):  # stopped (shutdown, newer pin): the next pass judges again
-            return Verdict(True, "", watch.note())
+            return Verdict(False, f"HTTP check failed: {verdict.reason}")
 
 
 def _command(target: str, settings: HealthSettings, version: str) -> Verdict:

@@ -95,9 +95,11 @@ class Applier:
             progress(action.target, f"not applied: {exc}")
             return unchanged(action, Outcome.FAILED, f"not applied: {exc}")
         settings = self.config.model.targets[action.target].health
-        alarms_before, seen = self.gate.before(settings)
+        before = self.gate.before(action, settings)
         try:
-            started = noted(action, f"alarms before: {seen}", seen)
+            started = noted(action, f"alarms before: {before.alarms_note}", before.alarms_note)
+            failing = before.failing()
+            started = noted(started, f"checks failing before: {failing}", failing)
             self.trail.record(Event.APPLY_STARTED, started, context)
         except AuditUnavailable as exc:
             progress(action.target, f"not applied: {exc}")
@@ -106,7 +108,7 @@ class Applier:
         if result.outcome is not Outcome.APPLIED or settings is None:
             self.trail.outcome(action, context, result, progress)
             return result
-        return self.gate.judge(action, result, settings, alarms_before, progress, stop, context)
+        return self.gate.judge(action, result, settings, before, progress, stop, context)
 
     def change(
         self,

@@ -10,13 +10,14 @@ automatically, and with no version known to have passed, the target is held.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from types import MappingProxyType
 
 from daemon.adapters import health
 from daemon.adapters.audit import AuditLog
 from daemon.adapters.aws import AwsClients
+from daemon.adapters.verdicts import Baseline
 from daemon.core import gates
 from daemon.core.model import Action, Direction, Kind, Outcome, Result
 from daemon.core.records import Event
@@ -47,19 +48,22 @@ class HealthGate:
         self.change = change
         self.settle = settle
 
-    def before(self, settings: HealthSettings | None) -> tuple[dict[str, str], str]:
-        """The health alarms' states just before the change (ROLLBACK.md 7.1): what the
-        gate judges the change against, and the same as a note for the audit trail."""
-        if settings is None or not settings.cloudwatch_alarms:
-            return {}, ""
-        return health.alarm_states(self.clients.client("cloudwatch"), settings.cloudwatch_alarms)
+    def before(self, action: Action, settings: HealthSettings | None) -> Baseline:
+        """Every check read just before the change (ROLLBACK.md 7.1, DESIGN section 13),
+        against the version live then: what the gate judges the change against. Nothing to
+        read for a target without gates, or for a wait on a rollout already under way."""
+        if settings is None:
+            return Baseline()
+        cloudwatch = self.clients.client("cloudwatch") if settings.cloudwatch_alarms else None
+        live = None if action.wait_only else action.from_version
+        return health.baseline(action.target, settings, live, cloudwatch)
 
     def judge(
         self,
         action: Action,
         result: Result,
         settings: HealthSettings,
-        alarms_before: Mapping[str, str],
+        before: Baseline,
         progress: Progress,
         stop: threading.Event | None,
         context: ApplyContext,
@@ -73,12 +77,14 @@ class HealthGate:
             result.live_after or action.to_version,
             cloudwatch,
             stop,
-            alarms_before,
+            before,
         )
         if verdict.ok:
             progress(action.target, "healthy")
             settled = self.settle(action, result, progress, stop)  # AWS's own end of it
             passed = noted(action, f"alarms: {verdict.alarms}", verdict.alarms)
+            excused = "; ".join(verdict.excused)
+            passed = noted(passed, f"failing before the change too: {excused}", excused)
             self.trail.outcome(passed, context, settled, progress)
             return settled
         if verdict.undecided:  # nothing says the change was bad: held, never reverted
@@ -98,7 +104,7 @@ class HealthGate:
         if action.kind == Kind.ALEMBIC:
             error = f"{verdict.reason}; held at {at} (a database change is never reverted automatically)"
             return replace(failed, error=error, detail=HELD)
-        good = self._last_passed(action.target, action.to_version)
+        good = self._last_good(action, before)
         if good is None:
             error = f"{verdict.reason}; held at {at}: no earlier version of {action.target} is known to have passed its gates"
             return replace(failed, error=error, detail=HELD)
@@ -121,6 +127,14 @@ class HealthGate:
         )
         self.trail.outcome(action, context, undecided, progress)
         return undecided
+
+    def _last_good(self, action: Action, before: Baseline) -> str | None:
+        """Where a failed gate goes back to: the version live before the change when its
+        checks passed just before it, else the last that passed its gates by the trail."""
+        live = action.from_version
+        if before.passed and live is not None and live != action.to_version:
+            return live
+        return self._last_passed(action.target, action.to_version)
 
     def _last_passed(self, target: str, failing: str) -> str | None:
         """The last version of ``target`` that passed its gates, from the audit trail."""

@@ -31,13 +31,15 @@ from tests.stands.waiting import eventually
 
 class Site:
     """A local web server whose answer the test sets: the service's /version.json. With
-    ``then``, the first ``switch_after`` requests get ``body`` and the rest ``then`` (a
-    deployment that takes a few looks to be served); every requested path is kept."""
+    ``then`` (and ``then_status``), the first ``switch_after`` requests get ``body`` and the
+    rest ``then`` (a deployment that takes a few looks to be served, a change that breaks the
+    site); every requested path is kept."""
 
     def __init__(self) -> None:
         self.status = 200
         self.body = "{}"
         self.then: str | None = None
+        self.then_status: int | None = None
         self.switch_after = 0
         self.paths: list[str] = []
         site = self
@@ -48,9 +50,11 @@ class Site:
 
             def do_GET(self) -> None:
                 site.paths.append(self.path)
-                late = site.then is not None and len(site.paths) > site.switch_after
-                data = (site.then if late else site.body).encode()  # type: ignore[union-attr]
-                self.send_response(site.status)
+                late = len(site.paths) > site.switch_after
+                body = site.then if late and site.then is not None else site.body
+                status = site.then_status if late and site.then_status else site.status
+                data = body.encode()
+                self.send_response(status)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -132,14 +136,16 @@ def test_url_and_expect_are_filled_with_the_targets_version(
     engine, desired = service.engine(config, **pin)
     (result,) = engine.apply(engine.snapshot(desired).plan)
     assert result.outcome is Outcome.APPLIED, result.error
-    assert site.paths == [f"/version.json?v={version}"]
+    # one look before the change, at the version live then (the baseline), then the new one
+    assert len(site.paths) == 2 and site.paths[1] == f"/version.json?v={version}"
 
 
 def test_failed_check_holds_by_default(
     service: Service, aws: Aws, site: Site, tmp_path: Path
 ) -> None:
-    """A 500 after the change: failed, held at the new version, health_failed recorded."""
-    site.status = 500
+    """A 500 after the change (200 just before it): failed, held at the new version,
+    health_failed recorded."""
+    site.then_status, site.switch_after = 500, 1
     config = with_health(tmp_path, FRONTEND, f"{{url: '{site.url}', timeout: 1s}}")
     engine, desired = service.engine(config, frontend=COMMITS[1][:7])
     (result,) = engine.apply(engine.snapshot(desired).plan)
@@ -267,15 +273,16 @@ def test_an_alarm_that_starts_firing_during_the_bake_fails_the_change(
 def test_revert_goes_to_the_last_version_that_passed_not_the_failing_one(
     service: Service, aws: Aws, tmp_path: Path
 ) -> None:
-    """Live is 4, the bad version of the incident (its gate failed); 2 passed before it. The
-    rollback to 3 fails its gate too: the revert goes to 2, never back to 4."""
+    """Live is 4, the bad version of the incident (its gate failed, its alarm fires); 2
+    passed before it. The rollback to 3 does not clear the alarm either: the revert goes to
+    2, never back to 4 (whose checks did not pass just before the change)."""
     audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
     audit.record("apply_succeeded", target="backend", kind="ecs", desired="2")
     audit.record("health_failed", target="backend", kind="ecs", desired="4", error="5xx")
+    health_alarm(aws)
+    alarm_state(aws, "ALARM")
     config = with_health(
-        tmp_path,
-        BACKEND,
-        "{command: 'test \"$PINBACK_VERSION\" = 2', timeout: 5s, onFailure: revert}",
+        tmp_path, BACKEND, "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 1s, onFailure: revert}"
     )
     engine, desired = service.engine(config, backend=3, audit=audit)
     (result,) = engine.apply(engine.snapshot(desired).plan)
@@ -295,8 +302,14 @@ def test_revert_goes_to_the_last_version_that_passed_not_the_failing_one(
 def test_revert_with_no_known_good_version_holds(
     service: Service, aws: Aws, tmp_path: Path
 ) -> None:
-    """No version of the target is known to have passed its gates: held where it is."""
-    config = with_health(tmp_path, BACKEND, "{command: 'false', timeout: 5s, onFailure: revert}")
+    """The alarm was firing before the change (so the version live then is not counted good)
+    and no version of the target is known to have passed its gates: the change that does
+    not clear the alarm is held where it is."""
+    health_alarm(aws)
+    alarm_state(aws, "ALARM")
+    config = with_health(
+        tmp_path, BACKEND, "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 1s, onFailure: revert}"
+    )
     engine, desired = service.engine(
         config, backend=3, audit=AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
     )
@@ -304,6 +317,40 @@ def test_revert_with_no_known_good_version_holds(
     assert result.held and result.detail["held"] == "yes" and result.live_after == "3"
     assert result.error is not None and "no earlier version of backend is known" in result.error
     assert aws.proxy.seen("UpdateService") == 1
+
+
+def test_the_version_whose_checks_passed_just_before_the_change_is_reverted_to(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """No record says revision 4 ever passed a gate (pinback never deployed it), but its smoke
+    check passed just before the change: the failed rollback to 3 goes back to 4."""
+    config = with_health(
+        tmp_path,
+        BACKEND,
+        "{command: 'test \"$PINBACK_VERSION\" = 4', timeout: 5s, onFailure: revert}",
+    )
+    engine, desired = service.engine(
+        config, backend=3, audit=AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    )
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.detail.get("reverted") == "yes" and result.live_after == "4", result.error
+    assert aws.proxy.seen("UpdateService") == 2
+
+
+def test_a_check_failing_before_and_after_the_change_does_not_fail_it(
+    service: Service, aws: Aws, site: Site, tmp_path: Path
+) -> None:
+    """The site answered 500 before the rollback and still does after it: the rollback did
+    not break it, so its gate passes, and the trail says which check was excused."""
+    site.status = 500
+    config = with_health(tmp_path, FRONTEND, f"{{url: '{site.url}', timeout: 1s}}")
+    audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
+    engine, desired = service.engine(config, audit=audit, frontend=COMMITS[1][:7])
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.APPLIED, result.error
+    (succeeded,) = audit.query(target="frontend", event_name="apply_succeeded")
+    assert "failing before the change too" in (succeeded.reason or "")
+    assert "answered 500" in (succeeded.reason or "")
 
 
 def test_a_smoke_failure_still_names_the_alarms_before_and_after(
@@ -314,7 +361,8 @@ def test_a_smoke_failure_still_names_the_alarms_before_and_after(
     config = with_health(
         tmp_path,
         BACKEND,
-        "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 500ms, command: 'false', timeout: 5s}",
+        "{cloudwatchAlarms: [leh-backend-5xx], bakeTime: 500ms, "
+        "command: 'test \"$PINBACK_VERSION\" = 4', timeout: 5s}",
     )
     engine, desired = service.engine(
         config, backend=3, audit=AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")
@@ -336,7 +384,7 @@ def test_a_database_is_never_reverted_even_when_asked(
     config = with_health(
         tmp_path,
         f"    scriptLocation: {MIGRATIONS}\n",
-        "{command: 'false', timeout: 5s, onFailure: revert}",
+        f"{{command: 'test \"$PINBACK_VERSION\" = {REVISIONS[-1]}', timeout: 5s, onFailure: revert}}",
     )
     audit = AuditLog(f"sqlite:///{tmp_path / 'trail.db'}")  # the live revision passed once
     audit.record("apply_succeeded", target="database", kind="alembic", desired=REVISIONS[-1])
