@@ -116,6 +116,9 @@ class Observed:
     in_progress: str | None = None
     error: str | None = None
     detail: Mapping[str, str] = field(default_factory=dict)
+    # Live is this version for part of the traffic only (an alias's weights send the rest to
+    # another): not in sync; applying the same version makes it whole. Says how, in words.
+    partial: str | None = None
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 No I/O, no clock, no AWS: every input is a plain value, so the rules below are tested
 by tables (tests/test_plan.py). The rules:
 
-- a target is in sync when its resolved desired version equals its live version;
+- a target is in sync when its resolved desired version equals its live version and
+  serves all of its traffic (a weighted alias is not in sync: ``Observed.partial``);
   a change still rolling out toward the desired version is waited on, not re-issued;
 - direction comes from the driver when it knows (Alembic walks the revision graph),
   else from ranks: a newer desired version is a roll-forward;
@@ -73,6 +74,17 @@ def _action(intent: Intent, seen: Observed, found: Resolved | None) -> Action | 
     assert pin is not None and pin.version is not None
     desired = found.desired if found is not None else pin.version
     if found is not None and found.refused is None and desired == seen.live:
+        if seen.partial is not None:  # e.g. a weighted alias: the same version, made whole
+            return Action(
+                target=intent.target,
+                kind=intent.kind,
+                from_version=seen.live,
+                to_version=desired,
+                direction=Direction.NONE,
+                blocked=_policy_block(intent, desired, destructive=()),
+                notes=(seen.partial,),
+                reason=pin.reason,
+            )
         if seen.in_progress is None:
             return None
         return Action(

@@ -3,23 +3,34 @@
 The live version is the image the function runs, by digest: ``CodeSha256`` of an
 image function is its manifest digest. It is matched against the ECR repository's
 tags, so a tag that was pushed again (same name, new digest) shows as drift. One
-``describe_images`` listing per repository serves every function that uses it.
+``describe_images`` listing per repository serves every function that uses it
+(``lambda_images``); a repository pinback may not list (another account's registry that
+grants pulls only) is gone by the tag the function was deployed with.
+
+Lambda as it runs (DESIGN section 13): an alias whose ``RoutingConfig`` sends part of the
+traffic to another version is not in sync, and a rollback clears the weights; every
+``UpdateAlias`` carries the ``RevisionId`` it read, so a concurrent change is not
+overwritten blindly; ``ListFunctions`` does not say whether an update is in progress, so a
+function it lists as modified recently is read on its own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from daemon.adapters.aws import error_code, error_message
+from daemon.core.durations import format_duration
 from daemon.core.model import Action, Kind, Observed, Pin, Resolved, VersionInfo
+from daemon.drivers import lambda_images
 from daemon.drivers.base import (
     NOTHING_STARTED,
+    POLL_SCHEDULE,
     AwsDriver,
     Client,
     Progress,
@@ -28,33 +39,16 @@ from daemon.drivers.base import (
     fan_out,
     wait_until,
 )
+from daemon.drivers.lambda_images import Image, Repository, Where
 from daemon.errors import ApplyFailed
 from daemon.spec import LambdaTarget
 
 # Up to this many functions are read one by one; more, and one list_functions
 # listing (50 a page) is cheaper.
 LIST_THRESHOLD = 25
-
-
-@dataclass(frozen=True)
-class Image:
-    digest: str  # "sha256:..."
-    tags: tuple[str, ...]
-    pushed_at: dt.datetime | None
-
-
-class Repository:
-    """One ECR repository's images, read once per pass."""
-
-    def __init__(self, images: list[Image]) -> None:
-        # Newest first; pushes within one second keep the listing's order, latest last.
-        oldest = dt.datetime.min.replace(tzinfo=dt.UTC)
-        ranked = sorted(
-            enumerate(images), key=lambda p: (p[1].pushed_at or oldest, p[0]), reverse=True
-        )
-        self.images = [image for _, image in ranked]
-        self.by_tag = {tag: image for image in images for tag in image.tags}
-        self.by_digest = {image.digest: image for image in images}
+# A listed function modified this recently may still be updating: read on its own.
+RECENT = dt.timedelta(minutes=10)
+IDLE_POLLS = 20  # about a minute of 3 s polls for another update to finish
 
 
 class LambdaDriver(AwsDriver[LambdaTarget]):
@@ -66,6 +60,8 @@ class LambdaDriver(AwsDriver[LambdaTarget]):
         """Each pass takes a fresh look at the images for its preflights."""
         with self._lock:
             self._repositories: dict[str, Repository] = {}
+            if not hasattr(self, "_settled"):  # kept: which modification was seen finished
+                self._settled: dict[str, Any] = {}
 
     def observe(self, targets: Sequence[str]) -> dict[str, Observed]:
         self.reset_caches()
@@ -95,8 +91,27 @@ class LambdaDriver(AwsDriver[LambdaTarget]):
                     name, f"reading ECR repository {spec.repository} failed: {error_message(exc)}"
                 )
                 continue
+            if repository.denied is not None:
+                observed[name] = self._by_deployed_tag(name, config, repository.denied)
+                continue
             observed[name] = _observed(name, config, repository)
         return observed
+
+    def _by_deployed_tag(self, name: str, config: dict[str, Any], denied: str) -> Observed:
+        """Live for a function whose repository pinback may not list: the tag its image was
+        deployed with (``Code.ImageUri``), the digest it runs; a re-pushed tag cannot be
+        seen from here, and the observation says so."""
+        spec = self.targets[name]
+        function = self._lambda.get_function(
+            FunctionName=spec.function, **({"Qualifier": config["Version"]} if spec.alias else {})
+        )
+        image_uri = str((function.get("Code") or {}).get("ImageUri") or "")
+        tag = image_uri.rpartition(":")[2] if ":" in image_uri.rpartition("/")[2] else None
+        seen = _observed(name, config, Repository([]))
+        detail = {**seen.detail, "ecr": f"not readable ({denied}): live is the deployed tag"}
+        return Observed(
+            name, Kind.LAMBDA, tag or seen.live, None, seen.in_progress, None, detail, seen.partial
+        )
 
     def _configurations(self, targets: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Each target's running configuration, by target name: the version its alias points
@@ -117,8 +132,18 @@ class LambdaDriver(AwsDriver[LambdaTarget]):
         return found
 
     def _aliased(self, target: str) -> dict[str, Any] | None:
+        """The configuration of the version the alias points at, with the alias's own
+        document (its weights and ``RevisionId``) under ``"Alias"``."""
         spec = self.targets[target]
-        return self._configuration(spec.function, spec.alias)
+        assert spec.alias is not None
+        try:
+            alias = self._lambda.get_alias(FunctionName=spec.function, Name=spec.alias)
+        except ClientError as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            return None
+        config = self._configuration(spec.function, str(alias["FunctionVersion"]))
+        return None if config is None else {**config, "Alias": alias}
 
     def _latest(self, targets: Sequence[str]) -> dict[str, dict[str, Any]]:
         functions = {self.targets[n].function for n in targets}
@@ -130,6 +155,22 @@ class LambdaDriver(AwsDriver[LambdaTarget]):
             for config in page["Functions"]:
                 if config["FunctionName"] in functions:
                     found[config["FunctionName"]] = config
+        # The listing has no LastUpdateStatus: a function modified lately is read alone,
+        # once per modification (an update seen finished needs no second look).
+        with self._lock:
+            settled = dict(self._settled)
+        recent = sorted(
+            n
+            for n, c in found.items()
+            if _modified_lately(c) and settled.get(n) != c.get("LastModified")
+        )
+        for config in fan_out(self._configuration, recent, self.workers):
+            if config is None:
+                continue
+            found[config["FunctionName"]] = config
+            if (config.get("LastUpdateStatus") or "Successful") == "Successful":
+                with self._lock:
+                    self._settled[config["FunctionName"]] = config.get("LastModified")
         return found
 
     def _prefetch(self, name: str) -> None:
@@ -153,17 +194,7 @@ class LambdaDriver(AwsDriver[LambdaTarget]):
             cached = self._repositories.get(name)
         if cached is not None:
             return cached
-        images = []
-        for page in self._ecr.get_paginator("describe_images").paginate(repositoryName=name):
-            for detail in page["imageDetails"]:
-                images.append(
-                    Image(
-                        detail["imageDigest"],
-                        tuple(detail.get("imageTags", [])),
-                        detail.get("imagePushedAt"),
-                    )
-                )
-        repository = Repository(images)
+        repository = lambda_images.read(self._ecr, Where.of(name))
         with self._lock:
             self._repositories[name] = repository
         return repository
@@ -175,13 +206,14 @@ class LambdaDriver(AwsDriver[LambdaTarget]):
             # Several tags may name the running image; any of them is in sync.
             return Resolved(target, observed.live or pin.version, rank=observed.rank)
         spec = self.targets[target]
-        image = self._repository(spec.repository).by_tag.get(pin.version)
+        repository = self._repository(spec.repository)
+        if repository.denied is not None:  # a registry that grants pulls only: a warning
+            note = f"ECR repository {spec.repository} could not be listed ({repository.denied}): tag {pin.version} is not verified"
+            return Resolved(target, pin.version, notes=(note,))
+        image = repository.by_tag.get(pin.version)
         if image is None:
-            return Resolved(
-                target,
-                pin.version,
-                refused=f"tag {pin.version} does not exist in ECR repository {spec.repository}",
-            )
+            why = lambda_images.missing_tag(self._ecr, Where.of(spec.repository), pin.version)
+            return Resolved(target, pin.version, refused=why)
         return Resolved(target, pin.version, rank=_rank(image))
 
     def apply(self, target: str, action: Action, progress: Progress) -> Started:
@@ -195,14 +227,31 @@ class LambdaDriver(AwsDriver[LambdaTarget]):
             version = self._published(target, action.to_version)
             if version is not None:
                 progress(target, f"alias {spec.alias} -> version {version} (already published)")
-                self._lambda.update_alias(
-                    FunctionName=spec.function, Name=spec.alias, FunctionVersion=version
-                )
+                self._point_alias(target, version)
                 return NOTHING_STARTED
-        uri = f"{self._repository_uri(spec.repository)}:{action.to_version}"
+        where = Where.of(spec.repository)
+        uri = f"{lambda_images.uri(self._ecr, where)}:{action.to_version}"
+        self._when_idle(target, progress)
         progress(target, f"update_function_code {spec.function} -> {uri}")
         self._lambda.update_function_code(FunctionName=spec.function, ImageUri=uri)
         return NOTHING_STARTED
+
+    def _when_idle(self, target: str, progress: Progress) -> None:
+        """Wait out an update already in progress (someone else's, or one a restart left):
+        Lambda refuses another one meanwhile with ``ResourceConflictException``
+        (https://docs.aws.amazon.com/lambda/latest/dg/functions-states.html)."""
+        function = self.targets[target].function
+        started = time.monotonic()
+        for pause in (*POLL_SCHEDULE, *(POLL_SCHEDULE[-1],) * IDLE_POLLS):
+            config = self._lambda.get_function_configuration(FunctionName=function)
+            if config.get("LastUpdateStatus") != "InProgress":
+                return
+            waited = format_duration(time.monotonic() - started)
+            progress(target, f"an update of {function} is in progress; waiting for it ({waited})")
+            time.sleep(pause)
+        raise ApplyFailed(
+            f"an update of {function} was still in progress after {format_duration(time.monotonic() - started)}"
+        )
 
     def _published(self, target: str, tag: str) -> str | None:
         """The newest published version of the function whose image is ``tag``'s, if any."""
@@ -241,9 +290,22 @@ class LambdaDriver(AwsDriver[LambdaTarget]):
                 FunctionName=spec.function, CodeSha256=image.digest.removeprefix("sha256:")
             )["Version"]
             waiting.progress(target, f"alias {spec.alias} -> version {version} (just published)")
-            self._lambda.update_alias(
-                FunctionName=spec.function, Name=spec.alias, FunctionVersion=version
-            )
+            self._point_alias(target, version)
+
+    def _point_alias(self, target: str, version: str) -> None:
+        """The alias to ``version`` alone: its weights cleared, and the ``RevisionId`` just
+        read carried, so a change someone made meanwhile fails the call (retried with the
+        next pass) instead of being overwritten blindly."""
+        spec = self.targets[target]
+        assert spec.alias is not None
+        current = self._lambda.get_alias(FunctionName=spec.function, Name=spec.alias)
+        self._lambda.update_alias(
+            FunctionName=spec.function,
+            Name=spec.alias,
+            FunctionVersion=version,
+            RoutingConfig={"AdditionalVersionWeights": {}},
+            **({"RevisionId": current["RevisionId"]} if current.get("RevisionId") else {}),
+        )
 
     def _alias_runs(self, target: str, tag: str) -> bool:
         """Whether the target's alias already points at a version running ``tag``'s image."""
@@ -279,10 +341,6 @@ class LambdaDriver(AwsDriver[LambdaTarget]):
                 )
         return result[:limit]
 
-    def _repository_uri(self, name: str) -> str:
-        answer = self._ecr.describe_repositories(repositoryNames=[name])
-        return str(answer["repositories"][0]["repositoryUri"])
-
 
 def _rank(image: Image) -> float | None:
     return image.pushed_at.timestamp() if image.pushed_at else None
@@ -302,7 +360,32 @@ def _observed(name: str, config: dict[str, Any], repository: Repository) -> Obse
     detail = {"digest": digest, "tags": ",".join(image.tags) if image else ""}
     if status == "Failed":
         detail["lastUpdate"] = f"Failed: {config.get('LastUpdateStatusReason', '')}"
-    return Observed(name, Kind.LAMBDA, live, rank=rank, in_progress=in_progress, detail=detail)
+    partial = _weights(config.get("Alias") or {})
+    if partial is not None:
+        detail["routing"] = partial
+    return Observed(
+        name, Kind.LAMBDA, live, rank=rank, in_progress=in_progress, detail=detail, partial=partial
+    )
+
+
+def _weights(alias: dict[str, Any]) -> str | None:
+    """An alias's split of traffic in words, or None when it sends all of it to one version
+    (https://docs.aws.amazon.com/lambda/latest/dg/configuring-alias-routing.html)."""
+    weights = (alias.get("RoutingConfig") or {}).get("AdditionalVersionWeights") or {}
+    if not weights:
+        return None
+    shares = ", ".join(f"{float(w):.0%} to version {v}" for v, w in sorted(weights.items()))
+    return f"alias {alias.get('Name', '')} routes {shares} besides version {alias.get('FunctionVersion')}"
+
+
+def _modified_lately(config: dict[str, Any]) -> bool:
+    """Whether a listed function's ``LastModified`` is recent enough for an update to be
+    still in progress; unreadable dates count as recent."""
+    try:
+        modified = dt.datetime.strptime(str(config.get("LastModified")), "%Y-%m-%dT%H:%M:%S.%f%z")
+    except ValueError:
+        return True
+    return dt.datetime.now(dt.UTC) - modified < RECENT
 
 
 def _unobserved(name: str, error: str) -> Observed:

@@ -105,6 +105,11 @@ class EcsDriver(AwsDriver[EcsTarget]):
         controller = _controller(service)
         state = self._rollout(name, service) if controller == "ECS" else Rollout(controller, False)
         detail = {"family": family, "rollout": state.status, "controller": controller}
+        primary = next(
+            (d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None
+        )
+        if primary is not None and primary.get("id"):
+            detail["primary"] = str(primary["id"])  # which deployment the service is on
         if state.failed:
             detail["failed"] = state.failed
         if state.rolled_back is not None and state.rolled_back != revision:
@@ -197,20 +202,17 @@ class EcsDriver(AwsDriver[EcsTarget]):
         return Resolved(target, pin.version, rank=float(revision), notes=tuple(notes))
 
     def _undone_by_ecs(self, target: str, revision: int, observed: Observed) -> str | None:
-        """ECS's reason when the newest deployment of ``revision`` is one ECS rolled back or
-        failed by itself: from ``DescribeServices`` while it lists the failed deployment, and
-        from the deployments API (90 days of history) after it stops listing it, so a
-        restarted controller does not deploy the revision again. Not asked by the readiness
+        """ECS's reason when it rolled ``revision`` back or failed it by itself: from
+        ``DescribeServices`` while it lists the failed deployment, then from the deployments
+        API, so a restarted controller does not deploy it again. Not asked by the readiness
         check (each of its preflights would cost a read)."""
         if observed.detail.get("rolledBack") == str(revision):
             return observed.detail.get("rolledBackReason", "")
         if checked_ahead() or observed.detail.get("controller", "ECS") != "ECS":
             return None
-        recent = self._recent_deployments(target) or []
-        newest = next((d for d in recent if d.target == revision), None)
-        if newest is None:
-            return None
-        return newest.rolled_back_by_ecs or newest.failed
+        spec = self.targets[target]
+        deployment = observed.detail.get("primary", "")
+        return self.history.undone(spec.cluster, spec.service, revision, deployment)
 
     def apply(self, target: str, action: Action, progress: Progress) -> Started:
         spec = self.targets[target]

@@ -39,6 +39,8 @@ class DeploymentHistory:
         self._revisions: dict[str, int] = {}
         self._quiet_until = 0.0
         self.unanswered: str | None = None  # why the API was not answered, last time
+        # ECS's verdict on a revision, by (cluster, service, revision, current deployment).
+        self._undone: dict[tuple[str, str, int, str], str | None] = {}
 
     def recent(self, cluster: str, service: str, limit: int = 5) -> list[Deployment] | None:
         """The service's newest ``limit`` deployments, newest first; None when the API did
@@ -66,6 +68,23 @@ class DeploymentHistory:
         found = [deployment(d, revisions) for d in documents]
         found.sort(key=lambda d: d.created.timestamp() if d.created else 0.0, reverse=True)
         return found
+
+    def undone(self, cluster: str, service: str, revision: int, current: str) -> str | None:
+        """ECS's reason when the newest deployment of ``revision`` is one ECS rolled back or
+        failed by itself (circuit breaker, deployment alarms), else None. Read once per
+        revision and deployment the service is on (``current``): a fleet that drifted costs
+        one read a target, not one a pass; an unanswered read is asked again later."""
+        key = (cluster, service, revision, current)
+        with self._lock:
+            if key in self._undone:
+                return self._undone[key]
+        recent = self.recent(cluster, service)
+        newest = next((d for d in recent or [] if d.target == revision), None)
+        verdict = None if newest is None else newest.rolled_back_by_ecs or newest.failed
+        if recent is not None:
+            with self._lock:
+                self._undone[key] = verdict
+        return verdict
 
     def one(self, arn: str) -> Deployment | None:
         """One deployment by ARN, afresh (a wait's poll); None when it cannot be read."""
