@@ -81,13 +81,14 @@ def test_failed_update_is_a_failure_with_the_reason(service: Service, aws: Aws) 
 
 
 def test_update_in_progress_is_waited_on(service: Service, aws: Aws) -> None:
-    """LastUpdateStatus InProgress is polled until Successful."""
+    """LastUpdateStatus InProgress after the update is polled until Successful."""
     engine, desired = service.engine(ai_worker="v1.8.2")
     plan = engine.snapshot(desired).plan
     aws.proxy.add(
         "GET /2015-03-31/functions/leh-ai-worker/configuration",
         "rewrite",
         count=2,
+        after="PUT /2015-03-31/functions/leh-ai-worker/code",
         set={"LastUpdateStatus": "InProgress"},
     )
     progress = Recorder()
