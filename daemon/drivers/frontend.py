@@ -28,7 +28,7 @@ from daemon.adapters.aws import AwsClients, error_code, error_message
 from daemon.adapters.processes import GIT_TIMEOUT, Git
 from daemon.core.fencing import in_context
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
-from daemon.drivers import cloudfront
+from daemon.drivers import cloudfront, s3_headers
 from daemon.drivers.base import Client, Progress, Started, Waiting, fan_out
 from daemon.drivers.deploy_history import DeployHistory, by_history, by_times
 from daemon.drivers.frontend_sources import Artifacts, Build, SourceObject, artifact_sources
@@ -242,13 +242,12 @@ class FrontendDriver:
 
     def _stamp(self, target: str, commit: str) -> None:
         """Mark the live page as the commit's, in place (metadata only), as the last step,
-        keeping the headers it has now (read back: the page may have gone up in an earlier
-        process, before a restart)."""
+        keeping the headers and encryption it has now (``s3_headers``; read back: the page
+        may have gone up in an earlier process, before a restart)."""
         bucket = self.targets[target].bucket
         head = self._s3.head_object(Bucket=bucket, Key=INDEX)
-        extra: dict[str, Any] = {"ContentType": head.get("ContentType") or "text/html"}
-        if head.get("CacheControl"):
-            extra["CacheControl"] = head["CacheControl"]
+        extra: dict[str, Any] = {"ContentType": "text/html", **s3_headers.headers(head)}
+        extra.update(s3_headers.encryption(head))
         self._s3.copy_object(
             Bucket=bucket,
             Key=INDEX,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.adapters import processes
+from daemon.drivers import s3_headers
 from daemon.drivers.base import Progress
 from daemon.errors import ApplyFailed
 from daemon.spec import FrontendTarget
@@ -70,16 +71,17 @@ def _copier(
     s3: Any, live_bucket: str, bucket: str, source_key: str, key: str
 ) -> Callable[[dict[str, str] | None], dict[str, Any]]:
     def put(metadata: dict[str, str] | None) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
+        """Copy it server-side with its headers (kept by S3's default COPY directive) and
+        its encryption (which a copy would otherwise take from the live bucket's default);
+        with ``metadata``, every header given again (``s3_headers``)."""
+        head = s3.head_object(Bucket=bucket, Key=source_key)
+        extra: dict[str, Any] = s3_headers.encryption(head)
         if metadata is not None:
-            head = s3.head_object(Bucket=bucket, Key=source_key)
-            extra = {
-                "MetadataDirective": "REPLACE",
-                "Metadata": {**head.get("Metadata", {}), **metadata},
-                "ContentType": head.get("ContentType") or content_type(key),
-            }
-            if head.get("CacheControl"):
-                extra["CacheControl"] = head["CacheControl"]
+            extra.update(
+                MetadataDirective="REPLACE",
+                Metadata={**head.get("Metadata", {}), **metadata},
+                **{"ContentType": content_type(key), **s3_headers.headers(head)},
+            )
         s3.copy_object(
             Bucket=live_bucket, Key=key, CopySource={"Bucket": bucket, "Key": source_key}, **extra
         )
