@@ -16,10 +16,9 @@ blue) still run; anything else with ``UpdateService``
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -36,22 +35,15 @@ from daemon.drivers.base import (
     Waiting,
     checked_ahead,
     fan_out,
-    wait_until,
 )
 from daemon.drivers.ecs_deployments import DeploymentHistory
 from daemon.drivers.ecs_revisions import Revisions, family_revision
-from daemon.drivers.ecs_rollout import Deployment, Rollout, rollout
-from daemon.errors import ApplyFailed, Held, ObserveFailed
+from daemon.drivers.ecs_rollout import Rollout
+from daemon.drivers.ecs_rollouts import ROLLING_BACK, Rollouts
+from daemon.errors import ObserveFailed
 from daemon.spec import EcsTarget
 
 BATCH = 10
-ROLLING_BACK = "serviceDeployment"  # the deployment StopServiceDeployment rolls back (Started)
-NOT_STOPPABLE = (
-    "ConflictException",
-    "ServiceDeploymentNotFoundException",
-    "InvalidParameterException",
-)
-HISTORY_FRESH = 2.0  # seconds a read of the deployments API serves one pass's observe and preflight
 
 
 class EcsDriver(AwsDriver[EcsTarget]):
@@ -62,7 +54,7 @@ class EcsDriver(AwsDriver[EcsTarget]):
     def reset_caches(self) -> None:
         if not hasattr(self, "history"):  # resolved service revisions never change
             self.history = DeploymentHistory(lambda: self.clients.client("ecs", attempts=1))
-        self._recent: dict[tuple[str, str], tuple[float, list[Deployment] | None]] = {}
+        self.rollouts = Rollouts(self.targets, self.history, lambda: self._ecs, self._service)
         self._family: dict[str, str] = {}
         self.revisions = Revisions(lambda: self._ecs)
 
@@ -103,7 +95,9 @@ class EcsDriver(AwsDriver[EcsTarget]):
         family, revision = family_revision(service["taskDefinition"])
         self._family[name] = spec.family or family
         controller = _controller(service)
-        state = self._rollout(name, service) if controller == "ECS" else Rollout(controller, False)
+        state = (
+            self.rollouts.of(name, service) if controller == "ECS" else Rollout(controller, False)
+        )
         detail = {"family": family, "rollout": state.status, "controller": controller}
         primary = next(
             (d for d in service.get("deployments") or [] if d.get("status") == "PRIMARY"), None
@@ -117,40 +111,19 @@ class EcsDriver(AwsDriver[EcsTarget]):
             detail["rolledBackReason"] = state.rolled_back_reason
         if state.current is not None and state.current.stage:
             detail["stage"] = state.current.stage
+        in_progress, moving = (state.status if state.rolling else None), None
+        if controller == "CODE_DEPLOY" and spec.code_deploy is not None:
+            client = self.clients.client("codedeploy")
+            in_progress, moving = codedeploy.observe_active(client, spec.code_deploy, revision)
         return Observed(
             target=name,
             kind=Kind.ECS,
             live=str(revision),
             rank=float(revision),
-            in_progress=state.status if state.rolling else None,
+            in_progress=in_progress,
             detail=detail,
+            partial=moving,
         )
-
-    def _rollout(self, name: str, service: dict[str, Any]) -> Rollout:
-        """From ``DescribeServices``; when a deployment is going on or went wrong, from the
-        deployments API too (a quiet service costs no more calls than before)."""
-        seen = rollout(service)
-        quiet = not (seen.rolling or seen.failed or seen.rolled_back)
-        quiet = quiet and len(service.get("deployments") or []) <= 1
-        if quiet:
-            return seen
-        recent = self._recent_deployments(name)
-        return rollout(service, recent[0]) if recent else seen
-
-    def _recent_deployments(self, name: str, fresh: bool = False) -> list[Deployment] | None:
-        """The service's newest deployments (None: the API did not answer); one read serves
-        a pass's observe and preflight, an apply or a wait reads afresh."""
-        spec = self.targets[name]
-        key = (spec.cluster, spec.service)
-        now = time.monotonic()
-        with self._lock:
-            kept = self._recent.get(key)
-        if kept is not None and not fresh and now - kept[0] < HISTORY_FRESH:
-            return kept[1]
-        found = self.history.recent(spec.cluster, spec.service)
-        with self._lock:
-            self._recent[key] = (now, found)
-        return found
 
     def preflight(self, target: str, pin: Pin, observed: Observed) -> Resolved:
         assert pin.version is not None
@@ -223,7 +196,7 @@ class EcsDriver(AwsDriver[EcsTarget]):
                 arn = self.revisions.current(self._family_of(target), name)["taskDefinitionArn"]
                 client = self.clients.client("codedeploy")
                 return codedeploy.deploy(client, target, spec, service, arn, name, progress)
-        stopped = self._roll_back_in_flight(target, int(action.to_version), progress)
+        stopped = self.rollouts.roll_back_in_flight(target, int(action.to_version), progress)
         if stopped is not None:
             return {ROLLING_BACK: stopped}
         progress(target, f"update_service {spec.cluster}/{spec.service} -> {name}")
@@ -232,90 +205,27 @@ class EcsDriver(AwsDriver[EcsTarget]):
         )
         return NOTHING_STARTED
 
-    def _roll_back_in_flight(self, target: str, want: int, progress: Progress) -> str | None:
-        """Stop the in-flight deployment whose source is ``want`` with ECS's own rollback;
-        its ARN, or None when there is none to stop (then ``UpdateService``)."""
-        recent = self._recent_deployments(target, fresh=True) or []
-        current = recent[0] if recent else None
-        if current is None or not current.can_roll_back or want not in current.sources:
-            return None
-        if current.target == want:
-            return None
-        progress(
-            target,
-            f"StopServiceDeployment(ROLLBACK) of the deployment of revision {current.target} "
-            f"({current.line()}): revision {want}'s tasks still run",
-        )
-        try:
-            self._ecs.stop_service_deployment(serviceDeploymentArn=current.arn, stopType="ROLLBACK")
-        except ClientError as exc:
-            if error_code(exc) not in NOT_STOPPABLE:
-                raise
-            progress(target, f"ECS would not stop it ({error_message(exc)}): a new deployment")
-            return None
-        return current.arn
-
     def wait(self, target: str, action: Action, waiting: Waiting) -> None:
         want = int(action.to_version)
         if codedeploy.STARTED in waiting.started:
-            codedeploy.wait(self.clients.client("codedeploy"), target, waiting)
+            live = partial(self._revision_now, target)
+            codedeploy.wait(self.clients.client("codedeploy"), target, waiting, live)
             return
-        self._wait(target, want, waiting, early=waiting.gated)
+        self.rollouts.wait(target, want, waiting, early=waiting.gated)
 
     def settle(self, target: str, action: Action, waiting: Waiting) -> None:
         """After the health gates passed during a deployment's bake time: wait for the rest
-        of it (``CLEAN_UP``), so success is recorded once ECS says ``SUCCESSFUL``."""
+        of it (``CLEAN_UP``), so success is recorded once ECS says ``SUCCESSFUL``. A
+        CodeDeploy wait already saw its deployment end."""
+        if _controller(self._service(target) or {}) == "ECS":
+            self.rollouts.wait(target, int(action.to_version), waiting, early=False)
+
+    def _service(self, target: str) -> dict[str, Any] | None:
         spec = self.targets[target]
-        service = self._describe(spec.cluster, [spec.service]).get(spec.service)
-        if service is not None and _controller(service) == "ECS":  # CodeDeploy's wait saw it end
-            self._wait(target, int(action.to_version), waiting, early=False)
+        return self._describe(spec.cluster, [spec.service]).get(spec.service)
 
-    def _wait(self, target: str, want: int, waiting: Waiting, early: bool) -> None:
-        """Until the service is on ``want`` and ECS says its deployment is done; ``early``:
-        return once a blue/green, linear or canary deployment bakes (blue still up), so the
-        gates judge it while a rollback is a traffic flip."""
-        spec = self.targets[target]
-        stopping = waiting.started.get(ROLLING_BACK)
-        timeout = max(0.0, waiting.deadline - time.monotonic())
-        deadline = [waiting.deadline]
-        extended: set[str] = set()
-
-        def check() -> tuple[bool, str]:
-            service = self._describe(spec.cluster, [spec.service]).get(spec.service)
-            if service is None:
-                raise ApplyFailed(f"ECS service {spec.service} disappeared during the rollout")
-            _, revision = family_revision(service["taskDefinition"])
-            if stopping is not None:
-                return _rolled_back(self.history, stopping, service, revision, want)
-            recent = self._recent_deployments(target, fresh=True) or []
-            current = next((d for d in recent if d.target == want), None)
-            if current is not None and current.arn not in extended:
-                extended.add(current.arn)  # the deployment's own bake and steps, then ours
-                deadline[0] = max(deadline[0], waiting.deadline + current.own_time)
-            hook = current.hook if current is not None else None
-            if hook is not None and hook.awaiting and hook.expires is not None:
-                left = (hook.expires - dt.datetime.now(dt.UTC)).total_seconds()
-                deadline[0] = max(deadline[0], time.monotonic() + max(0.0, left) + timeout)
-            state = rollout(service, current)
-            if state.rolled_back == want and revision != want:
-                raise Held(
-                    f"ECS rolled the deployment of revision {want} back to revision {revision} "
-                    f"by itself: {state.rolled_back_reason}"
-                )
-            if current is not None and current.status.startswith("ROLLBACK") and revision != want:
-                why = current.rollback_reason or current.reason or current.status
-                raise Held(f"ECS rolled the deployment of revision {want} back: {why}")
-            if state.failed:
-                raise Held(f"ECS deployment failed: {state.failed}")
-            if revision != want:
-                raise ApplyFailed(
-                    f"the service moved to revision {revision} while pinback waited for {want}"
-                )
-            if early and current is not None and current.ongoing and current.stage == "BAKE_TIME":
-                return True, f"{state.status} (the gates judge it while blue still runs)"
-            return (not state.rolling), state.status
-
-        wait_until(check, target, "ECS deployment", waiting, deadline=lambda: deadline[0])
+    def _revision_now(self, target: str) -> int:
+        return family_revision((self._service(target) or {}).get("taskDefinition", ":0"))[1]
 
     def verify(self, target: str, action: Action) -> Observed:
         return self.observe([target])[target]
@@ -347,21 +257,6 @@ class EcsDriver(AwsDriver[EcsTarget]):
         if not family:
             raise ObserveFailed(f"cannot tell the task-definition family of {target}")
         return family
-
-
-def _rolled_back(
-    history: DeploymentHistory, arn: str, service: dict[str, Any], revision: int, want: int
-) -> tuple[bool, str]:
-    """A poll of a rollback pinback asked for: done once ECS says ROLLBACK_SUCCESSFUL
-    and the service is back on ``want``."""
-    current = history.one(arn)
-    if current is None:  # unreadable now: the service itself tells
-        state = rollout(service)
-        return (revision == want and not state.rolling), f"rolling back, {state.status}"
-    if current.status == "ROLLBACK_FAILED":
-        raise ApplyFailed(f"ECS could not roll the deployment back: {current.reason}")
-    done = current.status == "ROLLBACK_SUCCESSFUL" and revision == want
-    return done, f"ECS rollback: {current.line()}"
 
 
 def _controller_refusal(spec: EcsTarget, controller: str) -> str | None:
