@@ -12,7 +12,7 @@ from daemon.core.model import Outcome
 from daemon.devtools import sandbox
 from daemon.engine.engine import Engine
 from tests.stands.realistic.ecs import CIRCUIT_BREAKER_REASON, EcsWorld, Pause, Timing
-from tests.stands.service import Aws, Recorder, Service, config_copy
+from tests.stands.service import Aws, Recorder, Service, config_copy, health_alarm
 from tests.stands.waiting import eventually
 
 CLUSTER, SERVICE = "leh-cluster", "leh-backend"
@@ -190,3 +190,41 @@ def test_a_revision_ecs_rolled_back_stays_held_after_a_restart(service: Service,
     (again,) = restarted.apply(restarted.snapshot(desired).plan)
     assert again.outcome is Outcome.BLOCKED
     assert aws.proxy.seen("UpdateService") == updates
+
+
+def test_a_gate_that_fails_while_blue_green_bakes_reverts_by_ecs_rollback(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """The rollback to 3 is judged while ECS still bakes it (blue, revision 4, still up): its
+    alarm fires, and the revert to 4 (whose checks passed just before the change) is ECS's
+    own rollback, a traffic flip, not a new deployment."""
+    health_alarm(aws)
+    timing = Timing(start=0.3, drain=0.3, shift=0.3, minute=30.0)
+    ecs = world(aws, strategy="BLUE_GREEN", bake_minutes=1, timing=timing)
+    config = config_copy(
+        tmp_path,
+        {
+            "    timeout: 15m\n": "    timeout: 15m\n    health: {cloudwatchAlarms: [leh-backend-5xx], "
+            "bakeTime: 20s, onFailure: revert}\n"
+        },
+    )
+    engine, desired = service.engine(config, backend=3)
+    plan = engine.snapshot(desired).plan
+
+    def the_alarm_fires_in_the_bake() -> None:
+        eventually(lambda: stage_reached(ecs, "BAKE_TIME"), timeout=20, what="BAKE_TIME")
+        aws.client("cloudwatch").set_alarm_state(  # type: ignore[attr-defined]
+            AlarmName="leh-backend-5xx", StateValue="ALARM", StateReason="5xx"
+        )
+
+    alarm = threading.Thread(target=the_alarm_fires_in_the_bake)
+    alarm.start()
+    started = time.monotonic()
+    (result,) = engine.apply(plan)
+    took = time.monotonic() - started
+    alarm.join()
+    assert result.detail.get("reverted") == "yes" and result.live_after == "4", result.error
+    assert aws.proxy.seen("UpdateService") == 1  # the rollback to 3 only
+    assert aws.proxy.seen("StopServiceDeployment") == 1
+    assert ecs.deployments(CLUSTER, SERVICE)[-1].status == "ROLLBACK_SUCCESSFUL"
+    assert took < 20, took  # not the 30 s bake, nor a new deployment after it
