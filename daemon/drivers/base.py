@@ -82,6 +82,7 @@ def checked_ahead() -> bool:
 
 
 POLL_SCHEDULE = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0)
+POLL_SHARE = 0.1  # a wait's poll comes after a tenth of the time waited so far, at most 3 s
 PROGRESS_EVERY = 10.0
 
 
@@ -220,8 +221,10 @@ def wait_until(
     """Poll ``check`` until it says done, reporting each new status and a heartbeat.
 
     ``check`` returns ``(done, status)`` and raises ``ApplyFailed`` on a failure it
-    sees. Polls start fast (moto and quick rollouts finish in well under a second)
-    and slow to every 3 s. ``deadline``, when given, is asked after each poll: a check that
+    sees. Polls start fast (moto and quick rollouts finish in well under a second) and
+    slow down with the time waited: the next comes after a tenth of it, at most 3 s, so a
+    change is seen taken at most about 10% after it took (a 5 s rollout is not reported at
+    8 s), and a 5-minute rollout costs about 130 reads. ``deadline``, when given, is asked after each poll: a check that
     learns the change takes longer by its own configuration (a bake time, a paused hook)
     moves it later.
     """
@@ -230,7 +233,6 @@ def wait_until(
     started = time.monotonic()
     last_status = ""
     last_report = started
-    attempt = 0
     while True:
         done, status = check()
         now = time.monotonic()
@@ -243,8 +245,8 @@ def wait_until(
             return
         if now >= ends:
             raise WaitTimeout(f"{what} did not finish in time; last status: {status} ({elapsed})")
-        pause = min(POLL_SCHEDULE[min(attempt, len(POLL_SCHEDULE) - 1)], max(0.0, ends - now))
-        attempt += 1
+        pause = min(POLL_SCHEDULE[-1], max(POLL_SCHEDULE[0], (now - started) * POLL_SHARE))
+        pause = min(pause, max(0.0, ends - now))
         if stop is not None:
             if stop.wait(pause):
                 raise WaitStopped(

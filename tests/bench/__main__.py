@@ -23,6 +23,7 @@ from tests.bench import (
     ha,
     incident,
     readiness,
+    restore,
     spec_load,
 )
 from tests.bench.common import log, moto_elsewhere
@@ -61,6 +62,13 @@ def main() -> None:
                 "lambda_alias_rollback",
                 {"incident", "alias"},
                 lambda: incident.alias_rollback(endpoint),
+            ),
+            ("restore_whole_stack", {"restore"}, lambda: restore.whole_stack(endpoint)),
+            ("restore_in_flight_rolling", {"restore"}, lambda: restore.in_flight_rolling(endpoint)),
+            (
+                "restore_blue_green_in_bake",
+                {"restore"},
+                lambda: restore.blue_green_in_bake(endpoint),
             ),
             (
                 "versions_readers",
