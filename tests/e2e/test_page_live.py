@@ -79,7 +79,8 @@ def test_the_page_follows_the_controller_live(
         assert browser.evaluate("window.pwned") is None
         assert browser.evaluate("document.querySelectorAll('#live script, #live img').length") == 0
 
-        # A failure shows its message: the deployment fails and ECS stays on revision 3.
+        # A failure shows its message: the deployment fails and ECS stays on revision 3. A
+        # rollout that FAILED without ECS rolling it back is held (DESIGN section 13).
         ecs = aws.client("ecs")
         (live,) = ecs.describe_services(cluster="leh-cluster", services=["leh-backend"])["services"]  # type: ignore[attr-defined]
         aws.proxy.add(
@@ -99,7 +100,7 @@ def test_the_page_follows_the_controller_live(
 
         eventually(
             lambda: (
-                "FAILED" in card(browser, "backend")
+                "HELD" in card(browser, "backend")
                 and "ECS deployment failed: tasks failed to start: OOM" in card(browser, "backend")
             ),
             timeout=30,
