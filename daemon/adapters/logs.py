@@ -61,6 +61,7 @@ class LogEvent(StrEnum):
     DESIRED_LOADED = "desired_loaded"
     GIT_FETCH_FAILED = "git_fetch_failed"
     GIT_WEBHOOK_REFUSED = "git_webhook_refused"
+    LISTENER_OPEN_ONLY = "listener_open_only"
     HELD = "held"
     OPEN_APPLY_CLOSED = "open_apply_closed"
     READINESS_CHECKED = "readiness_checked"

@@ -193,9 +193,12 @@ def emit_json(document: object) -> None:
 
 def our_controller(config: Any, state_path: Path | None) -> Any:
     """What answers on ``daemon.listen`` (``daemon.controller.handover.Found``), or None."""
+    from daemon.adapters import environment
     from daemon.controller import handover
     from daemon.spec import absolute
 
     pins = absolute(state_path or config.state_path)
     ours = handover.identity(config.path, pins, config.path.read_bytes())
-    return handover.find(config.model.daemon.listen, ours)
+    token_env = config.model.daemon.api_token_env
+    token = environment.named(token_env) if token_env else None
+    return handover.find(config.model.daemon.listen, ours, token)

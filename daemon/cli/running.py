@@ -39,13 +39,26 @@ def run(config_path: Path, state_path: Path | None, listen: str | None) -> None:
 
     logs.configure()
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1` prints every thread's stack to stderr
+    from daemon.adapters import environment
+    from daemon.web.guard import Policy
+
     controller = Fleet(config_path, state_path, chosen_env())
-    address = listen or controller.first.config.model.daemon.listen
+    settings = controller.first.config.model.daemon
+    address = listen or settings.listen
+    token = environment.named(settings.api_token_env) if settings.api_token_env else None
+    origins = tuple(settings.allowed_origins)
     try:
-        server = serve(controller, address)
+        server = serve(controller, address, token, origins)
     except OSError as exc:
         raise Failure(f"cannot listen on {address}: {exc.strerror}") from None
     host, port = server.server_address[:2]
+    if Policy.of(str(host), int(port), token).serves_only_open:
+        logs.get().warning(
+            LogEvent.LISTENER_OPEN_ONLY,
+            listen=f"{host!s}:{port}",
+            reason="not on a loopback address and no daemon.apiTokenEnv: serving /metrics, "
+            "/healthz and /readyz only",
+        )
     logs.get().info(
         LogEvent.CONTROLLER_STARTED,
         listen=f"{host!s}:{port}",

@@ -188,6 +188,9 @@ class Fleet:
         answers = [c.git_webhook(body, headers) for c in self.controllers.values()]
         return min(answers, key=lambda answer: _HOOK_RANK.get(answer[0], 9))
 
+    def git_webhook_configured(self) -> bool:
+        return any(c.git_webhook_configured() for c in self.controllers.values())
+
     def status(self) -> dict[str, Any]:
         if self.only is not None:
             document = self.only.status()
@@ -219,7 +222,7 @@ class Fleet:
         return {"auditAnchor": self.anchoring.status()} if self.anchoring is not None else {}
 
 
-_HOOK_RANK = {202: 0, 200: 1, 401: 2, 404: 3}
+_HOOK_RANK = {202: 0, 200: 1, 409: 2, 401: 3, 404: 4}
 
 
 def merged_status(documents: Mapping[str, dict[str, Any]]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ class Found:
     ours: bool
     why_not: str = ""
     environment: str | None = None  # ours, when the controller runs several
+    token: str | None = None  # the bearer token it asks for (daemon.apiTokenEnv)
 
     def mine(self, document: Mapping[str, Any]) -> dict[str, Any]:
         """Our environment's part of a ``/status`` document (all of it with one)."""
@@ -58,11 +59,19 @@ class Found:
         return {**own, "targets": rows}
 
 
-def find(listen: str, ours: Mapping[str, str]) -> Found | None:
-    """The controller on ``listen``, or None when nothing answers."""
+def find(listen: str, ours: Mapping[str, str], token: str | None = None) -> Found | None:
+    """The controller on ``listen``, or None when nothing answers. ``token``: the bearer
+    token of ``daemon.apiTokenEnv``, when this command has it."""
     url = f"http://{listen}"
     try:
-        document = _get(f"{url}/status", timeout=2)
+        document = _get(f"{url}/status", timeout=2, token=token)
+    except urllib.error.HTTPError as exc:  # something answers, and refuses us
+        why = (
+            "it asks for the token of daemon.apiTokenEnv"
+            if exc.code in (401, 403)
+            else f"it answered {exc.code}"
+        )
+        return Found(url, {}, False, why)
     except (OSError, ValueError):
         return None
     several = document.get("environments") or {}
@@ -75,7 +84,7 @@ def find(listen: str, ours: Mapping[str, str]) -> Found | None:
         return Found(url, document, False, why)
     for name, identity in runs.items():
         if identity.get("pins") == ours["pins"]:
-            return Found(url, document, True, environment=name)
+            return Found(url, document, True, environment=name, token=token)
     pins = ", ".join(str(i.get("pins")) for i in runs.values())
     return Found(url, document, False, f"it reads another pin file ({pins})")
 
@@ -94,13 +103,13 @@ def reconcile_and_follow(
     only = targets[0] if len(targets) == 1 else None
     query = {"target": only, "env": found.environment}
     asked = "&".join(f"{k}={quote(v)}" for k, v in query.items() if v is not None)
-    _post(f"{found.url}/reconcile" + (f"?{asked}" if asked else ""))
+    _post(f"{found.url}/reconcile" + (f"?{asked}" if asked else ""), found.token)
     progress("controller", f"asked the controller at {found.url} to reconcile; following it")
     deadline = time.monotonic() + timeout
     said: dict[str, str] = {}
     while True:
         try:
-            document = found.mine(_get(f"{found.url}/status", timeout=10))
+            document = found.mine(_get(f"{found.url}/status", timeout=10, token=found.token))
         except (OSError, ValueError) as exc:  # it stopped, or was killed, while we followed
             raise PinbackError(
                 f"lost the controller at {found.url} while following it ({exc}); what it had "
@@ -135,14 +144,19 @@ def _line(row: Mapping[str, Any]) -> str:
     return f"{row.get('phase', 'Unknown')}: {row.get('state', '')}"
 
 
-def _get(url: str, timeout: float) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=timeout) as answer:
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def _get(url: str, timeout: float, token: str | None = None) -> dict[str, Any]:
+    request = urllib.request.Request(url, headers=_headers(token))
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
         document: dict[str, Any] = json.loads(answer.read())
     return document
 
 
-def _post(url: str) -> None:
-    request = urllib.request.Request(url, method="POST", data=b"")
+def _post(url: str, token: str | None = None) -> None:
+    request = urllib.request.Request(url, method="POST", data=b"", headers=_headers(token))
     try:
         urllib.request.urlopen(request, timeout=10).close()
     except (OSError, urllib.error.URLError) as exc:

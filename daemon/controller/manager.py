@@ -43,6 +43,8 @@ from daemon.engine.engine import Engine
 from daemon.errors import AuditUnavailable, PinbackError
 from daemon.spec import LoadedConfig, load_config, load_desired
 
+RECONCILE_WINDOW = 1.0  # seconds: POST /reconcile makes at most one pass a window
+
 
 class Controller:
     """One environment's controller (``daemon.controller.fleet`` runs every environment of
@@ -176,10 +178,11 @@ class Controller:
         self.passes.run()
 
     def reconcile_now(self, target: str | None = None) -> None:
-        """``POST /reconcile``: reset the target's backoff (or all) and run a pass now."""
+        """``POST /reconcile``: reset the target's backoff (or all) and run a pass now, or,
+        with one just begun, when ``RECONCILE_WINDOW`` ends: requests coalesce."""
         for name in [target] if target else list(self.shared.targets):
             self.queue.forget(name)
-        self.request_pass()
+        self.shared.request_pass_soon(RECONCILE_WINDOW)
 
     # -- the endpoints (daemon.web.server.Served) -----------------------------------------
 
@@ -213,6 +216,9 @@ class Controller:
 
     def git_webhook(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         return self.watchers.git_webhook(body, headers)
+
+    def git_webhook_configured(self) -> bool:
+        return self.watchers.webhook_configured()
 
 
 def environment_name(config: LoadedConfig, pins: Path) -> str:

@@ -66,6 +66,7 @@ class PassRunner:
         shared = self.shared
         log = self.log.bind(correlation_id=uuid.uuid4().hex[:12])
         started = time.monotonic()
+        shared.pass_started = started
         desired = self.pins.reload(log)
         if desired is None:
             return

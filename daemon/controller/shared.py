@@ -110,6 +110,8 @@ class Shared:
         self.lock = threading.RLock()
         self.stopping = threading.Event()
         self.wake = threading.Event()
+        self.pass_started = 0.0  # time.monotonic() when the last pass began
+        self._soon: threading.Timer | None = None
         self.changes = changes or Changes()
 
     @property
@@ -139,6 +141,26 @@ class Shared:
         return {a.target: a for a in snapshot.plan.actions}
 
     def request_pass(self) -> None:
+        self.wake.set()
+
+    def request_pass_soon(self, window: float) -> None:
+        """A pass now, unless one is already asked for or began less than ``window``
+        seconds ago: then one pass when the window ends. Many requests for a pass (``POST
+        /reconcile`` from a page a hundred people refresh) make one pass a window."""
+        with self.lock:
+            if self.wake.is_set() or self._soon is not None:
+                return
+            since = time.monotonic() - self.pass_started
+            if since >= window:
+                self.wake.set()
+                return
+            self._soon = threading.Timer(window - since, self._soon_now)
+            self._soon.daemon = True
+            self._soon.start()
+
+    def _soon_now(self) -> None:
+        with self.lock:
+            self._soon = None
         self.wake.set()
 
     def changed(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import random
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,18 @@ from daemon.errors import PinbackError
 WATCH_TICK = 1.0  # the file watcher wakes at least this often (and first, once armed)
 
 
+REPLAY_WINDOW = 3600.0  # seconds a delivery id is remembered
+
+
 class Watchers:
     def __init__(self, shared: Shared, log: Any) -> None:
         self.shared = shared
         self.log = log
         self.watching = threading.Event()  # the file watcher is armed
         self.armed_at_pass = 0  # the pass count when it was armed (``ready`` waits for one more)
-        self._deliveries: collections.deque[str] = collections.deque(maxlen=1000)
+        # Delivery ids acted on, with when (time.monotonic()): a replay within REPLAY_WINDOW
+        # is refused; older ones are forgotten.
+        self._deliveries: collections.OrderedDict[str, float] = collections.OrderedDict()
 
     def resync_loop(self) -> None:
         shared = self.shared
@@ -98,10 +104,20 @@ class Watchers:
                 self.log.error(LogEvent.WATCH_FAILED, error=str(exc))
                 shared.stopping.wait(1.0)
 
+    def webhook_configured(self) -> bool:
+        """Whether ``POST /hooks/git`` has a secret to check and a git source to fetch."""
+        git = self.shared.config.model.desired_state.git
+        secret_env = git.webhook_secret_env if git else None
+        return (
+            isinstance(self.shared.source, GitSource)
+            and secret_env is not None
+            and bool(environment.named(secret_env))
+        )
+
     def git_webhook(self, body: bytes, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         """``POST /hooks/git``: a GitHub push signed with X-Hub-Signature-256 starts a fetch
-        and a pass at once. Unsigned or badly signed: 401 and nothing happens; a delivery
-        seen before: 200 and nothing happens again."""
+        and a pass at once. Unsigned or badly signed: 401 and nothing happens; a delivery id
+        seen within the last hour (a replay), or none at all: 409 and nothing happens."""
         shared = self.shared
         git = shared.config.model.desired_state.git
         secret_env = git.webhook_secret_env if git else None
@@ -118,11 +134,17 @@ class Watchers:
             )
             return 401, {"error": "bad signature"}
         delivery = lowered.get("x-github-delivery", "")
+        if not delivery:
+            self.log.warning(LogEvent.GIT_WEBHOOK_REFUSED, reason="no X-GitHub-Delivery")
+            return 409, {"error": "a delivery needs its X-GitHub-Delivery id"}
+        now = time.monotonic()
         with shared.lock:
-            if delivery and delivery in self._deliveries:
-                return 200, {"duplicate": delivery}
-            if delivery:
-                self._deliveries.append(delivery)
+            while self._deliveries and next(iter(self._deliveries.values())) < now - REPLAY_WINDOW:
+                self._deliveries.popitem(last=False)
+            if delivery in self._deliveries:
+                self.log.warning(LogEvent.GIT_WEBHOOK_REFUSED, reason=f"replay of {delivery}")
+                return 409, {"duplicate": delivery}
+            self._deliveries[delivery] = now
         threading.Thread(target=self._fetch_now, name="git-webhook", daemon=True).start()
         return 202, {"fetching": source.ref, "delivery": delivery}
 

@@ -56,6 +56,10 @@ class DaemonSettings(Strict):
     # be (DESIGN §11), and how many of them; 0 turns the check off.
     readiness_interval: Duration = Field(3600.0, alias="readinessInterval")
     readiness_depth: int = Field(3, alias="readinessDepth", ge=1, le=50)
+    # The bearer token every endpoint but /metrics, /healthz and /readyz needs (DESIGN §17);
+    # without one, a listener beyond loopback serves those three alone.
+    api_token_env: EnvName | None = Field(None, alias="apiTokenEnv")
+    allowed_origins: list[str] = Field([], alias="allowedOrigins")
 
 
 class AnchorSettings(Strict):

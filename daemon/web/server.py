@@ -7,6 +7,12 @@ json`` document), ``POST /reconcile[?target=T]`` (reset backoff, pass now), and
 ``POST /hooks/git`` (a signed GitHub push: fetch and pass now). None of them changes
 a pin. Standard library server: a handful of
 requests a minute from Prometheus and people needs nothing more.
+
+Who may ask what is ``daemon.web.guard``'s, decided before a body is read. Every
+connection has a read timeout (``READ_TIMEOUT``), at most ``CONNECTIONS`` are served at
+once and ``STREAMS`` of them may be ``/events`` streams; a request over a cap is answered
+503 at once, so a flood of half-sent requests holds no thread for long and never starves
+the controller's passes of file descriptors.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from daemon.controller.readcache import ReadBudgetSpent
 from daemon.errors import NotChosen, PinbackError
 from daemon.views import page
+from daemon.web import guard
+from daemon.web.guard import Policy, Refusal
 
 
 class Served(Protocol):
@@ -56,9 +64,14 @@ class Served(Protocol):
         self, body: bytes, headers: Mapping[str, str]
     ) -> tuple[int, dict[str, Any]]: ...
 
+    def git_webhook_configured(self) -> bool: ...
+
 
 EVENTS_KEEPALIVE = 15.0  # seconds between comments on an idle /events stream
-MAX_HOOK_BODY = 5 * 1024 * 1024  # GitHub caps push payloads at 25 MB; ours need far less
+READ_TIMEOUT = 10.0  # seconds a connection may take to send its request
+CONNECTIONS = 64  # connections served at once
+STREAMS = 32  # of which /events streams
+BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -72,18 +85,73 @@ def _env(query: str) -> str | None:
     return values[0] if values else None
 
 
-def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
-    """Start serving in a daemon thread; returns the server (``shutdown()`` stops it)."""
+class BoundedServer(ThreadingHTTPServer):
+    """A thread per connection, at most ``connections`` at once: one over is answered 503
+    and closed without a thread."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: Any, connections: int) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(connections)
+        self.streams = threading.BoundedSemaphore(STREAMS)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.settimeout(1.0)
+                request.sendall(BUSY)
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def serve(
+    controller: Served, listen: str, token: str | None = None, origins: tuple[str, ...] = ()
+) -> ThreadingHTTPServer:
+    """Start serving in a daemon thread; returns the server (``shutdown()`` stops it).
+    ``token`` (``daemon.apiTokenEnv``'s value) and ``origins`` (``daemon.allowedOrigins``)
+    make the guard's policy, with the address the server is bound to."""
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "pinback"
+        timeout = READ_TIMEOUT  # per connection: the socket's timeout for every read
 
         def log_message(self, *args: Any) -> None:  # access logs would drown the event log
             pass
 
+        def _refused(self, method: str, path: str) -> bool:
+            """Answer a request the guard refuses; True when it was."""
+            assert admitted is not None
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            refusal = guard.admit(admitted, method, path, headers)
+            if refusal is None:
+                return False
+            self._refuse(refusal)
+            return True
+
+        def _refuse(self, refusal: Refusal) -> None:
+            self.close_connection = True  # an unread body must not be read as a request
+            extra = {"WWW-Authenticate": "Bearer"} if refusal.status == 401 else None
+            self._json(refusal.status, {"error": refusal.error}, extra)
+
         def do_GET(self) -> None:
             parts = urlsplit(self.path)
             path = parts.path
+            if self._refused("GET", path):
+                return
             if path == "/":
                 view = controller.page_view()
                 part = parse_qs(parts.query).get("part") == ["live"]
@@ -108,18 +176,21 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
 
         def do_POST(self) -> None:
             parts = urlsplit(self.path)
-            if parts.path == "/hooks/git":
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_HOOK_BODY:
-                    self._json(413, {"error": "payload too large"})
-                    return
-                body = self.rfile.read(length)
-                status, document = controller.git_webhook(body, dict(self.headers.items()))
-                self._json(status, document)
-                return
-            if parts.path != "/reconcile":
+            if parts.path not in (guard.HOOK, "/reconcile"):
+                self.close_connection = True
                 self._json(404, {"error": f"no such endpoint: {parts.path}"})
                 return
+            if self._refused("POST", parts.path):
+                return
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            if parts.path == guard.HOOK:
+                self._hook(headers)
+                return
+            length = guard.body_length(headers, required=False)
+            if isinstance(length, Refusal):
+                self._refuse(length)
+                return
+            self.close_connection = length > 0  # a body /reconcile ignores is never read
             targets = parse_qs(parts.query).get("target")
             target = targets[0] if targets else None
             environment = _env(parts.query)
@@ -129,6 +200,21 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
                 return
             controller.reconcile_now(target, environment)
             self._json(202, {"reconciling": target or "all"})
+
+        def _hook(self, headers: Mapping[str, str]) -> None:
+            """The signed GitHub push: its body read only once a webhook is configured, the
+            request is signed and declares a valid length, and never beyond it."""
+            refusal = guard.hook_refusal(controller.git_webhook_configured(), headers)
+            length = guard.body_length(headers, required=True) if refusal is None else 0
+            if refusal is None and isinstance(length, Refusal):
+                refusal = length
+            if refusal is not None:
+                self._refuse(refusal)
+                return
+            assert isinstance(length, int)
+            body = self.rfile.read(length)
+            status, document = controller.git_webhook(body, dict(self.headers.items()))
+            self._json(status, document)
 
         def _versions(self, target: str, environment: str | None) -> None:
             error = controller.target_error(target, environment)
@@ -147,7 +233,17 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
 
         def _events(self) -> None:
             """Server-Sent Events: ``data: N`` on every change, a comment while idle,
-            until the client goes or the controller stops."""
+            until the client goes or the controller stops; at most ``STREAMS`` at once."""
+            streams = self.server.streams  # type: ignore[attr-defined]
+            if not streams.acquire(blocking=False):
+                self._json(503, {"error": "too many /events streams"}, {"Retry-After": "5"})
+                return
+            try:
+                self._stream()
+            finally:
+                streams.release()
+
+        def _stream(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-store")
@@ -192,7 +288,8 @@ def serve(controller: Served, listen: str) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-    server = ThreadingHTTPServer(parse_listen(listen), Handler)
-    server.daemon_threads = True
+    server = BoundedServer(parse_listen(listen), Handler, CONNECTIONS)
+    host, port = server.server_address[:2]
+    admitted: Policy | None = Policy.of(str(host), int(port), token, origins)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server

@@ -79,7 +79,7 @@ def test_signed_push_is_fetched_at_once(
             timeout=20,
             what="the rollback after the webhook",
         )
-        assert post(hook, PUSH, headers) == 200  # the same delivery again: nothing new
+        assert post(hook, PUSH, headers) == 409  # the same delivery again (a replay): refused
         assert aws.proxy.seen("UpdateService") == 1
     finally:
         daemon.stop(signal.SIGTERM)
