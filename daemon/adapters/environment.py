@@ -10,7 +10,7 @@ which setting asked for the variable. Nothing else in ``daemon`` touches ``os.en
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from daemon.errors import ConfigError
 
@@ -37,6 +37,26 @@ def debug() -> bool:
     return bool(named(DEBUG))
 
 
-def for_child(extra: Mapping[str, str]) -> dict[str, str]:
-    """The environment of a command pinback runs (a smoke test), with ``extra`` added."""
-    return {**os.environ, **extra}
+# What every program pinback runs gets of its environment (DESIGN section 17): enough to run,
+# nothing of the controller's secrets (the audit and lease database URLs, webhook secrets,
+# AWS credentials). A config passes more by name (``env:`` on a build or a health check).
+CHILD = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME")
+GIT_PREFIXES = ("GIT_",)  # git's own settings (identity, ssh command, askpass)
+GIT_NAMES = ("SSH_AUTH_SOCK", "SSH_AGENT_PID")
+
+
+def for_child(extra: Mapping[str, str], passed: Sequence[str] = ()) -> dict[str, str]:
+    """The environment of a command a config names (a build, a smoke test): the allowlist,
+    the variables the config names in ``env:`` (``passed``), then ``extra``."""
+    names = (*CHILD, *passed)
+    return {**{n: os.environ[n] for n in names if n in os.environ}, **extra}
+
+
+def for_git() -> dict[str, str]:
+    """The environment of git: the allowlist, git's own variables and the ssh agent's."""
+    chosen = {
+        n: v
+        for n, v in os.environ.items()
+        if n in CHILD or n in GIT_NAMES or n.startswith(GIT_PREFIXES)
+    }
+    return chosen

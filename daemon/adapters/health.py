@@ -136,7 +136,9 @@ def _http(settings: HealthSettings, version: str, stop: threading.Event) -> Verd
 
 def _command(target: str, settings: HealthSettings, version: str) -> Verdict:
     assert settings.command is not None
-    env = environment.for_child({"PINBACK_TARGET": target, "PINBACK_VERSION": version})
+    env = environment.for_child(
+        {"PINBACK_TARGET": target, "PINBACK_VERSION": version}, settings.env
+    )
     done = processes.run(settings.command, settings.timeout, env=env)
     if done.timed_out:
         return Verdict(False, f"smoke command took longer than {settings.timeout:.0f}s")

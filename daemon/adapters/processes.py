@@ -1,6 +1,7 @@
 """The one way pinback runs another program: git, and the shell commands a config names
 (a frontend build, a smoke test). Every run has a timeout, captures its output, and ends
-as a value (``Ran``) or, for git, as the caller's error type with one sentence.
+as a value (``Ran``) or, for git, as the caller's error type with one sentence. git runs
+with an allowlisted environment (``environment.for_git``), never the controller's secrets.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon.adapters import environment
 from daemon.errors import PinbackError
 
 GIT_TIMEOUT = 60.0
@@ -91,7 +93,7 @@ class Git:
         self.timeout = timeout
 
     def ran(self, *args: str) -> Ran:
-        return run(["git", "-C", str(self.repo), *args], self.timeout)
+        return run(["git", "-C", str(self.repo), *args], self.timeout, env=environment.for_git())
 
     def __call__(self, *args: str) -> str:
         """The command's output (stripped), or the error type with git's own words."""
@@ -111,7 +113,7 @@ class Git:
         """``git show REV:PATH``: a file's bytes as committed (raises the error type)."""
         args = ["git", "-C", str(self.repo), "show", f"{revision}:{path}"]
         try:
-            done = _spawn(args, self.timeout, text=False)
+            done = _spawn(args, self.timeout, env=environment.for_git(), text=False)
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise self.error(f"cannot read {path} at {revision}: {exc}") from None
         if done.returncode != 0:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import mimetypes
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daemon.adapters import processes
+from daemon.adapters import environment, processes
 from daemon.drivers import s3_headers
 from daemon.drivers.base import Progress
 from daemon.errors import ApplyFailed
@@ -107,7 +108,8 @@ class Build:
         self.git("worktree", "add", "--detach", str(tree), self.commit)
         workdir = tree / build.workdir
         self.progress(self.target, f"building {self.commit[:12]}: {build.command}")
-        done = processes.run(build.command, build.timeout, cwd=workdir)
+        env = environment.for_child({}, build.env)  # none of the controller's secrets
+        done = processes.run(build.command, build.timeout, cwd=workdir, env=env)
         if done.timed_out:
             raise ApplyFailed(
                 f"the build of {self.commit[:12]} took longer than {build.timeout:.0f}s"
@@ -119,12 +121,11 @@ class Build:
                 f"the build of {self.commit[:12]} failed (exit {done.code}): {done.tail(3)}"
             )
         output = workdir / build.output
-        if not output.is_dir():
+        if not output.is_dir() or output.is_symlink():
             raise ApplyFailed(f"the build did not produce {build.output}/")
         return [
             self._uploader(path, path.relative_to(output).as_posix())
-            for path in sorted(output.rglob("*"))
-            if path.is_file()
+            for path in plain_files(output, self.commit)
         ]
 
     def _uploader(self, path: Path, key: str) -> SourceObject:
@@ -145,6 +146,27 @@ class Build:
         with contextlib.suppress(ApplyFailed):
             self.git("worktree", "remove", "--force", str(self.tmp / "tree"))
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def plain_files(output: Path, commit: str) -> list[Path]:
+    """Every file under ``output``, refusing a symlink anywhere in it (a build must not
+    upload what lies outside its output: a link to the controller's env file or its audit
+    database would publish it on the site)."""
+    root = output.resolve()
+    found: list[Path] = []
+    for folder, folders, files in os.walk(output, followlinks=False):
+        for name in [*folders, *files]:
+            path = Path(folder) / name
+            inside = path.resolve().is_relative_to(root)
+            if path.is_symlink() or not inside:
+                shown = path.relative_to(output).as_posix()
+                raise ApplyFailed(
+                    f"the build of {commit[:12]} has a symbolic link in its output, "
+                    f"{shown} -> {os.readlink(path) if path.is_symlink() else path.resolve()}: "
+                    "refused (a build's output must be plain files)"
+                )
+        found.extend(Path(folder) / name for name in files)
+    return sorted(found)
 
 
 def content_type(key: str) -> str:

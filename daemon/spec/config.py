@@ -174,6 +174,9 @@ class HealthSettings(Strict):
     command: str | None = None
     timeout: Duration = 120.0
     on_failure: Literal["hold", "revert"] = Field("hold", alias="onFailure")
+    env: list[EnvName] = Field(
+        [], description="variables the smoke command gets besides PATH, HOME and LANG"
+    )
 
 
 class BuildSettings(Strict):
@@ -182,6 +185,9 @@ class BuildSettings(Strict):
     command: str
     output: str
     timeout: Duration = 1800.0
+    env: list[EnvName] = Field(
+        [], description="variables the build gets besides PATH, HOME and LANG (never secrets)"
+    )
 
 
 class TargetBase(Strict):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import pytest
+
 from daemon.core.model import Outcome
 from daemon.devtools import sandbox
 from tests.stands.gitrepo import git, new_repo
@@ -219,3 +221,60 @@ def test_an_unreadable_deploy_history_is_said_in_the_plan(service: Service, aws:
     (note,) = [n for n in action.notes if "deploy history" in n]
     assert "s3://leh-frontend-prod/index.html" in note and "AccessDenied" in note
     assert "the age of the builds" in note
+
+
+def test_a_build_gets_none_of_the_controllers_secrets(
+    service: Service, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pinned commit whose build prints its environment into the site: neither the audit
+    database's URL, a webhook secret nor the AWS keys reach it; PATH does, and a variable the
+    config names in build.env."""
+    monkeypatch.setenv("PINBACK_AUDIT_URL", "postgresql://pinback:hunter2@db/audit")
+    monkeypatch.setenv("HOOK_SECRET", "s3cret-hook")
+    monkeypatch.setenv("NODE_ENV", "production")
+    repo, commit = repository_with(tmp_path, {"frontend/src/index.html": "<p>x</p>"})
+    command = "mkdir -p out && cp -r src/. out/ && env > out/env.txt"
+    build = (
+        f"{{repo: {repo}, workdir: frontend, command: '{command}', output: out, env: [NODE_ENV]}}"
+    )
+    config = config_copy(
+        tmp_path, {"    timeout: 10m\n": f"    timeout: 10m\n    build: {build}\n"}
+    )
+    engine, desired = service.engine(config, frontend=commit)
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.APPLIED, result.error
+    printed = (
+        aws.client("s3")
+        .get_object(Bucket="leh-frontend-prod", Key="env.txt")["Body"]
+        .read()
+        .decode()
+    )  # type: ignore[attr-defined]
+    assert "PATH=" in printed and "NODE_ENV=production" in printed
+    for secret in (
+        "hunter2",
+        "s3cret-hook",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ACCESS_KEY_ID",
+        "DATABASE_URL",
+    ):
+        assert secret not in printed, secret
+
+
+def test_a_build_whose_output_links_outside_it_is_refused(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """A commit whose build output holds a symbolic link (to the controller's environment
+    file, say) is refused naming the link; nothing is uploaded."""
+    secret = tmp_path / "sandbox.env"
+    secret.write_text("AWS_SECRET_ACCESS_KEY=abc\n")
+    repo, commit = repository_with(tmp_path, {"frontend/src/index.html": "<p>x</p>"})
+    command = f"mkdir -p out && cp -r src/. out/ && ln -s {secret} out/env.txt"
+    config = with_build(tmp_path, repo, command)
+    engine, desired = service.engine(config, frontend=commit)
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.FAILED
+    assert (
+        result.error is not None and "env.txt" in result.error and "symbolic link" in result.error
+    )
+    assert "env.txt" not in live_keys(aws)
+    assert live_marker(aws) == COMMITS[-1]

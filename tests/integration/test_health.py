@@ -397,3 +397,23 @@ def test_a_database_is_never_reverted_even_when_asked(
         live = connection.execute(sqlalchemy.text("SELECT version_num FROM alembic_version"))
         assert live.scalar() == REVISIONS[-2]
     database.dispose()
+
+
+def test_a_smoke_command_gets_none_of_the_controllers_secrets(
+    service: Service, aws: Aws, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The smoke command runs with PATH, HOME, LANG, PINBACK_TARGET and PINBACK_VERSION and
+    the variables its env: names: not the audit URL, the AWS keys or a webhook secret."""
+    monkeypatch.setenv("PINBACK_AUDIT_URL", "postgresql://pinback:hunter2@db/audit")
+    monkeypatch.setenv("SMOKE_BASE_URL", "https://staging.example")
+    seen = tmp_path / "smoke-env.txt"
+    config = with_health(
+        tmp_path, BACKEND, f"{{command: 'env > {seen}', timeout: 5s, env: [SMOKE_BASE_URL]}}"
+    )
+    engine, desired = service.engine(config, backend=3)
+    (result,) = engine.apply(engine.snapshot(desired).plan)
+    assert result.outcome is Outcome.APPLIED, result.error
+    printed = seen.read_text()
+    assert "PINBACK_VERSION=3" in printed and "SMOKE_BASE_URL=https://staging.example" in printed
+    for secret in ("hunter2", "AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"):
+        assert secret not in printed, secret
