@@ -1,15 +1,15 @@
 """The database schema (ROLLBACK.md 5), migrated with Alembic.
 
 The live version is ``alembic current``. Preflight finds the path through the
-script directory and reads each step's operations (the migration's source, parsed,
-not run) to find the ones that drop a table or column; the planner blocks those
+revision graph (``migration_graph``: each script parsed, never imported, so planning runs
+no code a pull request brought) and reads each step's operations (the migration's source,
+parsed, not run) to find the ones that drop a table or column; the planner blocks those
 without ``allowDestructive``. Alembic has no lock, so a run holds one: an advisory
 lock on PostgreSQL (bounded wait), a file lock beside an SQLite file. The whole run
 is one transaction where the database has transactional DDL (PostgreSQL).
 
-Alembic itself is imported only when a path must be computed or run (a third of a
-second of start-up that a plan with the database in sync does not need); observing
-reads ``alembic_version`` with one query.
+Alembic itself is imported only to run a migration; observing reads ``alembic_version``
+with one query.
 
 The database URL comes from the environment and is shown only with its password
 masked.
@@ -34,13 +34,14 @@ from sqlalchemy.pool import NullPool
 
 from daemon.adapters import environment
 from daemon.core.model import Action, Direction, Kind, Observed, Pin, Resolved, VersionInfo
+from daemon.drivers import migration_graph
 from daemon.drivers.base import NOTHING_STARTED, Progress, Started, Waiting
+from daemon.drivers.migration_graph import Migration, MigrationGraph, UnknownRevision
 from daemon.errors import ApplyFailed, ConfigError
 from daemon.spec import AlembicTarget, LoadedConfig
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
-    from alembic.script import Script, ScriptDirectory
 
 BASE = "base"
 LOCK_KEY = 0x70696E6261636B  # "pinback"
@@ -83,17 +84,21 @@ class DatabaseDriver:
                 self._engines[target] = create_engine(url, poolclass=NullPool, connect_args=args)
             return self._engines[target]
 
-    def scripts(self, target: str) -> ScriptDirectory:
-        from alembic.script import ScriptDirectory
+    def graph(self, target: str) -> MigrationGraph:
+        """The target's revision graph, read from its scripts without importing them."""
+        location = self._location(target)
+        return migration_graph.read(location / "versions")
 
-        return ScriptDirectory.from_config(self._alembic_config(target))
+    def _location(self, target: str) -> Path:
+        location = self.config.resolve(self.targets[target].script_location)
+        if not location.is_dir():
+            raise ConfigError(f"the Alembic script location {location} of {target} is not a folder")
+        return location
 
     def _alembic_config(self, target: str, stdout: io.StringIO | None = None) -> AlembicConfig:
         from alembic.config import Config as AlembicConfig
 
-        location = self.config.resolve(self.targets[target].script_location)
-        if not location.is_dir():
-            raise ConfigError(f"the Alembic script location {location} of {target} is not a folder")
+        location = self._location(target)
         cfg = AlembicConfig(stdout=stdout or io.StringIO())
         cfg.set_main_option("script_location", str(location))
         return cfg
@@ -127,20 +132,18 @@ class DatabaseDriver:
         assert pin.version is not None
         if pin.version == observed.live:
             return Resolved(target, pin.version)
-        from alembic.util.exc import CommandError
-
-        scripts = self.scripts(target)
+        graph = self.graph(target)
+        location = self.targets[target].script_location
         if pin.version == BASE:
             desired = BASE
         else:
             try:
-                desired = scripts.get_revision(pin.version).revision
-            except (CommandError, AttributeError) as exc:
-                location = self.targets[target].script_location
+                desired = graph.get(pin.version).revision
+            except UnknownRevision as exc:
                 return Resolved(
                     target,
                     pin.version,
-                    refused=f"revision {pin.version} is not in the script directory {location} ({_first_line(exc)})",
+                    refused=f"revision {pin.version} is not in the script directory {location} ({exc})",
                 )
         live = observed.live or BASE
         if desired == live:
@@ -151,14 +154,22 @@ class DatabaseDriver:
                 desired,
                 refused=f"the database has several heads ({live}); merge them first",
             )
-        if _is_ancestor(scripts, desired, live):
-            steps = list(scripts.iterate_revisions(live, desired if desired != BASE else BASE))
-            steps = [s for s in steps if s.revision != desired]
+        if not graph.has(live):
+            return Resolved(
+                target,
+                desired,
+                refused=(
+                    f"the database is at revision {live}, which the scripts in {location} do "
+                    "not have (a newer release migrated it): give this target the scripts of "
+                    "that release to move it"
+                ),
+            )
+        if graph.is_ancestor(desired, live):
+            steps = graph.between(live, desired)
             direction = Direction.BACK
             function = "downgrade"
-        elif _is_ancestor(scripts, live, desired):
-            steps = list(reversed(list(scripts.iterate_revisions(desired, live))))
-            steps = [s for s in steps if s.revision != live]
+        elif graph.is_ancestor(live, desired):
+            steps = list(reversed(graph.between(desired, live)))
             direction = Direction.FORWARD
             function = "upgrade"
         else:
@@ -256,7 +267,7 @@ class DatabaseDriver:
     def versions(self, target: str, limit: int, seen: Observed | None = None) -> list[VersionInfo]:
         live = (seen or self._observe_one(target)).live
         result = []
-        for script in self.scripts(target).walk_revisions():
+        for script in self.graph(target).newest_first():
             result.append(
                 VersionInfo(
                     version=script.revision,
@@ -270,7 +281,7 @@ class DatabaseDriver:
         return result
 
 
-def drops(script: Script, function: str) -> list[str]:
+def drops(script: Migration, function: str) -> list[str]:
     """What ``function`` (upgrade or downgrade) of a migration drops, read from its source.
 
     Looks for ``op.drop_table(...)`` and ``drop_column(...)`` calls (including
@@ -305,17 +316,8 @@ def _describe_drop(call: ast.Call) -> str:
     return f"column {args[-1]}" if args else "a column"
 
 
-def _is_ancestor(scripts: ScriptDirectory, older: str, newer: str) -> bool:
-    """True when ``older`` lies on the down-revision path of ``newer`` (``base`` always does)."""
-    if older == BASE:
-        return True
-    if newer == BASE:
-        return False
-    return any(s.revision == older for s in scripts.iterate_revisions(newer, BASE))
-
-
-def _create_date(script: Script) -> str | None:
-    for line in (script.longdoc or "").splitlines() + (script.module.__doc__ or "").splitlines():
+def _create_date(script: Migration) -> str | None:
+    for line in script.longdoc.splitlines():
         if line.strip().startswith("Create Date:"):
             return line.split(":", 1)[1].strip()
     return None

@@ -158,3 +158,58 @@ def test_failed_migration_leaves_postgres_where_it_was(
     assert result.error is not None and "no_such_function" in result.error
     assert result.live_after == "base"
     assert "first" not in tables(pg_url)
+
+
+def test_planning_runs_no_code_of_a_migration_script(
+    migrated: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pull request adds a migration whose module-level code writes a file when imported:
+    ``pinback plan`` (to it) and ``pinback versions database`` read the scripts without
+    running them; only applying it imports it (DESIGN section 17)."""
+    import shutil
+
+    from tests.stands.service import pinback
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, scripts)
+    marker = tmp_path / "ran.txt"
+    (scripts / "versions" / "e0e0e0e0e0e0_evil.py").write_text(
+        f'"""add nothing\n\nRevision ID: e0e0e0e0e0e0\n"""\n'
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('imported')\n"
+        f'revision = "e0e0e0e0e0e0"\ndown_revision = "{REVISIONS[-1]}"\n'
+        "def upgrade():\n    pass\n\ndef downgrade():\n    pass\n"
+    )
+    config = config_copy(tmp_path, {f"scriptLocation: {MIGRATIONS}": f"scriptLocation: {scripts}"})
+    pins = tmp_path / "pins.yaml"
+    pins.write_text(
+        "apiVersion: pinback/v1\nkind: DesiredVersions\nspec:\n  database: {revision: e0e0e0e0e0e0}\n"
+    )
+    monkeypatch.setenv("DATABASE_URL", migrated)
+    planned = pinback(
+        "plan", "--target", "database", "--config", str(config), "--state", str(pins), "-o", "json"
+    )
+    listed = pinback("versions", "database", "--config", str(config), "-o", "json")
+    assert planned.returncode == 2, planned.stderr
+    assert '"to": "e0e0e0e0e0e0"' in planned.stdout
+    assert listed.returncode == 0 and "e0e0e0e0e0e0" in listed.stdout, listed.stderr
+    assert not marker.exists()
+
+
+def test_scripts_older_than_the_database_block_it_with_a_sentence(
+    migrated: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newer backend migrated the database past the scripts pinback has (the newest one is
+    missing here): the database target is blocked, naming the live revision and the script
+    folder; the plan does not crash (DESIGN section 14)."""
+    import shutil
+
+    scripts = tmp_path / "migrations"
+    shutil.copytree(MIGRATIONS, scripts)
+    for path in (scripts / "versions").glob(f"{REVISIONS[-1]}_*.py"):
+        path.unlink()
+    config = config_copy(tmp_path, {f"scriptLocation: {MIGRATIONS}": f"scriptLocation: {scripts}"})
+    engine, desired = pin(tmp_path, f"    revision: {REVISIONS[-2]}\n", config)
+    (action,) = engine.snapshot(desired).plan.actions  # type: ignore[attr-defined]
+    assert action.blocked is not None
+    assert f"the database is at revision {REVISIONS[-1]}" in action.blocked
+    assert str(scripts) in action.blocked
