@@ -111,7 +111,7 @@ class Git:
 
     def show(self, revision: str, path: str) -> bytes:
         """``git show REV:PATH``: a file's bytes as committed (raises the error type)."""
-        args = ["git", "-C", str(self.repo), "show", f"{revision}:{path}"]
+        args = ["git", "-C", str(self.repo), "show", "--end-of-options", f"{revision}:{path}"]
         try:
             done = _spawn(args, self.timeout, env=environment.for_git(), text=False)
         except (OSError, subprocess.TimeoutExpired) as exc:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from daemon.adapters.attribution import Attribution, attribute
 from daemon.adapters.processes import Git
+from daemon.errors import ConfigError
 from daemon.spec import LoadedConfig
 
 
@@ -42,19 +43,30 @@ class FileSource:
 
 
 class GitSource:
+    """Refs go to git after ``--end-of-options`` and must pass ``git check-ref-format``; the
+    pin file must lie inside the repository, links resolved (DESIGN section 17)."""
+
     def __init__(self, repo: Path, ref: str, path: Path) -> None:
         self.repo = repo
         self.ref = ref
-        self._git = Git(repo)
+        self._git = Git(repo, ConfigError)
+        self._git("check-ref-format", "--allow-onelevel", ref)  # the spec refused "-..."
         top = self._git("rev-parse", "--show-toplevel")
         self.top = Path(top)
-        self.relative = path.resolve().relative_to(self.top.resolve()).as_posix()
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.top.resolve()):
+            raise ConfigError(
+                f"desiredState.path {path} resolves to {resolved}, outside the git repository "
+                f"{self.top}: the pins must be a file of that repository"
+            )
+        self.relative = resolved.relative_to(self.top.resolve()).as_posix()
         self._last: str | None = None
 
     def refresh(self) -> bool:
         """``git fetch``; True when the ref now points at another commit."""
         self._git("fetch", "--quiet", "--prune")
-        head = self._git("rev-parse", "--verify", f"{self.ref}^{{commit}}").strip()
+        head = self._git("rev-parse", "--verify", "--end-of-options", f"{self.ref}^{{commit}}")
+        head = head.strip()
         changed = head != self._last
         self._last = head
         return changed
@@ -65,7 +77,13 @@ class GitSource:
 
     def attribution(self) -> Attribution | None:
         last = self._git(
-            "log", "-1", "--format=%H%x1f%an <%ae>%x1f%s", self.ref, "--", self.relative
+            "log",
+            "-1",
+            "--format=%H%x1f%an <%ae>%x1f%s",
+            "--end-of-options",
+            self.ref,
+            "--",
+            self.relative,
         ).strip()
         if not last:
             return None

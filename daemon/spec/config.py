@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     Field,
     model_validator,
 )
@@ -143,9 +144,29 @@ def _zone(name: str) -> ZoneInfo:
         ) from None
 
 
+# git check-ref-format's rules (git-check-ref-format(1)), and never an option: a ref that
+# starts with "-" would be read by git as one (--output=FILE writes a file).
+GIT_REF = re.compile(
+    r"^(?!-)(?!.*\.\.)(?!.*@\{)(?!.*//)(?!.*/\.)(?!\.)(?!.*\.lock(/|$))"
+    r"[^\x00-\x20\x7f~^:?*\[\\]+(?<![/.])$"
+)
+
+
+def _git_ref(value: str) -> str:
+    if not GIT_REF.match(value):
+        raise ValueError(
+            f"{value!r} is not a git ref git check-ref-format accepts "
+            "(origin/main, refs/heads/main; never starting with '-')"
+        )
+    return value
+
+
 class GitSettings(Strict):
     repo: str = "."
-    ref: str = "origin/main"
+    ref: Annotated[str, AfterValidator(_git_ref)] = Field(
+        "origin/main",
+        description="a ref git check-ref-format accepts (origin/main, refs/heads/main)",
+    )
     poll_interval: Duration = Field(15.0, alias="pollInterval")
     webhook_secret_env: EnvName | None = Field(None, alias="webhookSecretEnv")
 
