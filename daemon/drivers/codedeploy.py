@@ -23,6 +23,11 @@ CodeDeploy as it behaves (DESIGN section 13):
   has taken then, so the wait ends there (``Succeeded`` comes hours later).
 - **The AppSpec keeps the group's hooks**: a new deployment reuses the ``Hooks`` and target
   properties of the group's last successful deployment, with the pinned task definition.
+  ``GetDeployment`` never returns an AppSpec's content (botocore's model: "always null");
+  it is read with ``GetApplicationRevision`` by its ``sha256``. ``ListDeployments`` names no
+  order, so the newest is found by ``createTime``.
+- **A termination wait a new pin would sit behind** is ended
+  (``ContinueDeployment(deploymentWaitType=TERMINATION_WAIT)``) rather than waited out.
 
 A deployment that CodeDeploy fails or stops by itself is held: retrying the same pin would
 only repeat it.
@@ -30,6 +35,7 @@ only repeat it.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Callable
@@ -101,14 +107,23 @@ def deploy(
     active = _active(codedeploy, settings)
     if active is not None:
         ident, info = active
-        going_to = _target_of(info)
+        going_to = _target_of(codedeploy, settings, info)
         if going_to == want:
             progress(target, f"CodeDeploy deployment {ident} of {where} already goes to {name}")
             return {STARTED: ident}
-        if want in _task_sets(service, going_to):
+        if going_to is not None and want in _task_sets(service, going_to):
             progress(target, f"StopDeployment {ident} of {where} with its rollback: back to {name}")
             codedeploy.stop_deployment(deploymentId=ident, autoRollbackEnabled=True)
             return {STARTED: ident, BACK_TO: str(want)}
+        if info.get("instanceTerminationWaitTimeStarted"):
+            progress(target, f"ending the termination wait of CodeDeploy deployment {ident}")
+            codedeploy.continue_deployment(
+                deploymentId=ident, deploymentWaitType="TERMINATION_WAIT"
+            )
+            raise ApplyFailed(
+                f"ended the termination wait of CodeDeploy deployment {ident} of {where} so "
+                f"the pin to {name} can deploy; it follows at the next try"
+            )
         raise ApplyFailed(
             f"CodeDeploy deployment {ident} of {where} (to revision {going_to}) is still "
             f"{info.get('status')}; the pin to {name} waits for it to end"
@@ -128,7 +143,9 @@ def observe_active(
     if active is None:
         return None, None
     ident, info = active
-    going_to = _target_of(info)
+    if info.get("instanceTerminationWaitTimeStarted"):
+        return None, None  # traffic rerouted: the change has taken
+    going_to = _target_of(codedeploy, settings, info)
     status = info.get("status")
     line = f"CodeDeploy {ident} {status}"
     if going_to is not None and going_to != live:
@@ -220,23 +237,51 @@ def _active(codedeploy: Any, settings: CodeDeploySettings) -> tuple[str, dict[st
 
 
 def _last_appspec(codedeploy: Any, settings: CodeDeploySettings) -> dict[str, Any] | None:
-    """The AppSpec of the group's newest successful deployment, when given as content."""
-    found = codedeploy.list_deployments(
+    """The AppSpec of the group's newest successful deployment (of the last 90 days), when
+    it was given as content; ListDeployments promises no order, so by ``createTime``."""
+    ids: list[str] = []
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(days=90)
+    for page in codedeploy.get_paginator("list_deployments").paginate(
         applicationName=settings.application,
         deploymentGroupName=settings.deployment_group,
         includeOnlyStatuses=["Succeeded"],
-    ).get("deployments", [])
-    if not found:
+        createTimeRange={"start": since},
+    ):
+        ids.extend(page.get("deployments", []))
+    infos: list[dict[str, Any]] = []
+    for start in range(0, len(ids), 25):  # BatchGetDeployments takes 25
+        answer = codedeploy.batch_get_deployments(deploymentIds=ids[start : start + 25])
+        infos.extend(answer.get("deploymentsInfo", []))
+    if not infos:
         return None
-    info = codedeploy.get_deployment(deploymentId=str(found[0]))["deploymentInfo"]
-    return _content(info)
+    newest = max(infos, key=lambda i: _timestamp(i.get("createTime")))
+    return _content(codedeploy, settings, newest)
 
 
-def _content(info: dict[str, Any]) -> dict[str, Any] | None:
+def _timestamp(value: Any) -> float:
+    if isinstance(value, dt.datetime):
+        return value.timestamp()
+    return float(value or 0)
+
+
+def _content(
+    codedeploy: Any, settings: CodeDeploySettings, info: dict[str, Any]
+) -> dict[str, Any] | None:
+    """A deployment's AppSpec as a document: ``GetDeployment`` gives only its ``sha256``,
+    ``GetApplicationRevision`` the content. None for an S3 or YAML AppSpec."""
     revision = info.get("revision") or {}
-    text = (revision.get("appSpecContent") or {}).get("content") or (
-        revision.get("string") or {}
-    ).get("content")
+    kind = "appSpecContent" if "appSpecContent" in revision else "string"
+    given = revision.get(kind) or {}
+    text = given.get("content")
+    if not text and given.get("sha256"):
+        found = codedeploy.get_application_revision(
+            applicationName=settings.application,
+            revision={
+                "revisionType": "AppSpecContent" if kind == "appSpecContent" else "String",
+                kind: {"sha256": given["sha256"]},
+            },
+        )
+        text = ((found.get("revision") or {}).get(kind) or {}).get("content")
     if not text:
         return None
     try:
@@ -246,9 +291,9 @@ def _content(info: dict[str, Any]) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _target_of(info: dict[str, Any]) -> int | None:
+def _target_of(codedeploy: Any, settings: CodeDeploySettings, info: dict[str, Any]) -> int | None:
     """The task-definition revision a deployment goes to, from its AppSpec."""
-    content = _content(info) or {}
+    content = _content(codedeploy, settings, info) or {}
     try:
         arn = content["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"]
     except (KeyError, IndexError, TypeError):

@@ -42,9 +42,10 @@ class DeploymentHistory:
         # ECS's verdict on a revision, by (cluster, service, revision, current deployment).
         self._undone: dict[tuple[str, str, int, str], str | None] = {}
 
-    def recent(self, cluster: str, service: str, limit: int = 5) -> list[Deployment] | None:
-        """The service's newest ``limit`` deployments, newest first; None when the API did
-        not answer (use ``DescribeServices``)."""
+    def recent(self, cluster: str, service: str, limit: int = 20) -> list[Deployment] | None:
+        """The service's ``limit`` deployments ListServiceDeployments answers (it names no
+        order), sorted newest first by ``createdAt``; None when the API did not answer (use
+        ``DescribeServices``)."""
         if self._clock() < self._quiet_until:
             return None
         client = self._ecs()

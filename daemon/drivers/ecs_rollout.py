@@ -152,6 +152,8 @@ def deployment(document: Mapping[str, Any], revisions: Mapping[str, int]) -> Dep
         if h.get("targetType", "PAUSE") == "PAUSE"
     ]
     awaiting = next((h for h in hooks if h.awaiting), None)
+    # A lifecycle hook that failed or timed out into a rollback is ECS's verdict too.
+    hook_verdict = any(h.status in ("FAILED", "TIMED_OUT") for h in hooks)
     return Deployment(
         arn=str(document.get("serviceDeploymentArn", "")),
         status=str(document.get("status", "")),
@@ -162,7 +164,7 @@ def deployment(document: Mapping[str, Any], revisions: Mapping[str, int]) -> Dep
         strategy=str(config.get("strategy") or "ROLLING"),
         reason=str(document.get("statusReason") or ""),
         rollback_reason=(rollback or {}).get("reason") if rollback else None,
-        undone_by_ecs=TRIGGERED in (breaker, alarms),
+        undone_by_ecs=TRIGGERED in (breaker, alarms) or hook_verdict,
         bake_minutes=int(config.get("bakeTimeInMinutes") or 0),
         shift_minutes=_shift_minutes(config),
         hook=awaiting,

@@ -84,6 +84,10 @@ class Rollouts:
             return None
         if current.target == want:
             return None
+        # ECS rolls back to the last successfully deployed revision, which must be ``want``.
+        last_good = next((d for d in recent[1:] if d.status == "SUCCESSFUL"), None)
+        if last_good is None or last_good.target != want:
+            return None
         progress(
             target,
             f"StopServiceDeployment(ROLLBACK) of the deployment of revision {current.target} "
@@ -132,7 +136,10 @@ class Rollouts:
             _undone(state, current, revision, want)
             if early and current is not None and current.ongoing and current.stage == "BAKE_TIME":
                 return True, f"{state.status} (the gates judge it while blue still runs)"
-            return (not state.rolling), state.status
+            # An older deployment of ``want`` may be listed before the new one is: done only
+            # when DescribeServices agrees nothing is rolling out.
+            rolling = state.rolling or (current is not None and rollout(service).rolling)
+            return (not rolling), state.status
 
         wait_until(check, target, "ECS deployment", waiting, deadline=lambda: deadline[0])
 
@@ -147,6 +154,10 @@ class Rollouts:
             return (revision == want and not state.rolling), f"rolling back, {state.status}"
         if current.status == "ROLLBACK_FAILED":
             raise ApplyFailed(f"ECS could not roll the deployment back: {current.reason}")
+        if current.status in ("ROLLBACK_SUCCESSFUL", "STOPPED") and revision != want:
+            raise ApplyFailed(
+                f"ECS's rollback ended {current.status} on revision {revision}, not {want}"
+            )
         done = current.status == "ROLLBACK_SUCCESSFUL" and revision == want
         return done, f"ECS rollback: {current.line()}"
 

@@ -173,3 +173,21 @@ def test_the_appspec_keeps_the_groups_lifecycle_hooks(
     sent = json.loads(world.created[-1]["revision"]["appSpecContent"]["content"])
     assert sent["Hooks"] == hooks
     assert sent["Resources"][0]["TargetService"]["Properties"]["TaskDefinition"].endswith(":3")
+
+
+def test_a_third_revision_ends_a_termination_wait_instead_of_waiting_it_out(
+    service: Service, aws: Aws, tmp_path: Path
+) -> None:
+    """Traffic went to 3 and the original task set is kept for an hour; the pin says 2: the
+    termination wait is ended (ContinueDeployment TERMINATION_WAIT) and 2 is deployed on the
+    next try, rather than waiting an hour behind it."""
+    world = codedeploy(aws, timing=Timing(install=0.2, termination=3600))
+    someone_deploys(aws, 3)
+    eventually(lambda: live(aws).endswith(":3"), timeout=10, what="the reroute")
+    engine, desired = engine_for(service, tmp_path, 2, timeout="5s")
+    (first,) = engine.apply(engine.snapshot(desired).plan)
+    assert first.outcome is Outcome.FAILED and "ended the termination wait" in (first.error or "")
+    assert len(world.ended_waits) == 1
+    (second,) = engine.apply(engine.snapshot(desired).plan)
+    assert second.outcome is Outcome.APPLIED and second.live_after == "2", second.error
+    assert world.refused == 0

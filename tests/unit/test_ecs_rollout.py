@@ -177,3 +177,14 @@ def test_the_deployments_own_time_and_a_paused_hook() -> None:
         "IN_PROGRESS, POST_SCALE_UP, waiting for ContinueServiceDeployment "
         "(hook h1 until 12:30:00Z, then ROLLBACK)"
     )
+
+
+def test_a_hook_that_failed_into_a_rollback_is_ecs_own_verdict() -> None:
+    """A lifecycle hook that failed or timed out (its default action: ROLLBACK) undoes the
+    revision as surely as the circuit breaker: the revision is not deployed again."""
+    timed_out = api(
+        "ROLLBACK_SUCCESSFUL",
+        rollback={"reason": "Lifecycle hook timed out"},
+        lifecycleHookDetails=[{"hookId": "h", "targetType": "PAUSE", "status": "TIMED_OUT"}],
+    )
+    assert timed_out.rolled_back_by_ecs == "Lifecycle hook timed out"

@@ -16,11 +16,18 @@ of deployments run in one group).
   https://docs.aws.amazon.com/codedeploy/latest/APIReference/API_StopDeployment.html): the
   deployment is ``Stopped`` and traffic goes back to the original task set (at once while it
   still runs: before the reroute, or during the termination wait).
+- **``GetDeployment`` never carries the AppSpec**: "The content property of the
+  appSpecContent object in the returned revision is always null. Use GetApplicationRevision
+  and the sha256 property" (botocore's model of GetDeployment); ``GetApplicationRevision``
+  answers the content by its ``sha256``.
+- **ListDeployments names no order**: the ids come oldest first here, so a caller must not
+  take the first as the newest.
 - ``DescribeServices`` shows the service's task sets and its task definition as they move.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -50,6 +57,7 @@ class Deployment:
     manual: bool  # waits in Ready for ContinueDeployment
     wait_minutes: int
     hooks: Any = None
+    wall: float = field(default_factory=time.time)  # createTime
     status: str = "Created"
     rerouted: float | None = None
     continued: float | None = None
@@ -75,8 +83,10 @@ class CodeDeployWorld:
         self.groups: dict[str, Group] = {}
         self.lock = threading.Lock()
         self.created: list[dict[str, Any]] = []  # CreateDeployment requests, as sent
+        self.appspecs: dict[str, str] = {}  # sha256 -> AppSpec content, as registered
         self.stops: list[dict[str, Any]] = []
         self.refused = 0  # CreateDeployment refused with DeploymentLimitExceededException
+        self.ended_waits: list[str] = []  # ContinueDeployment(TERMINATION_WAIT) calls
 
     def animate(
         self,
@@ -151,6 +161,8 @@ class CodeDeployWorld:
             "ContinueDeployment",
             "ListDeployments",
             "GetDeployment",
+            "BatchGetDeployments",
+            "GetApplicationRevision",
         ):
             return None
         request = call.json()
@@ -228,10 +240,38 @@ class CodeDeployWorld:
         return None
 
     def _GetDeployment(self, request: dict[str, Any]) -> Answer | None:
-        found = self._find(str(request.get("deploymentId")))
+        info = self._info(str(request.get("deploymentId")))
+        return None if info is None else Answer.json({"deploymentInfo": info})
+
+    def _BatchGetDeployments(self, request: dict[str, Any]) -> Answer | None:
+        found = [self._info(str(i)) for i in request.get("deploymentIds", [])]
+        return Answer.json({"deploymentsInfo": [i for i in found if i is not None]})
+
+    def _GetApplicationRevision(self, request: dict[str, Any]) -> Answer:
+        sha = ((request.get("revision") or {}).get("appSpecContent") or {}).get("sha256", "")
+        content = self.appspecs.get(sha)
+        if content is None:
+            return Answer.error("RevisionDoesNotExistException", "no such revision")
+        revision = {
+            "revisionType": "AppSpecContent",
+            "appSpecContent": {"content": content, "sha256": sha},
+        }
+        return Answer.json(
+            {
+                "applicationName": request.get("applicationName"),
+                "revision": revision,
+                "revisionInfo": {},
+            }
+        )
+
+    def _info(self, ident: str) -> dict[str, Any] | None:
+        found = self._find(ident)
         if found is None:
             return None
         group, deployment = found
+        content = json.dumps(self._appspec(deployment))
+        sha = hashlib.sha256(content.encode()).hexdigest()
+        self.appspecs[sha] = content
         info: dict[str, Any] = {
             "deploymentId": deployment.ident,
             "applicationName": group.application,
@@ -239,10 +279,8 @@ class CodeDeployWorld:
             "status": deployment.status,
             "instanceTerminationWaitTimeStarted": deployment.rerouted is not None
             and deployment.status == "InProgress",
-            "revision": {
-                "revisionType": "AppSpecContent",
-                "appSpecContent": {"content": json.dumps(self._appspec(deployment))},
-            },
+            "createTime": deployment.wall,
+            "revision": {"revisionType": "AppSpecContent", "appSpecContent": {"sha256": sha}},
             "deploymentStyle": {
                 "deploymentType": "BLUE_GREEN",
                 "deploymentOption": "WITH_TRAFFIC_CONTROL",
@@ -255,7 +293,7 @@ class CodeDeployWorld:
             }
         if deployment.rolled_back:
             info["rollbackInfo"] = {"rollbackMessage": "rolled back to the original task set"}
-        return Answer.json({"deploymentInfo": info})
+        return info
 
     def _appspec(self, deployment: Deployment) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -283,7 +321,7 @@ class CodeDeployWorld:
         wanted = set(request.get("includeOnlyStatuses") or [])
         now = time.monotonic()
         found = []
-        for deployment in reversed(group.deployments):
+        for deployment in group.deployments:  # oldest first: AWS promises no order
             self._advance(group, deployment, now)
             if not wanted or deployment.status in wanted:
                 found.append(deployment.ident)
@@ -308,6 +346,12 @@ class CodeDeployWorld:
         if found is None:
             return Answer.error("DeploymentDoesNotExistException", "no such deployment")
         _, deployment = found
+        if request.get("deploymentWaitType") == "TERMINATION_WAIT":
+            if deployment.rerouted is None or deployment.status != "InProgress":
+                return Answer.error("DeploymentIsNotInReadyStateException", "No termination wait.")
+            deployment.status = "Succeeded"  # the original task set goes now
+            self.ended_waits.append(deployment.ident)
+            return Answer.json({})
         if deployment.status != "Ready":
             return Answer.error(
                 "DeploymentIsNotInReadyStateException", "The deployment is not Ready."

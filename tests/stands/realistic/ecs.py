@@ -606,7 +606,7 @@ class EcsWorld:
         if deployment.rollback:
             document["rollback"] = deployment.rollback
         hook = deployment.hook
-        if hook is not None and deployment.ongoing:
+        if hook is not None:
             document["lifecycleHookDetails"] = [
                 {
                     "hookId": hook["hookId"],
